@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+mod aggregate;
+mod error;
+mod event;
+pub mod memory;
+pub mod ports;
+mod projection;
+mod repository;
+mod subscription;
+pub mod testing;
+
+pub use crate::aggregate::{Aggregate, Command};
+pub use crate::error::{BoxError, CommandError, Error};
+pub use crate::event::{
+    Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
+};
+pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryReadModelStore};
+pub use crate::ports::{
+    AppendRequest, AppendResult, CommandLog, DocumentChange, EventAppender, EventBatchStream,
+    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, LogReader, ReadModelReader,
+    ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument, StreamReader,
+};
+pub use crate::projection::{Projection, ProjectionHandle, ProjectionRunner};
+pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
+pub use crate::subscription::{catch_up, relay};

@@ -1,0 +1,294 @@
+//! The repository: loads aggregates and executes commands against them.
+
+use std::marker::PhantomData;
+
+use tracing::Instrument;
+
+use crate::aggregate::{Aggregate, Command};
+use crate::error::{CommandError, Error};
+use crate::event::{Metadata, NewEvent, Position, StreamId, Version};
+use crate::ports::{AppendRequest, AppendResult, EventStore, ExpectedVersion, Snapshot};
+
+/// An aggregate's state as loaded, with the version it is at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state after every event up to `version`.
+    pub state: A,
+    /// The stream version the state includes.
+    pub version: Version,
+}
+
+/// What executing a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandOutcome<E> {
+    /// The aggregate's stream.
+    pub stream_id: StreamId,
+    /// The stream's version after the command.
+    pub version: Version,
+    /// The global position of the last event appended, `None` if the command
+    /// produced no event. Wait for a projection to reach it to read your own write.
+    pub position: Option<Position>,
+    /// The events the command produced.
+    pub events: Vec<E>,
+    /// `true` if the command id had already been handled and this is the earlier
+    /// outcome: nothing was appended now.
+    pub already_handled: bool,
+}
+
+/// When the repository stores a snapshot of an aggregate's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SnapshotPolicy {
+    /// Never: always replay the whole stream.
+    #[default]
+    Never,
+    /// After a command whose events cross a multiple of `n` (every `n` events).
+    Every(u64),
+}
+
+/// Loads aggregates from an [`EventStore`] and executes commands with optimistic
+/// concurrency: load (snapshot, then newer events), decide, append expecting the
+/// loaded version, and on a conflict reload and decide again, a bounded number of
+/// times.
+///
+/// A command with a [`command_id`](Command::command_id) is idempotent: if that id was
+/// already handled, the earlier outcome is returned and nothing is appended. The id
+/// is recorded atomically with the append, so two racing copies of one command
+/// cannot both append.
+pub struct Repository<A, S> {
+    store: S,
+    snapshots: SnapshotPolicy,
+    max_attempts: u32,
+    _aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            snapshots: self.snapshots,
+            max_attempts: self.max_attempts,
+            _aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("store", &self.store)
+            .field("snapshots", &self.snapshots)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+impl<A: Aggregate, S: EventStore> Repository<A, S> {
+    /// The default number of times a command is decided before giving up on conflicts.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+    /// A repository over `store`, with no snapshots and
+    /// [`DEFAULT_MAX_ATTEMPTS`](Self::DEFAULT_MAX_ATTEMPTS).
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            snapshots: SnapshotPolicy::Never,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            _aggregate: PhantomData,
+        }
+    }
+
+    /// Sets the snapshot policy.
+    #[must_use]
+    pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = policy;
+        self
+    }
+
+    /// Sets how many times a command is decided before [`CommandError::TooManyConflicts`]
+    /// (at least 1).
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Loads aggregate `id`: its latest usable snapshot, then the events after it.
+    /// An aggregate with no event is `A::default()` at `Version::INITIAL`.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails, [`Error::Codec`] if an event cannot be
+    /// decoded.
+    pub async fn load(&self, id: &str) -> Result<Loaded<A>, Error> {
+        self.load_stream(&A::stream_id(id)).await
+    }
+
+    async fn load_stream(&self, stream_id: &StreamId) -> Result<Loaded<A>, Error> {
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: Version::INITIAL,
+        };
+        if self.snapshots != SnapshotPolicy::Never {
+            if let Some(snapshot) = self.store.load_snapshot(stream_id).await? {
+                if snapshot.schema == A::SNAPSHOT_SCHEMA {
+                    match serde_json::from_value::<A>(snapshot.state) {
+                        Ok(state) => {
+                            loaded = Loaded {
+                                state,
+                                version: snapshot.version,
+                            };
+                        }
+                        Err(error) => {
+                            tracing::warn!(%stream_id, %error, "ignoring unreadable snapshot");
+                        }
+                    }
+                }
+            }
+        }
+        for recorded in self.store.read_stream(stream_id, loaded.version).await? {
+            let version = recorded.version;
+            let envelope = recorded.decode::<A::Event>()?;
+            loaded.state.apply(&envelope.event);
+            loaded.version = version;
+        }
+        Ok(loaded)
+    }
+
+    /// Executes `command`: see the type's docs. Events get `metadata`, with the
+    /// command id as causation id (and as correlation id when none is set).
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] if the aggregate refuses it,
+    /// [`CommandError::TooManyConflicts`] if every attempt conflicted,
+    /// [`CommandError::Store`] if a store fails.
+    pub async fn execute(
+        &self,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>> {
+        let id = command.aggregate_id();
+        let span = tracing::info_span!("execute", aggregate = A::TYPE, id = %id);
+        self.execute_inner(command, metadata, A::stream_id(&id))
+            .instrument(span)
+            .await
+    }
+
+    async fn execute_inner(
+        &self,
+        command: &A::Command,
+        mut metadata: Metadata,
+        stream_id: StreamId,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>> {
+        let command_id = command.command_id();
+        if let Some(command_id) = command_id {
+            if let Some(earlier) = self.store.handled_command(command_id).await? {
+                return Ok(self.earlier_outcome(earlier).await?);
+            }
+            metadata.causation_id.get_or_insert(command_id);
+            metadata.correlation_id.get_or_insert(command_id);
+        }
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let loaded = self.load_stream(&stream_id).await?;
+            let events = loaded
+                .state
+                .handle(command)
+                .map_err(CommandError::Rejected)?;
+            let new_events = events
+                .iter()
+                .map(|event| NewEvent::encode(event, metadata.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut request = AppendRequest::new(
+                stream_id.clone(),
+                ExpectedVersion::Exact(loaded.version),
+                new_events,
+            );
+            request.command_id = command_id;
+            match self.store.append(request).await {
+                Ok(result) if result.already_handled => {
+                    return Ok(self.earlier_outcome(result).await?);
+                }
+                Ok(result) => {
+                    self.maybe_snapshot(loaded, &events, &result).await;
+                    return Ok(CommandOutcome {
+                        stream_id,
+                        version: result.version,
+                        position: result.position,
+                        events,
+                        already_handled: false,
+                    });
+                }
+                Err(conflict @ Error::Conflict { .. }) => {
+                    tracing::debug!(attempt, %conflict, "conflict, deciding again");
+                    if attempt >= self.max_attempts {
+                        return Err(CommandError::TooManyConflicts {
+                            attempts: attempt,
+                            last: conflict,
+                        });
+                    }
+                    tokio::task::yield_now().await;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+
+    async fn earlier_outcome(
+        &self,
+        earlier: AppendResult,
+    ) -> Result<CommandOutcome<A::Event>, Error> {
+        let events = self
+            .store
+            .read_stream(&earlier.stream_id, earlier.previous_version)
+            .await?
+            .into_iter()
+            .take_while(|e| e.version <= earlier.version)
+            .map(|e| e.decode::<A::Event>().map(|e| e.event))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CommandOutcome {
+            stream_id: earlier.stream_id,
+            version: earlier.version,
+            position: earlier.position,
+            events,
+            already_handled: true,
+        })
+    }
+
+    async fn maybe_snapshot(&self, loaded: Loaded<A>, events: &[A::Event], result: &AppendResult) {
+        let SnapshotPolicy::Every(every) = self.snapshots else {
+            return;
+        };
+        let every = every.max(1);
+        if result.previous_version.0 / every == result.version.0 / every {
+            return;
+        }
+        let mut state = loaded.state;
+        for event in events {
+            state.apply(event);
+        }
+        let snapshot = match serde_json::to_value(&state) {
+            Ok(value) => Snapshot {
+                stream_id: result.stream_id.clone(),
+                version: result.version,
+                schema: A::SNAPSHOT_SCHEMA,
+                state: value,
+                taken_at: chrono::Utc::now(),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot serialize aggregate state for a snapshot");
+                return;
+            }
+        };
+        // The command has succeeded; a snapshot is only an optimisation.
+        if let Err(error) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(%error, "cannot save snapshot");
+        }
+    }
+}
