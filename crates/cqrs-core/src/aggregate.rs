@@ -60,7 +60,9 @@ pub trait Command: Send + Sync {
 ///     }
 /// }
 /// ```
-pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Aggregate:
+    Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// The aggregate's type name, the prefix of its stream ids. Never change it once
     /// events are stored.
     const TYPE: &'static str;

@@ -19,7 +19,9 @@ pub enum Error {
     /// The stream was not at the expected version: another writer appended first.
     /// Reload the stream and decide again (the [`Repository`](crate::Repository)
     /// does this for you, a bounded number of times).
-    #[error("version conflict on stream `{stream_id}`: expected {expected}, actual version is {actual}")]
+    #[error(
+        "version conflict on stream `{stream_id}`: expected {expected}, actual version is {actual}"
+    )]
     Conflict {
         /// The stream written to.
         stream_id: StreamId,

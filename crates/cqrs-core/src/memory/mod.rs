@@ -17,5 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 /// Locks `mutex`, recovering the data if a panicking thread poisoned it: every
 /// critical section here leaves the data consistent before it can panic.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

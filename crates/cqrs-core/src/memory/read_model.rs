@@ -23,7 +23,8 @@ pub struct MemoryReadModelStore {
 
 impl std::fmt::Debug for MemoryReadModelStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryReadModelStore").finish_non_exhaustive()
+        f.debug_struct("MemoryReadModelStore")
+            .finish_non_exhaustive()
     }
 }
 

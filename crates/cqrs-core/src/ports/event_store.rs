@@ -202,9 +202,15 @@ pub trait SnapshotStore: Send + Sync {
 }
 
 /// Every write-side role: what a [`Repository`](crate::Repository) needs.
-pub trait EventStore: EventAppender + StreamReader + LogReader + CommandLog + SnapshotStore {}
+pub trait EventStore:
+    EventAppender + StreamReader + LogReader + CommandLog + SnapshotStore
+{
+}
 
-impl<T> EventStore for T where T: EventAppender + StreamReader + LogReader + CommandLog + SnapshotStore {}
+impl<T> EventStore for T where
+    T: EventAppender + StreamReader + LogReader + CommandLog + SnapshotStore
+{
+}
 
 forward_port!(EventAppender {
     fn append(&self, request: AppendRequest) -> impl Future<Output = Result<AppendResult, Error>> + Send;

@@ -14,7 +14,9 @@ pub use event_store::{
     AppendRequest, AppendResult, CommandLog, EventAppender, EventStore, ExpectedVersion, LogReader,
     Snapshot, SnapshotStore, StreamReader,
 };
-pub use read_model::{DocumentChange, ReadModelReader, ReadModelStore, ReadModelWriter, StoredDocument};
+pub use read_model::{
+    DocumentChange, ReadModelReader, ReadModelStore, ReadModelWriter, StoredDocument,
+};
 pub use subscription::{EventBatchStream, EventPublisher, EventSubscriber};
 
 /// Implements a port for `&T` and `Arc<T>` by forwarding every method.

@@ -106,11 +106,17 @@ impl<A: Aggregate> AggregateThen<A> {
         match self.result {
             Ok(events) => {
                 for event in &events {
-                    assert_eq!(&round_trip(event), event, "event changed in a round trip through its stored form");
+                    assert_eq!(
+                        &round_trip(event),
+                        event,
+                        "event changed in a round trip through its stored form"
+                    );
                 }
                 assert_eq!(events, expected, "the command produced other events");
             }
-            Err(error) => panic!("expected events {expected:?}, the command was rejected: {error:?}"),
+            Err(error) => {
+                panic!("expected events {expected:?}, the command was rejected: {error:?}")
+            }
         }
     }
 
@@ -126,7 +132,10 @@ impl<A: Aggregate> AggregateThen<A> {
     {
         match self.result {
             Ok(events) => panic!("expected error {expected:?}, the command produced {events:?}"),
-            Err(error) => assert_eq!(error, expected, "the command was rejected with another error"),
+            Err(error) => assert_eq!(
+                error, expected,
+                "the command was rejected with another error"
+            ),
         }
     }
 
@@ -172,6 +181,9 @@ impl<A: Aggregate> AggregateThen<A> {
 fn round_trip<E: Event>(event: &E) -> E {
     match event.encode().and_then(E::decode) {
         Ok(decoded) => decoded,
-        Err(error) => panic!("event `{}` does not survive its stored form: {error}", event.event_type()),
+        Err(error) => panic!(
+            "event `{}` does not survive its stored form: {error}",
+            event.event_type()
+        ),
     }
 }

@@ -1,0 +1,189 @@
+//! A small bank-account domain shared by the integration tests.
+#![allow(dead_code, missing_docs, unreachable_pub)]
+
+use cqrs_core::{Aggregate, Command, Envelope, Error, Event, Projection, RawEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    Opened {
+        owner: String,
+    },
+    /// Schema v2. v1 stored `{ "cents": n }` with no currency.
+    Deposited {
+        amount: u64,
+        currency: String,
+    },
+    Withdrawn {
+        amount: u64,
+    },
+}
+
+impl Event for AccountEvent {
+    const TYPES: &'static [&'static str] = &["Opened", "Deposited", "Withdrawn"];
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Opened { .. } => "Opened",
+            Self::Deposited { .. } => "Deposited",
+            Self::Withdrawn { .. } => "Withdrawn",
+        }
+    }
+
+    fn schema_version(&self) -> u32 {
+        match self {
+            Self::Deposited { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    fn upcast(mut raw: RawEvent) -> Result<RawEvent, Error> {
+        if raw.event_type == "Deposited" && raw.schema_version == 1 {
+            let cents = raw.payload["cents"]
+                .as_u64()
+                .ok_or_else(|| Error::codec("Deposited", "v1 payload without `cents`"))?;
+            raw.payload = json!({ "amount": cents, "currency": "EUR" });
+            raw.schema_version = 2;
+        }
+        Ok(raw)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum AccountCommand {
+    Open {
+        id: String,
+        owner: String,
+    },
+    Deposit {
+        id: String,
+        amount: u64,
+        command_id: Option<Uuid>,
+    },
+    Withdraw {
+        id: String,
+        amount: u64,
+    },
+}
+
+impl Command for AccountCommand {
+    fn aggregate_id(&self) -> String {
+        match self {
+            Self::Open { id, .. } | Self::Deposit { id, .. } | Self::Withdraw { id, .. } => {
+                id.clone()
+            }
+        }
+    }
+
+    fn command_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Deposit { command_id, .. } => *command_id,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum AccountError {
+    #[error("account already open")]
+    AlreadyOpen,
+    #[error("account not open")]
+    NotOpen,
+    #[error("insufficient funds: balance {balance}, asked {asked}")]
+    InsufficientFunds { balance: u64, asked: u64 },
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub owner: Option<String>,
+    pub balance: u64,
+    pub events_applied: u64,
+}
+
+impl Aggregate for Account {
+    const TYPE: &'static str = "account";
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    type Error = AccountError;
+
+    fn handle(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+        match command {
+            AccountCommand::Open { .. } if self.owner.is_some() => Err(AccountError::AlreadyOpen),
+            AccountCommand::Open { owner, .. } => Ok(vec![AccountEvent::Opened {
+                owner: owner.clone(),
+            }]),
+            _ if self.owner.is_none() => Err(AccountError::NotOpen),
+            AccountCommand::Deposit { amount, .. } => Ok(vec![AccountEvent::Deposited {
+                amount: *amount,
+                currency: "EUR".into(),
+            }]),
+            AccountCommand::Withdraw { amount, .. } if *amount > self.balance => {
+                Err(AccountError::InsufficientFunds {
+                    balance: self.balance,
+                    asked: *amount,
+                })
+            }
+            AccountCommand::Withdraw { amount, .. } => {
+                Ok(vec![AccountEvent::Withdrawn { amount: *amount }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &AccountEvent) {
+        self.events_applied += 1;
+        match event {
+            AccountEvent::Opened { owner } => self.owner = Some(owner.clone()),
+            AccountEvent::Deposited { amount, .. } => self.balance += amount,
+            AccountEvent::Withdrawn { amount } => self.balance -= amount,
+        }
+    }
+}
+
+/// One document per account (its balance and how many events were applied to it),
+/// and one `totals` document counting every event: a counter that would be wrong if
+/// any event were applied twice or skipped.
+pub struct Balances;
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceDoc {
+    pub balance: u64,
+    pub events: u64,
+}
+
+impl Projection for Balances {
+    const NAME: &'static str = "balances";
+    type Event = AccountEvent;
+    type Document = BalanceDoc;
+
+    fn document_ids(&self, event: &Envelope<AccountEvent>) -> Vec<String> {
+        vec![event.stream_id.to_string(), "totals".to_owned()]
+    }
+
+    fn apply(&self, id: &str, doc: &mut Option<BalanceDoc>, event: &Envelope<AccountEvent>) {
+        let doc = doc.get_or_insert_with(BalanceDoc::default);
+        doc.events += 1;
+        match &event.event {
+            AccountEvent::Opened { .. } => {}
+            AccountEvent::Deposited { amount, .. } => doc.balance += amount,
+            AccountEvent::Withdrawn { amount } => doc.balance -= amount,
+        }
+        let _ = id;
+    }
+}
+
+pub fn open(id: &str) -> AccountCommand {
+    AccountCommand::Open {
+        id: id.into(),
+        owner: format!("owner of {id}"),
+    }
+}
+
+pub fn deposit(id: &str, amount: u64) -> AccountCommand {
+    AccountCommand::Deposit {
+        id: id.into(),
+        amount,
+        command_id: None,
+    }
+}
