@@ -1,1 +1,37 @@
-//! x
+//! MADA, a personal planner built on [`cqrs_core`].
+//!
+//! A user has categories (a name and a colour) and goals (a title, a category, a day
+//! or a range of days, optionally on chosen weekdays, an optional memo), done or not
+//! done per day. The write model ([`domain`]) is two kinds of aggregates; the read
+//! side ([`projections`]) is three read models shaped for the screens: today's list,
+//! the month calendar, the category list. [`Planner`] ties them together over any
+//! stores that implement the ports; the binary runs it on the in-memory ones.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
+//! use mada::{NewGoal, Planner, PlannerOptions, domain::Schedule};
+//!
+//! let planner = Planner::start(MemoryEventStore::new(), MemoryReadModelStore::new(), PlannerOptions::default());
+//! let day = "2026-11-25".parse().unwrap();
+//! let health = planner.create_category("ada", "Health", "#2e7d32").await.unwrap();
+//! let run = planner
+//!     .create_goal("ada", NewGoal { title: "Run".into(), memo: None, category_id: health, schedule: Schedule::on(day) })
+//!     .await
+//!     .unwrap();
+//! planner.complete_goal("ada", run, day).await.unwrap();
+//!
+//! let today = planner.today("ada", day).await.unwrap();
+//! assert!(today.items[0].done);
+//! assert_eq!(today.items[0].category.as_ref().unwrap().name, "Health");
+//! planner.shutdown().await.unwrap();
+//! # });
+//! ```
+
+mod app;
+pub mod domain;
+pub mod projections;
+pub mod render;
+pub mod scenario;
+
+pub use app::{Consistency, NewGoal, Planner, PlannerError, PlannerOptions, TodayEntry, TodayView};

@@ -15,7 +15,9 @@ struct ProjectionData {
 }
 
 /// Read models in memory. A commit applies its changes and its checkpoint under one
-/// lock: atomically. Cheap to clone: clones share the same documents.
+/// lock: atomically. A deleted document is kept as a tombstone (its position, no
+/// value), so that an event replayed to it is still recognised as applied. Cheap to
+/// clone: clones share the same documents.
 #[derive(Clone, Default)]
 pub struct MemoryReadModelStore {
     inner: Arc<Mutex<HashMap<String, ProjectionData>>>,
@@ -42,6 +44,7 @@ impl MemoryReadModelStore {
             .map(|p| {
                 p.documents
                     .iter()
+                    .filter(|(_, d)| !d.value.is_null())
                     .map(|(id, d)| (id.clone(), d.clone()))
                     .collect()
             })
@@ -55,7 +58,8 @@ impl ReadModelReader for MemoryReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
         Ok(lock(&self.inner)
             .get(projection)
-            .and_then(|p| p.documents.get(id).cloned()))
+            .and_then(|p| p.documents.get(id).cloned())
+            .filter(|d| !d.value.is_null()))
     }
 
     async fn get_many(
@@ -99,8 +103,12 @@ impl ReadModelWriter for MemoryReadModelStore {
                     data.documents
                         .insert(id, StoredDocument { value, position });
                 }
-                DocumentChange::Delete { id, .. } => {
-                    data.documents.remove(&id);
+                DocumentChange::Delete { id, position } => {
+                    let tombstone = StoredDocument {
+                        value: serde_json::Value::Null,
+                        position,
+                    };
+                    data.documents.insert(id, tombstone);
                 }
             }
         }

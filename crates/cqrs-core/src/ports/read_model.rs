@@ -19,6 +19,13 @@
 //!   document's position says so. The [`ProjectionRunner`](crate::ProjectionRunner)
 //!   relies on those positions: it loads the documents a batch touches and never
 //!   applies an event to a document whose position is at or past the event's.
+//!
+//! Either way, a [`DocumentChange::Delete`] should leave a tombstone (the id and the
+//! position, no value) that [`ReadModelReader::get_many`] returns as a `Null` value
+//! and [`ReadModelReader::get`] hides: without it, an event replayed to a deleted
+//! document would be applied to an empty one. An atomic store never replays a
+//! committed batch, so it may drop tombstones; keeping them makes every store behave
+//! alike, and is what the in-memory store does.
 
 use std::collections::HashMap;
 use std::future::Future;

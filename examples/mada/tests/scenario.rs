@@ -1,0 +1,147 @@
+//! The demo scenario end to end on the in-memory stores, and the binary.
+
+use std::process::Command;
+
+use chrono::{Datelike, NaiveDate};
+use cqrs_core::{MemoryEventStore, MemoryReadModelStore, ProjectionRunner, ReadModelWriter};
+use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
+use mada::{Planner, PlannerOptions, scenario};
+
+fn d(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_scenario_leaves_consistent_read_models() {
+    let events = MemoryEventStore::new();
+    let read = MemoryReadModelStore::new();
+    let options = PlannerOptions {
+        snapshot_every: 5,
+        batch_size: 16,
+        ..PlannerOptions::default()
+    };
+    let planner = Planner::start(events.clone(), read.clone(), options);
+    let today = d("2026-11-25");
+    let report = scenario::run(&planner, "alice", today).await.unwrap();
+
+    let titles: Vec<(&str, bool, &str)> = report
+        .today_list
+        .items
+        .iter()
+        .map(|i| {
+            (
+                i.title.as_str(),
+                i.done,
+                i.category.as_ref().map_or("-", |c| c.name.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        titles,
+        vec![
+            ("Morning run", false, "Health"),
+            ("Read 20 pages", true, "Study"), // the rename shows through the join
+            ("Water the plants", true, "Home"),
+            ("Call the dentist", false, "Health"),
+        ]
+    );
+    assert_eq!(report.rejections.len(), 6);
+    let names: Vec<_> = report
+        .categories
+        .categories
+        .iter()
+        .map(|c| (c.name.as_str(), c.colour.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("Health", "#2e7d32"),
+            ("Home", "#8e24aa"),
+            ("Study", "#1565c0")
+        ]
+    );
+
+    // The calendar and the daily lists are built by different projections from the
+    // same events: for every day of the month they must agree.
+    let month = &report.month;
+    for day in 1..=30 {
+        let date = NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+        let list = planner.today("alice", date).await.unwrap();
+        let count = month.days.get(&day).copied().unwrap_or_default();
+        assert_eq!(count.scheduled as usize, list.items.len(), "due on {date}");
+        assert_eq!(
+            count.done as usize,
+            list.items.iter().filter(|i| i.done).count(),
+            "done on {date}"
+        );
+    }
+    assert_eq!(month.days[&25].scheduled, 4);
+    assert_eq!(month.days[&25].done, 2);
+    assert_eq!(
+        month.days[&1].scheduled, 1,
+        "1 November 2026 is a Sunday: reading only"
+    );
+    planner.shutdown().await.unwrap();
+
+    // A rebuild from the first event gives the same documents.
+    let rebuilt = MemoryReadModelStore::new();
+    let last = cqrs_core::LogReader::head(&events).await.unwrap();
+    for handle in [
+        ProjectionRunner::new(TodayProjection, events.clone(), rebuilt.clone()).spawn(),
+        ProjectionRunner::new(CalendarProjection, events.clone(), rebuilt.clone()).spawn(),
+        ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
+    ] {
+        handle.wait_for(last).await.unwrap();
+        handle.stop().await.unwrap();
+    }
+    for name in ["today", "calendar", "categories"] {
+        let values = |s: &MemoryReadModelStore| {
+            s.documents(name)
+                .into_iter()
+                .map(|(id, d)| (id, d.value))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values(&read), values(&rebuilt), "{name}");
+        assert_eq!(read.checkpoint(name).await.unwrap(), last);
+    }
+    assert_eq!(report.today.month(), 11);
+}
+
+#[test]
+fn the_binary_prints_today_and_the_month() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["--today", "2026-11-25", "--user", "bea"])
+        .env_remove("MADA_STORE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("Today, Wednesday 25 November 2026 (bea)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 of 4 done"), "{stdout}");
+    assert!(
+        stdout.contains("November 2026: goals done/due per day"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("25*2/4"),
+        "today is marked in the calendar: {stdout}"
+    );
+}
+
+#[test]
+fn the_binary_refuses_a_bad_date_clearly() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["--today", "2026-13-01"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--today"), "{stderr}");
+}
