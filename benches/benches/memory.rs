@@ -1,1 +1,204 @@
-fn main() {}
+//! In-memory benches: projection throughput and command throughput.
+//!
+//! Run with `cargo bench -p cqrs-benches --bench memory`. Numbers and the machine
+//! they were taken on are in BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cqrs_benches::{create_goal, planner_events, toggle};
+use cqrs_core::{
+    AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, MemoryReadModelStore,
+    Metadata, NewEvent, Position, ProjectionRunner, Repository, SnapshotPolicy,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mada::domain::{Goal, GoalEvent};
+use mada::projections::{CalendarProjection, TodayProjection};
+use uuid::Uuid;
+
+const USERS: usize = 100; // 3,100 events
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Events applied per second to a read model, through `ProjectionRunner::apply`
+/// (decode, load the documents a batch touches, apply, commit with the checkpoint).
+fn projection_throughput(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, events) = rt.block_on(planner_events(USERS));
+    let mut group = c.benchmark_group("projection/memory");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for batch in [1usize, 100, 1000] {
+        group.bench_with_input(BenchmarkId::new("calendar", batch), &batch, |b, &batch| {
+            b.to_async(&rt).iter(|| async {
+                let runner = ProjectionRunner::new(
+                    CalendarProjection,
+                    store.clone(),
+                    MemoryReadModelStore::new(),
+                );
+                let mut checkpoint = Position::START;
+                for chunk in events.chunks(batch) {
+                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+                }
+                checkpoint
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("today", batch), &batch, |b, &batch| {
+            b.to_async(&rt).iter(|| async {
+                let runner = ProjectionRunner::new(
+                    TodayProjection,
+                    store.clone(),
+                    MemoryReadModelStore::new(),
+                );
+                let mut checkpoint = Position::START;
+                for chunk in events.chunks(batch) {
+                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+                }
+                checkpoint
+            });
+        });
+    }
+    // The whole path: a spawned runner subscribed to the store, from position 0 to the head.
+    group.bench_function("calendar/subscribed/1000", |b| {
+        b.to_async(&rt).iter(|| async {
+            let handle = ProjectionRunner::new(
+                CalendarProjection,
+                store.clone(),
+                MemoryReadModelStore::new(),
+            )
+            .with_batch_size(1000)
+            .spawn();
+            handle
+                .wait_for(Position(events.len() as u64))
+                .await
+                .expect("caught up");
+            handle.stop().await.expect("stopped");
+        });
+    });
+    group.finish();
+}
+
+/// Commands per second through the repository (load with snapshot, decide, append),
+/// beside the ceiling of appending the same events with no load and no decision.
+fn command_throughput(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("commands/memory");
+    group.throughput(Throughput::Elements(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for tasks in [1usize, 8] {
+        let store = MemoryEventStore::new();
+        let repo =
+            Repository::<Goal, _>::new(store.clone()).with_snapshots(SnapshotPolicy::Every(50));
+        const GOALS_PER_TASK: usize = 64;
+        let goals: Vec<Vec<Uuid>> = (0..tasks)
+            .map(|t| {
+                (0..GOALS_PER_TASK)
+                    .map(|g| Uuid::from_u128((t * 1000 + g) as u128 + 1))
+                    .collect()
+            })
+            .collect();
+        rt.block_on(async {
+            for goal in goals.iter().flatten() {
+                repo.execute(&create_goal(*goal, "bench"), Metadata::new())
+                    .await
+                    .expect("create");
+            }
+        });
+        let goals = Arc::new(goals);
+        // Whether each goal is done on the day toggled; each task owns its goals.
+        let done: Arc<Vec<Vec<AtomicBool>>> = Arc::new(
+            (0..tasks)
+                .map(|_| {
+                    (0..GOALS_PER_TASK)
+                        .map(|_| AtomicBool::new(false))
+                        .collect()
+                })
+                .collect(),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("repository", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let repo = repo.clone();
+                    let goals = goals.clone();
+                    let done = done.clone();
+                    async move {
+                        let per_task = (iters as usize).div_ceil(tasks);
+                        let started = Instant::now();
+                        let handles: Vec<_> = (0..tasks)
+                            .map(|t| {
+                                let repo = repo.clone();
+                                let goals = goals.clone();
+                                let done = done.clone();
+                                tokio::spawn(async move {
+                                    for i in 0..per_task {
+                                        let g = i % GOALS_PER_TASK;
+                                        let complete =
+                                            !done[t][g].fetch_xor(true, Ordering::Relaxed);
+                                        let outcome = repo
+                                            .execute(
+                                                &toggle(goals[t][g], "bench", complete),
+                                                Metadata::new(),
+                                            )
+                                            .await
+                                            .expect("execute");
+                                        assert_eq!(
+                                            outcome.events.len(),
+                                            1,
+                                            "every command records one event"
+                                        );
+                                    }
+                                })
+                            })
+                            .collect();
+                        for handle in handles {
+                            handle.await.expect("task");
+                        }
+                        started.elapsed()
+                    }
+                });
+            },
+        );
+    }
+    // Ceiling: appends of one pre-encoded event with `ExpectedVersion::Any`.
+    let store = MemoryEventStore::new();
+    let event = NewEvent::encode(
+        &GoalEvent::GoalCompleted {
+            goal_id: Uuid::from_u128(1),
+            user_id: "bench".into(),
+            day: cqrs_benches::month_start(),
+        },
+        Metadata::new(),
+    )
+    .expect("encode");
+    group.bench_function("append-ceiling/1", |b| {
+        b.to_async(&rt).iter(|| async {
+            store
+                .append(AppendRequest::new(
+                    "goal-ceiling",
+                    ExpectedVersion::Any,
+                    vec![event.clone()],
+                ))
+                .await
+                .expect("append")
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, projection_throughput, command_throughput);
+criterion_main!(benches);

@@ -1,1 +1,100 @@
-//! Shared helpers for the benches.
+//! Shared fixtures for the criterion benches: MADA events and goals to work on.
+
+use chrono::NaiveDate;
+use cqrs_core::{
+    AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, Metadata, NewEvent, Position,
+    RecordedEvent,
+};
+use mada::domain::{CategoryFact, GoalCommand, GoalDetails, GoalEvent, Schedule};
+use uuid::Uuid;
+
+/// The first day of the month the fixtures plan.
+pub fn month_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1).unwrap_or_default()
+}
+
+/// A store holding, for each of `users` users, one goal due every day of November
+/// 2026 and a completion on each of its 30 days: `users * 31` events.
+///
+/// # Panics
+/// If the in-memory store refuses an append (it does not).
+pub async fn planner_events(users: usize) -> (MemoryEventStore, Vec<RecordedEvent>) {
+    let store = MemoryEventStore::new();
+    let start = month_start();
+    let end = start + chrono::Duration::days(29);
+    for user in 0..users {
+        let goal_id = Uuid::from_u128(user as u128 + 1);
+        let user_id = format!("user{user}");
+        let mut events = vec![GoalEvent::GoalCreated {
+            goal_id,
+            user_id: user_id.clone(),
+            details: GoalDetails {
+                title: "Read 20 pages".into(),
+                category_id: Uuid::from_u128(0),
+                memo: None,
+            },
+            schedule: Schedule::daily(start, end),
+        }];
+        events.extend(
+            Schedule::daily(start, end)
+                .days()
+                .map(|day| GoalEvent::GoalCompleted {
+                    goal_id,
+                    user_id: user_id.clone(),
+                    day,
+                }),
+        );
+        let new = events
+            .iter()
+            .map(|e| NewEvent::encode(e, Metadata::new().with_user(user_id.clone())))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("encodable");
+        store
+            .append(AppendRequest::new(
+                format!("goal-{goal_id}"),
+                ExpectedVersion::NoStream,
+                new,
+            ))
+            .await
+            .expect("append");
+    }
+    let all = cqrs_core::LogReader::read_all(&store, Position::START, usize::MAX)
+        .await
+        .expect("read");
+    (store, all)
+}
+
+/// A command that completes (`done`) or reopens goal `goal` of `user` on the first
+/// day of the month: every call produces exactly one event when alternated.
+pub fn toggle(goal: Uuid, user: &str, done: bool) -> GoalCommand {
+    let day = month_start();
+    if done {
+        GoalCommand::Complete {
+            goal_id: goal,
+            user_id: user.into(),
+            day,
+        }
+    } else {
+        GoalCommand::Uncomplete {
+            goal_id: goal,
+            user_id: user.into(),
+            day,
+        }
+    }
+}
+
+/// The command creating goal `goal` for `user`, due every day of November 2026.
+pub fn create_goal(goal: Uuid, user: &str) -> GoalCommand {
+    let category = Uuid::from_u128(0);
+    GoalCommand::Create {
+        goal_id: goal,
+        user_id: user.into(),
+        title: "Morning run".into(),
+        memo: None,
+        category: CategoryFact::Active {
+            category_id: category,
+            owner: user.into(),
+        },
+        schedule: Schedule::daily(month_start(), month_start() + chrono::Duration::days(29)),
+    }
+}

@@ -1,5 +1,7 @@
 //! The in-memory store under concurrent use, its subscriptions, and the event bus.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 mod common;
 
 use std::collections::HashSet;

@@ -1,6 +1,8 @@
 //! The repository: decisions, conflicts and retries, idempotent commands, snapshots,
 //! upcasting on load.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The projection runner: read-your-writes, resume, crash between documents and
 //! checkpoint, rebuild, and failure reporting.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 mod common;
 
 use std::collections::HashMap;

@@ -1,5 +1,7 @@
 //! The category aggregate's rules, given/when/then.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 use cqrs_core::testing::AggregateTest;
 use mada::domain::{Category, CategoryCommand, CategoryError, CategoryEvent, Colour};
 use uuid::Uuid;

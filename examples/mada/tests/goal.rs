@@ -1,5 +1,7 @@
 //! The goal aggregate's rules, given/when/then.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 use chrono::{NaiveDate, Weekday};
 use cqrs_core::testing::AggregateTest;
 use mada::domain::{

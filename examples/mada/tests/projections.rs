@@ -1,5 +1,7 @@
 //! The read models, given events.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Weekday};

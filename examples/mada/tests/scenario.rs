@@ -1,5 +1,7 @@
 //! The demo scenario end to end on the in-memory stores, and the binary.
 
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
 use std::process::Command;
 
 use chrono::{Datelike, NaiveDate};

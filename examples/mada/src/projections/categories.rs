@@ -97,7 +97,6 @@ impl Projection for CategoriesProjection {
                 list.categories.retain(|c| c.category_id != *category_id);
             }
         }
-        list.categories
-            .sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        list.categories.sort_by_key(|c| c.name.to_lowercase());
     }
 }
