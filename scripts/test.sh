@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# formatting, clippy with warnings as errors, the docs, then every test and doctest.
+# formatting, clippy with warnings as errors, the docs, then the test servers
+# (installed and started by scripts/services.sh when they are not up), then every
+# test and doctest against them. The servers are left running; stop them with
+# `scripts/services.sh down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "test servers (scripts/services.sh up)"
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked

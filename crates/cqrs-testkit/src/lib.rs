@@ -1,0 +1,72 @@
+//! Test support for the adapters of this workspace.
+//!
+//! Adapter tests run against real servers, started by `scripts/services.sh up`
+//! (which the test command, `scripts/test.sh`, runs first). This crate says where
+//! those servers are (from the same environment variables the script prints, with
+//! the script's defaults), names things uniquely so tests can run in parallel, and
+//! turns "server not there" into a failure that says how to start it. A test is
+//! never skipped because its server is missing.
+
+use std::fmt::Display;
+
+/// How to start the servers, for failure messages.
+pub const HOW_TO_START: &str = "start the test servers with `scripts/services.sh up` (then `eval \"$(scripts/services.sh env)\"` \
+     if you changed their ports), or run the whole suite with `scripts/test.sh`";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The PostgreSQL URL: `DATABASE_URL`, or the services script's default.
+pub fn postgres_url() -> String {
+    env_or("DATABASE_URL", "postgres://cqrs:cqrs@127.0.0.1:5432/cqrs")
+}
+
+/// The MongoDB URL: `MONGODB_URL`, or the services script's default.
+pub fn mongodb_url() -> String {
+    env_or("MONGODB_URL", "mongodb://127.0.0.1:27017/")
+}
+
+/// The Redis URL: `REDIS_URL`, or the services script's default.
+pub fn redis_url() -> String {
+    env_or("REDIS_URL", "redis://127.0.0.1:6379/")
+}
+
+/// The Kafka bootstrap servers: `KAFKA_BROKERS`, or the services script's default.
+pub fn kafka_brokers() -> String {
+    env_or("KAFKA_BROKERS", "127.0.0.1:9092")
+}
+
+/// A name no other test (or earlier run) uses, for a database, key prefix, topic or
+/// consumer group: `{prefix}_{32 hex digits}`.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Fails the test: `server` at `address` cannot be reached, and how to start it.
+///
+/// # Panics
+/// Always: that is its purpose.
+#[track_caller]
+pub fn unreachable(server: &str, address: &str, error: impl Display) -> ! {
+    panic!("cannot reach {server} at {address}: {error}\n{HOW_TO_START}")
+}
+
+/// Unwraps a connection result, or fails the test with [`unreachable`]'s message.
+pub trait OrUnreachable<T> {
+    /// The value, or a failure naming `server` at `address` and how to start it.
+    fn or_unreachable(self, server: &str, address: &str) -> T;
+}
+
+impl<T, E: Display> OrUnreachable<T> for Result<T, E> {
+    #[track_caller]
+    fn or_unreachable(self, server: &str, address: &str) -> T {
+        match self {
+            Ok(value) => value,
+            Err(error) => unreachable(server, address, error),
+        }
+    }
+}
