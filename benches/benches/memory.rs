@@ -10,9 +10,13 @@ use std::time::{Duration, Instant};
 use cqrs_benches::{create_goal, planner_events, toggle};
 use cqrs_core::{
     AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, MemoryReadModelStore,
-    Metadata, NewEvent, Position, ProjectionRunner, Repository, SnapshotPolicy,
+    Metadata, NewEvent, Position, Projection, ProjectionRunner, RecordedEvent, Repository,
+    SnapshotPolicy,
 };
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use mada::domain::{Goal, GoalEvent};
 use mada::projections::{CalendarProjection, TodayProjection};
 use uuid::Uuid;
@@ -27,6 +31,32 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Applies every event to a fresh read model, `batch` events at a time.
+fn bench_apply<P: Projection + Clone>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    projection: P,
+    store: &MemoryEventStore,
+    events: &[RecordedEvent],
+    batch: usize,
+) {
+    group.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, &batch| {
+        b.to_async(rt).iter(|| async {
+            let runner = ProjectionRunner::new(
+                projection.clone(),
+                store.clone(),
+                MemoryReadModelStore::new(),
+            );
+            let mut checkpoint = Position::START;
+            for chunk in events.chunks(batch) {
+                checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+            }
+            checkpoint
+        });
+    });
+}
+
 /// Events applied per second to a read model, through `ProjectionRunner::apply`
 /// (decode, load the documents a batch touches, apply, commit with the checkpoint).
 fn projection_throughput(c: &mut Criterion) {
@@ -39,34 +69,24 @@ fn projection_throughput(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
     for batch in [1usize, 100, 1000] {
-        group.bench_with_input(BenchmarkId::new("calendar", batch), &batch, |b, &batch| {
-            b.to_async(&rt).iter(|| async {
-                let runner = ProjectionRunner::new(
-                    CalendarProjection,
-                    store.clone(),
-                    MemoryReadModelStore::new(),
-                );
-                let mut checkpoint = Position::START;
-                for chunk in events.chunks(batch) {
-                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                }
-                checkpoint
-            });
-        });
-        group.bench_with_input(BenchmarkId::new("today", batch), &batch, |b, &batch| {
-            b.to_async(&rt).iter(|| async {
-                let runner = ProjectionRunner::new(
-                    TodayProjection,
-                    store.clone(),
-                    MemoryReadModelStore::new(),
-                );
-                let mut checkpoint = Position::START;
-                for chunk in events.chunks(batch) {
-                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                }
-                checkpoint
-            });
-        });
+        bench_apply(
+            &mut group,
+            &rt,
+            "calendar",
+            CalendarProjection,
+            &store,
+            &events,
+            batch,
+        );
+        bench_apply(
+            &mut group,
+            &rt,
+            "today",
+            TodayProjection,
+            &store,
+            &events,
+            batch,
+        );
     }
     // The whole path: a spawned runner subscribed to the store, from position 0 to the head.
     group.bench_function("calendar/subscribed/1000", |b| {

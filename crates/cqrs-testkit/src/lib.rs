@@ -51,11 +51,11 @@ pub fn unique_name(prefix: &str) -> String {
 /// # Panics
 /// Always: that is its purpose.
 #[track_caller]
-pub fn unreachable(server: &str, address: &str, error: impl Display) -> ! {
+pub fn server_unreachable(server: &str, address: &str, error: impl Display) -> ! {
     panic!("cannot reach {server} at {address}: {error}\n{HOW_TO_START}")
 }
 
-/// Unwraps a connection result, or fails the test with [`unreachable`]'s message.
+/// Unwraps a connection result, or fails the test with [`server_unreachable`]'s message.
 pub trait OrUnreachable<T> {
     /// The value, or a failure naming `server` at `address` and how to start it.
     fn or_unreachable(self, server: &str, address: &str) -> T;
@@ -66,7 +66,7 @@ impl<T, E: Display> OrUnreachable<T> for Result<T, E> {
     fn or_unreachable(self, server: &str, address: &str) -> T {
         match self {
             Ok(value) => value,
-            Err(error) => unreachable(server, address, error),
+            Err(error) => server_unreachable(server, address, error),
         }
     }
 }

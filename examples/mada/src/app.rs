@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use cqrs_core::{
-    CommandError, CommandOutcome, Error, EventStore, EventSubscriber, Metadata, Position,
-    Projection, ProjectionHandle, ProjectionRunner, ReadModelStore, Repository, SnapshotPolicy,
+    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position, Projection,
+    ProjectionHandle, ProjectionRunner, ReadModelStore, Repository, SnapshotPolicy,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -177,28 +177,31 @@ where
         }
     }
 
-    fn wrote<E>(&self, outcome: &CommandOutcome<E>) {
+    async fn execute<A>(
+        &self,
+        repository: &Repository<A, S>,
+        user: &str,
+        command: A::Command,
+    ) -> Result<(), PlannerError>
+    where
+        A: Aggregate,
+        PlannerError: From<CommandError<A::Error>>,
+    {
+        let outcome = repository
+            .execute(&command, Metadata::new().with_user(user))
+            .await?;
         if let Some(position) = outcome.position {
             self.written.fetch_max(position.0, Ordering::SeqCst);
         }
+        Ok(())
     }
 
     async fn category(&self, user: &str, command: CategoryCommand) -> Result<(), PlannerError> {
-        let outcome = self
-            .categories
-            .execute(&command, Metadata::new().with_user(user))
-            .await?;
-        self.wrote(&outcome);
-        Ok(())
+        self.execute(&self.categories, user, command).await
     }
 
     async fn goal(&self, user: &str, command: GoalCommand) -> Result<(), PlannerError> {
-        let outcome = self
-            .goals
-            .execute(&command, Metadata::new().with_user(user))
-            .await?;
-        self.wrote(&outcome);
-        Ok(())
+        self.execute(&self.goals, user, command).await
     }
 
     async fn category_fact(&self, category_id: CategoryId) -> Result<CategoryFact, PlannerError> {
