@@ -1,0 +1,43 @@
+//! [`PgError`]: what setting up the PostgreSQL adapters can fail with.
+//!
+//! The ports themselves return [`cqrs_core::Error`], with driver errors wrapped in
+//! [`cqrs_core::Error::Backend`] and version conflicts as
+//! [`cqrs_core::Error::Conflict`].
+
+/// An error connecting to PostgreSQL or preparing its schema.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// The server could not be reached or refused the connection. Check the URL and
+    /// that the server is up (`scripts/services.sh up postgres` in this repository).
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] sqlx::Error),
+
+    /// A schema migration failed; the schema is as it was before that migration
+    /// (each runs in its own transaction). The message names the migration.
+    #[error("migration {version} ({description}) failed: {source}")]
+    Migration {
+        /// The migration's number.
+        version: i64,
+        /// What it does.
+        description: &'static str,
+        /// The server's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The server failed a query.
+    #[error("PostgreSQL error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<PgError> for cqrs_core::Error {
+    fn from(error: PgError) -> Self {
+        cqrs_core::Error::backend("postgres", error)
+    }
+}
+
+/// Wraps a driver error for a port.
+pub(crate) fn backend(context: &'static str) -> impl FnOnce(sqlx::Error) -> cqrs_core::Error {
+    move |error| cqrs_core::Error::backend(context, error)
+}

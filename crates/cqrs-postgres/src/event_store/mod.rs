@@ -1,0 +1,101 @@
+//! [`PgEventStore`]: every write-side port of `cqrs-core`, in PostgreSQL.
+
+mod append;
+mod read;
+mod snapshot;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::error::PgError;
+
+/// An event store in PostgreSQL. Cheap to clone: clones share the pool.
+///
+/// * **Appends** take one round trip (the `cqrs_append` function): lock the stream,
+///   check the command id and the expected version, insert the events, record the
+///   command, `NOTIFY`. A conflict is [`cqrs_core::Error::Conflict`].
+/// * **Reads of the global log never skip an event**: see the crate docs.
+/// * **Subscriptions** catch up with pages of `read_all`, then wait for a `NOTIFY`
+///   (or, at the latest, the poll interval) to read again.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use cqrs_postgres::PgEventStore;
+///
+/// let store = PgEventStore::connect("postgres://cqrs:cqrs@127.0.0.1:5432/cqrs").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgEventStore {
+    pool: PgPool,
+    poll_interval: Duration,
+    listen: Arc<crate::subscription::Listener>,
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore")
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgEventStore {
+    /// The default longest wait before a subscription at the head reads again
+    /// without a notification.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+    /// A store over `pool`. Does not touch the schema: call
+    /// [`migrate`](Self::migrate) once, or use [`connect`](Self::connect).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            listen: Arc::new(crate::subscription::Listener::new(pool.clone())),
+            pool,
+            poll_interval: Self::DEFAULT_POLL_INTERVAL,
+        }
+    }
+
+    /// Connects to `url` (a pool of up to 16 connections) and applies the schema
+    /// migrations.
+    ///
+    /// # Errors
+    /// [`PgError::Connect`] if the server cannot be reached, [`PgError::Migration`]
+    /// if the schema cannot be prepared.
+    pub async fn connect(url: &str) -> Result<Self, PgError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(PgError::Connect)?;
+        let store = Self::new(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the schema migrations that are not applied yet.
+    ///
+    /// # Errors
+    /// [`PgError::Migration`] naming the migration that failed.
+    pub async fn migrate(&self) -> Result<(), PgError> {
+        crate::migrate::migrate(&self.pool).await
+    }
+
+    /// Sets the longest wait before a subscription at the head reads again without
+    /// a notification (default 500 ms). Notifications make new events arrive at
+    /// once; the poll covers a notification lost while reconnecting, and events held
+    /// back behind a transaction that was still open.
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,118 @@
+//! Reading: [`StreamReader`], [`LogReader`] and [`EventSubscriber`] for
+//! [`PgEventStore`].
+
+use chrono::{DateTime, Utc};
+use cqrs_core::{
+    Envelope, Error, EventBatchStream, EventSubscriber, LogReader, Metadata, Position, RawEvent,
+    RecordedEvent, StreamId, StreamReader, Version,
+};
+use uuid::Uuid;
+
+use super::PgEventStore;
+use crate::error::backend;
+
+/// The columns of an event, in the order the queries select them.
+pub(crate) const EVENT_COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+
+/// A row of [`EVENT_COLUMNS`].
+pub(crate) type EventRow = (
+    i64,
+    String,
+    i64,
+    Uuid,
+    String,
+    i32,
+    serde_json::Value,
+    serde_json::Value,
+    DateTime<Utc>,
+);
+
+/// Turns a row of [`EVENT_COLUMNS`] into an event.
+pub(crate) fn into_event(row: EventRow) -> Result<RecordedEvent, Error> {
+    let (
+        position,
+        stream_id,
+        version,
+        event_id,
+        event_type,
+        schema_version,
+        payload,
+        metadata,
+        recorded_at,
+    ) = row;
+    let metadata: Metadata = serde_json::from_value(metadata)
+        .map_err(|e| Error::codec(format!("{event_type} metadata"), e))?;
+    Ok(Envelope {
+        event_id,
+        stream_id: StreamId::new(stream_id),
+        version: Version(u64::try_from(version).unwrap_or_default()),
+        position: Position(u64::try_from(position).unwrap_or_default()),
+        recorded_at,
+        metadata,
+        event: RawEvent {
+            event_type,
+            schema_version: u32::try_from(schema_version).unwrap_or_default(),
+            payload,
+        },
+    })
+}
+
+fn clamp(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl StreamReader for PgEventStore {
+    async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        after: Version,
+    ) -> Result<Vec<RecordedEvent>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+        ))
+        .bind(stream_id.as_str())
+        .bind(clamp(after.0))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend("read_stream"))?;
+        rows.into_iter().map(into_event).collect()
+    }
+}
+
+impl LogReader for PgEventStore {
+    /// Events after `after`, in position order, only up to the safe position: the
+    /// first position any transaction still in progress could write. See the crate
+    /// docs for why no event can then appear below what was returned.
+    async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM cqrs_events
+             WHERE position > $1 AND position <= cqrs_safe_position()
+             ORDER BY position LIMIT $2"
+        ))
+        .bind(clamp(after.0))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend("read_all"))?;
+        rows.into_iter().map(into_event).collect()
+    }
+
+    async fn head(&self) -> Result<Position, Error> {
+        let head: Option<i64> = sqlx::query_scalar(
+            "SELECT max(position) FROM cqrs_events WHERE position <= cqrs_safe_position()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend("head"))?;
+        Ok(Position(
+            head.and_then(|p| u64::try_from(p).ok()).unwrap_or(0),
+        ))
+    }
+}
+
+impl EventSubscriber for PgEventStore {
+    fn subscribe(&self, after: Position, batch_size: usize) -> EventBatchStream {
+        let wake = self.listen.wake_up(self.poll_interval);
+        cqrs_core::catch_up(self.clone(), wake, after, batch_size)
+    }
+}

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod event_store;
+mod migrate;
+mod read_model;
+mod subscription;
+
+pub use crate::error::PgError;
+pub use crate::event_store::PgEventStore;
+pub use crate::migrate::migrate;
+pub use crate::read_model::PgReadModelStore;

@@ -1,0 +1,166 @@
+//! [`PgReadModelStore`]: read-model documents as JSONB rows, committed atomically
+//! with the projection's checkpoint.
+
+use std::collections::HashMap;
+
+use cqrs_core::{
+    DocumentChange, Error, Position, ReadModelReader, ReadModelWriter, StoredDocument,
+};
+use sqlx::PgPool;
+
+use crate::error::backend;
+
+/// Read models in PostgreSQL: a row per document in `cqrs_documents`, keyed by
+/// projection and id, with the position of the last event applied. A commit writes
+/// its documents and moves the checkpoint in one transaction: both or neither. A
+/// deleted document stays as a tombstone (a row with no value).
+///
+/// It shares the event store's schema (run [`PgEventStore::migrate`](crate::PgEventStore::migrate)
+/// or [`migrate`](crate::migrate) first) and may share its database or use another.
+#[derive(Clone, Debug)]
+pub struct PgReadModelStore {
+    pool: PgPool,
+}
+
+impl PgReadModelStore {
+    /// A store over `pool`, whose schema is migrated.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn position(value: i64) -> Position {
+    Position(u64::try_from(value).unwrap_or_default())
+}
+
+fn to_i64(position: Position) -> i64 {
+    i64::try_from(position.0).unwrap_or(i64::MAX)
+}
+
+impl ReadModelReader for PgReadModelStore {
+    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
+            "SELECT value, position FROM cqrs_documents WHERE projection = $1 AND id = $2 AND value IS NOT NULL",
+        )
+        .bind(projection)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend("get"))?;
+        Ok(row.map(|(value, p)| StoredDocument {
+            value,
+            position: position(p),
+        }))
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        let rows: Vec<(String, Option<serde_json::Value>, i64)> = sqlx::query_as(
+            "SELECT id, value, position FROM cqrs_documents WHERE projection = $1 AND id = ANY($2)",
+        )
+        .bind(projection)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend("get_many"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, value, p)| {
+                (
+                    id,
+                    StoredDocument {
+                        value: value.unwrap_or(serde_json::Value::Null),
+                        position: position(p),
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+impl ReadModelWriter for PgReadModelStore {
+    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
+        let row: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM cqrs_checkpoints WHERE projection = $1")
+                .bind(projection)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend("checkpoint"))?;
+        Ok(row.map_or(Position::START, position))
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        let mut ids = Vec::with_capacity(changes.len());
+        let mut values: Vec<Option<serde_json::Value>> = Vec::with_capacity(changes.len());
+        let mut positions = Vec::with_capacity(changes.len());
+        for change in changes {
+            match change {
+                DocumentChange::Put {
+                    id,
+                    value,
+                    position,
+                } => {
+                    ids.push(id);
+                    values.push(Some(value));
+                    positions.push(to_i64(position));
+                }
+                DocumentChange::Delete { id, position } => {
+                    ids.push(id);
+                    values.push(None);
+                    positions.push(to_i64(position));
+                }
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(backend("commit"))?;
+        if !ids.is_empty() {
+            sqlx::query(
+                "INSERT INTO cqrs_documents AS d (projection, id, value, position)
+                 SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
+                 ON CONFLICT (projection, id) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
+                 WHERE d.position < EXCLUDED.position",
+            )
+            .bind(projection)
+            .bind(&ids)
+            .bind(&values)
+            .bind(&positions)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("commit"))?;
+        }
+        sqlx::query(
+            "INSERT INTO cqrs_checkpoints AS c (projection, position) VALUES ($1, $2)
+             ON CONFLICT (projection) DO UPDATE SET position = GREATEST(c.position, EXCLUDED.position), updated_at = now()",
+        )
+        .bind(projection)
+        .bind(to_i64(checkpoint))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend("commit"))?;
+        tx.commit().await.map_err(backend("commit"))
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(backend("reset"))?;
+        for table in ["cqrs_documents", "cqrs_checkpoints"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
+                .bind(projection)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("reset"))?;
+        }
+        tx.commit().await.map_err(backend("reset"))
+    }
+}

@@ -1,0 +1,66 @@
+//! Each test gets its own schema in the test database, so tests run in parallel.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cqrs_postgres::{PgEventStore, PgReadModelStore};
+use cqrs_testkit::{OrUnreachable, postgres_url, unique_name};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub struct TestDb {
+    pub schema: String,
+    pub pool: PgPool,
+    admin: PgPool,
+}
+
+impl TestDb {
+    /// A fresh, migrated schema, and a pool of `connections` whose search path is it.
+    pub async fn new(connections: u32) -> Self {
+        let url = postgres_url();
+        let admin = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .or_unreachable("PostgreSQL", &url);
+        let schema = unique_name("t");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        let options = PgConnectOptions::from_str(&url)
+            .expect("url")
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .or_unreachable("PostgreSQL", &url);
+        cqrs_postgres::migrate(&pool).await.expect("migrate");
+        Self {
+            schema,
+            pool,
+            admin,
+        }
+    }
+
+    pub fn store(&self) -> PgEventStore {
+        PgEventStore::new(self.pool.clone()).with_poll_interval(Duration::from_millis(100))
+    }
+
+    pub fn read_models(&self) -> PgReadModelStore {
+        PgReadModelStore::new(self.pool.clone())
+    }
+
+    /// Drops the schema (a failed test leaves it, to look at).
+    pub async fn drop(self) {
+        self.pool.close().await;
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .execute(&self.admin)
+            .await
+            .expect("drop schema");
+    }
+}
