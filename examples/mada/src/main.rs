@@ -1,11 +1,15 @@
 //! The `mada` binary: runs the planner's demo scenario and prints the read models.
 
 use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
+use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use mada::{Planner, PlannerOptions, render, scenario};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tracing_subscriber::EnvFilter;
 
 /// MADA, a personal planner on CQRS and event sourcing.
@@ -23,6 +27,25 @@ struct Cli {
     /// The day the demo takes as today (YYYY-MM-DD); the real date by default.
     #[arg(long, env = "MADA_TODAY", global = true)]
     today: Option<NaiveDate>,
+
+    /// PostgreSQL URL, for `--store postgres`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://cqrs:cqrs@127.0.0.1:5432/cqrs",
+        global = true
+    )]
+    database_url: String,
+
+    /// PostgreSQL schema the demo uses, for `--store postgres`. The demo drops it
+    /// and creates it again, so every run starts empty.
+    #[arg(
+        long,
+        env = "MADA_PG_SCHEMA",
+        default_value = "mada_demo",
+        global = true
+    )]
+    pg_schema: String,
 
     /// Snapshot aggregates every this many events (0: never).
     #[arg(long, env = "MADA_SNAPSHOT_EVERY", default_value_t = 50, global = true)]
@@ -43,6 +66,8 @@ enum Cmd {
 enum StoreKind {
     /// In memory, in this process: no server needed; everything is gone at exit.
     Memory,
+    /// Events and read models in PostgreSQL (`--database-url`, `--pg-schema`).
+    Postgres,
 }
 
 #[tokio::main]
@@ -61,7 +86,7 @@ async fn main() -> ExitCode {
         snapshot_every: cli.snapshot_every,
         ..PlannerOptions::default()
     };
-    match cli.command.unwrap_or(Cmd::Demo) {
+    let result = match cli.command.unwrap_or(Cmd::Demo) {
         Cmd::Demo => match cli.store {
             StoreKind::Memory => {
                 let planner = Planner::start(
@@ -69,19 +94,79 @@ async fn main() -> ExitCode {
                     MemoryReadModelStore::new(),
                     options,
                 );
-                let result = scenario::run(&planner, &cli.user, today).await;
-                let shutdown = planner.shutdown().await;
-                match result.and_then(|report| shutdown.map(|()| report)) {
-                    Ok(report) => {
-                        print!("{}", render::report(&report, "in-memory"));
-                        ExitCode::SUCCESS
-                    }
-                    Err(error) => {
-                        eprintln!("mada: {error}");
-                        ExitCode::FAILURE
-                    }
-                }
+                demo(planner, &cli.user, today, "in-memory").await
             }
+            StoreKind::Postgres => match postgres(&cli.database_url, &cli.pg_schema).await {
+                Ok((events, read)) => {
+                    demo(
+                        Planner::start(events, read, options),
+                        &cli.user,
+                        today,
+                        "PostgreSQL",
+                    )
+                    .await
+                }
+                Err(error) => Err(error.to_string()),
+            },
         },
+    };
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("mada: {error}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Runs the scenario on `planner` and renders the report.
+async fn demo<S, R>(
+    planner: Planner<S, R>,
+    user: &str,
+    today: NaiveDate,
+    store: &str,
+) -> Result<String, String>
+where
+    S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
+    R: cqrs_core::ReadModelStore + Clone + 'static,
+{
+    let result = scenario::run(&planner, user, today).await;
+    let shutdown = planner.shutdown().await;
+    let report = result.map_err(|e| e.to_string())?;
+    shutdown.map_err(|e| e.to_string())?;
+    Ok(render::report(&report, store))
+}
+
+/// Connects to PostgreSQL, recreates `schema` empty and migrates it.
+async fn postgres(
+    url: &str,
+    schema: &str,
+) -> Result<(PgEventStore, PgReadModelStore), Box<dyn std::error::Error>> {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(format!("--pg-schema `{schema}`: use letters, digits and underscores").into());
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| format!("--database-url: {e}"))?
+        .options([("search_path", schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL at {url}: {e} (start it with `scripts/services.sh up postgres`)"))?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await?;
+    cqrs_postgres::migrate(&pool).await?;
+    Ok((PgEventStore::new(pool.clone()), PgReadModelStore::new(pool)))
 }
