@@ -21,6 +21,8 @@ pub use crate::ports::{
     EventPublisher, EventStore, EventSubscriber, ExpectedVersion, LogReader, ReadModelReader,
     ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument, StreamReader,
 };
-pub use crate::projection::{Projection, ProjectionHandle, ProjectionRunner};
+pub use crate::projection::{
+    Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,
+};
 pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
 pub use crate::subscription::{catch_up, relay};

@@ -2,6 +2,7 @@
 
 mod error;
 mod event_store;
+mod inline;
 mod migrate;
 mod read_model;
 mod subscription;

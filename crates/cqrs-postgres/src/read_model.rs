@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use cqrs_core::{
-    DocumentChange, Error, Position, ReadModelReader, ReadModelWriter, StoredDocument,
+    DocumentChange, Error, Guard, Position, ReadModelReader, ReadModelWriter, StoredDocument,
 };
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::backend;
 
@@ -42,6 +42,89 @@ fn to_i64(position: Position) -> i64 {
     i64::try_from(position.0).unwrap_or(i64::MAX)
 }
 
+/// Loads the documents among `ids` of `projection`, tombstones as `Null`.
+pub(crate) async fn load_documents(
+    conn: &mut PgConnection,
+    projection: &str,
+    ids: &[String],
+) -> Result<HashMap<String, StoredDocument>, Error> {
+    let rows: Vec<(String, Option<serde_json::Value>, i64)> = sqlx::query_as(
+        "SELECT id, value, position FROM cqrs_documents WHERE projection = $1 AND id = ANY($2)",
+    )
+    .bind(projection)
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend("load documents"))?;
+    Ok(rows.into_iter().map(document).collect())
+}
+
+fn document((id, value, p): (String, Option<serde_json::Value>, i64)) -> (String, StoredDocument) {
+    (
+        id,
+        StoredDocument {
+            value: value.unwrap_or(serde_json::Value::Null),
+            position: position(p),
+        },
+    )
+}
+
+/// Writes `changes` in one statement. With [`Guard::SkipApplied`] a stored document
+/// at the same or a later position is left alone; with [`Guard::ApplyAll`] every
+/// change is written (inline projections, whose transactions serialize per document).
+pub(crate) async fn write_documents(
+    conn: &mut PgConnection,
+    projection: &str,
+    changes: Vec<DocumentChange>,
+    guard: Guard,
+) -> Result<(), Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut ids = Vec::with_capacity(changes.len());
+    let mut values: Vec<Option<serde_json::Value>> = Vec::with_capacity(changes.len());
+    let mut positions = Vec::with_capacity(changes.len());
+    for change in changes {
+        match change {
+            DocumentChange::Put {
+                id,
+                value,
+                position,
+            } => {
+                ids.push(id);
+                values.push(Some(value));
+                positions.push(to_i64(position));
+            }
+            DocumentChange::Delete { id, position } => {
+                ids.push(id);
+                values.push(None);
+                positions.push(to_i64(position));
+            }
+        }
+    }
+    let on_conflict = match guard {
+        Guard::ApplyAll => {
+            "DO UPDATE SET value = EXCLUDED.value, position = GREATEST(d.position, EXCLUDED.position)"
+        }
+        _ => {
+            "DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position WHERE d.position < EXCLUDED.position"
+        }
+    };
+    sqlx::query(&format!(
+        "INSERT INTO cqrs_documents AS d (projection, id, value, position)
+         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
+         ON CONFLICT (projection, id) {on_conflict}"
+    ))
+    .bind(projection)
+    .bind(&ids)
+    .bind(&values)
+    .bind(&positions)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend("write documents"))?;
+    Ok(())
+}
+
 impl ReadModelReader for PgReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
         let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
@@ -63,26 +146,8 @@ impl ReadModelReader for PgReadModelStore {
         projection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
-        let rows: Vec<(String, Option<serde_json::Value>, i64)> = sqlx::query_as(
-            "SELECT id, value, position FROM cqrs_documents WHERE projection = $1 AND id = ANY($2)",
-        )
-        .bind(projection)
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend("get_many"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, value, p)| {
-                (
-                    id,
-                    StoredDocument {
-                        value: value.unwrap_or(serde_json::Value::Null),
-                        position: position(p),
-                    },
-                )
-            })
-            .collect())
+        let mut conn = self.pool.acquire().await.map_err(backend("get_many"))?;
+        load_documents(&mut conn, projection, ids).await
     }
 }
 
@@ -103,43 +168,8 @@ impl ReadModelWriter for PgReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        let mut ids = Vec::with_capacity(changes.len());
-        let mut values: Vec<Option<serde_json::Value>> = Vec::with_capacity(changes.len());
-        let mut positions = Vec::with_capacity(changes.len());
-        for change in changes {
-            match change {
-                DocumentChange::Put {
-                    id,
-                    value,
-                    position,
-                } => {
-                    ids.push(id);
-                    values.push(Some(value));
-                    positions.push(to_i64(position));
-                }
-                DocumentChange::Delete { id, position } => {
-                    ids.push(id);
-                    values.push(None);
-                    positions.push(to_i64(position));
-                }
-            }
-        }
         let mut tx = self.pool.begin().await.map_err(backend("commit"))?;
-        if !ids.is_empty() {
-            sqlx::query(
-                "INSERT INTO cqrs_documents AS d (projection, id, value, position)
-                 SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
-                 ON CONFLICT (projection, id) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position
-                 WHERE d.position < EXCLUDED.position",
-            )
-            .bind(projection)
-            .bind(&ids)
-            .bind(&values)
-            .bind(&positions)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend("commit"))?;
-        }
+        write_documents(&mut tx, projection, changes, Guard::SkipApplied).await?;
         sqlx::query(
             "INSERT INTO cqrs_checkpoints AS c (projection, position) VALUES ($1, $2)
              ON CONFLICT (projection) DO UPDATE SET position = GREATEST(c.position, EXCLUDED.position), updated_at = now()",

@@ -4,6 +4,7 @@
 mod apply;
 mod runner;
 
+pub use apply::{Guard, ProjectionBatch};
 pub use runner::{ProjectionHandle, ProjectionRunner};
 
 pub(crate) use apply::apply_batch;

@@ -1,13 +1,17 @@
 //! Appending: [`EventAppender`] for [`PgEventStore`].
 
+use chrono::Utc;
 use cqrs_core::{
-    AppendRequest, AppendResult, Error, EventAppender, ExpectedVersion, Position, Version,
+    AppendRequest, AppendResult, Envelope, Error, EventAppender, ExpectedVersion, Position,
+    RecordedEvent, Version,
 };
+use sqlx::PgExecutor;
 use tracing::Instrument;
 
 use super::PgEventStore;
 use crate::error::backend;
 
+/// `cqrs_append`'s result: status, previous version, version, last position.
 type AppendRow = (String, i64, i64, Option<i64>);
 
 fn to_i64(version: Version) -> Result<i64, Error> {
@@ -15,68 +19,127 @@ fn to_i64(version: Version) -> Result<i64, Error> {
         .map_err(|_| Error::InvalidInput(format!("version {version} is out of range")))
 }
 
+/// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction).
+async fn call_append<'e>(
+    executor: impl PgExecutor<'e>,
+    request: &AppendRequest,
+) -> Result<AppendRow, Error> {
+    let expected = match request.expected {
+        ExpectedVersion::Any => -1,
+        ExpectedVersion::NoStream => 0,
+        ExpectedVersion::Exact(version) => to_i64(version)?,
+    };
+    let count = request.events.len();
+    let mut ids = Vec::with_capacity(count);
+    let mut types = Vec::with_capacity(count);
+    let mut schemas = Vec::with_capacity(count);
+    let mut payloads = Vec::with_capacity(count);
+    let mut metadata = Vec::with_capacity(count);
+    for event in &request.events {
+        ids.push(event.event_id);
+        types.push(event.event.event_type.as_str());
+        schemas.push(i32::try_from(event.event.schema_version).map_err(|_| {
+            Error::InvalidInput(format!(
+                "schema version {} is out of range",
+                event.event.schema_version
+            ))
+        })?);
+        payloads.push(&event.event.payload);
+        metadata.push(
+            serde_json::to_value(&event.metadata)
+                .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
+        );
+    }
+    sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(request.stream_id.as_str())
+        .bind(expected)
+        .bind(request.command_id)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&schemas)
+        .bind(&payloads)
+        .bind(&metadata)
+        .fetch_one(executor)
+        .await
+        .map_err(backend("append"))
+}
+
+/// Turns `cqrs_append`'s row into the port's result.
+fn outcome(request: &AppendRequest, row: AppendRow) -> Result<AppendResult, Error> {
+    let (status, previous, version, last) = row;
+    let previous_version = Version(previous.try_into().unwrap_or_default());
+    let version = Version(version.try_into().unwrap_or_default());
+    match status.as_str() {
+        "conflict" => Err(Error::Conflict {
+            stream_id: request.stream_id.clone(),
+            expected: request.expected,
+            actual: version,
+        }),
+        "ok" | "duplicate" => Ok(AppendResult {
+            stream_id: request.stream_id.clone(),
+            previous_version,
+            version,
+            position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
+            already_handled: status == "duplicate",
+        }),
+        other => Err(Error::backend(
+            "append",
+            format!("unexpected append status `{other}`"),
+        )),
+    }
+}
+
+/// The events of `request` as stored by an append that returned `result`: positions
+/// are consecutive up to the last one. (`recorded_at` is this process's clock, not
+/// the server's; the stored events carry the server's.)
+fn recorded(request: &AppendRequest, result: &AppendResult) -> Vec<RecordedEvent> {
+    let Some(last) = result.position else {
+        return Vec::new();
+    };
+    let count = request.events.len() as u64;
+    let now = Utc::now();
+    request
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, new)| Envelope {
+            event_id: new.event_id,
+            stream_id: request.stream_id.clone(),
+            version: result.previous_version.plus(i as u64 + 1),
+            position: Position(last.0 + 1 + i as u64 - count),
+            recorded_at: now,
+            metadata: new.metadata.clone(),
+            event: new.event.clone(),
+        })
+        .collect()
+}
+
+impl PgEventStore {
+    /// An append with the inline projections, all in one transaction.
+    async fn append_inline(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
+        let mut tx = self.pool.begin().await.map_err(backend("append"))?;
+        let result = outcome(request, call_append(&mut *tx, request).await?)?;
+        if !result.already_handled && result.position.is_some() {
+            let events = recorded(request, &result);
+            for projection in self.inline.iter() {
+                projection.apply(&mut tx, &events).await?;
+            }
+        }
+        // An error above drops the transaction: the events roll back with the
+        // documents. Here both commit (with the command id, even for no event).
+        tx.commit().await.map_err(backend("append"))?;
+        Ok(result)
+    }
+}
+
 impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            let expected = match request.expected {
-                ExpectedVersion::Any => -1,
-                ExpectedVersion::NoStream => 0,
-                ExpectedVersion::Exact(version) => to_i64(version)?,
-            };
-            let count = request.events.len();
-            let mut ids = Vec::with_capacity(count);
-            let mut types = Vec::with_capacity(count);
-            let mut schemas = Vec::with_capacity(count);
-            let mut payloads = Vec::with_capacity(count);
-            let mut metadata = Vec::with_capacity(count);
-            for event in &request.events {
-                ids.push(event.event_id);
-                types.push(event.event.event_type.as_str());
-                schemas.push(i32::try_from(event.event.schema_version).map_err(|_| {
-                    Error::InvalidInput(format!(
-                        "schema version {} is out of range",
-                        event.event.schema_version
-                    ))
-                })?);
-                payloads.push(&event.event.payload);
-                metadata.push(
-                    serde_json::to_value(&event.metadata)
-                        .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
-                );
-            }
-            let (status, previous, version, last): AppendRow =
-                sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(request.stream_id.as_str())
-                    .bind(expected)
-                    .bind(request.command_id)
-                    .bind(&ids)
-                    .bind(&types)
-                    .bind(&schemas)
-                    .bind(&payloads)
-                    .bind(&metadata)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(backend("append"))?;
-            let previous_version = Version(previous.try_into().unwrap_or_default());
-            let version = Version(version.try_into().unwrap_or_default());
-            match status.as_str() {
-                "conflict" => Err(Error::Conflict {
-                    stream_id: request.stream_id,
-                    expected: request.expected,
-                    actual: version,
-                }),
-                "ok" | "duplicate" => Ok(AppendResult {
-                    stream_id: request.stream_id,
-                    previous_version,
-                    version,
-                    position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
-                    already_handled: status == "duplicate",
-                }),
-                other => Err(Error::backend(
-                    "append",
-                    format!("unexpected append status `{other}`"),
-                )),
+            if self.inline.is_empty() {
+                outcome(&request, call_append(&self.pool, &request).await?)
+            } else {
+                self.append_inline(&request).await
             }
         }
         .instrument(span)

@@ -10,7 +10,10 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
+use cqrs_core::Projection;
+
 use crate::error::PgError;
+use crate::inline::{Inline, InlineProjection};
 
 /// An event store in PostgreSQL. Cheap to clone: clones share the pool.
 ///
@@ -33,12 +36,21 @@ pub struct PgEventStore {
     pool: PgPool,
     poll_interval: Duration,
     listen: Arc<crate::subscription::Listener>,
+    inline: Arc<Vec<Arc<dyn InlineProjection>>>,
 }
 
 impl std::fmt::Debug for PgEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgEventStore")
             .field("poll_interval", &self.poll_interval)
+            .field(
+                "inline",
+                &self
+                    .inline
+                    .iter()
+                    .map(|p| p.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +67,7 @@ impl PgEventStore {
             listen: Arc::new(crate::subscription::Listener::new(pool.clone())),
             pool,
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
+            inline: Arc::default(),
         }
     }
 
@@ -91,6 +104,36 @@ impl PgEventStore {
     #[must_use]
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Applies `projection` inline: in the transaction of every append, so its
+    /// documents (in `cqrs_documents`, read with a
+    /// [`PgReadModelStore`](crate::PgReadModelStore)) can never disagree with the
+    /// events. Appends then take three round trips instead of one, and appends whose
+    /// events change the same document wait for each other.
+    ///
+    /// The safe form of "the application writes both": one transaction, one
+    /// database. Inline documents carry no checkpoint; do not also run the same
+    /// projection, under the same name, with a runner.
+    #[must_use]
+    pub fn with_inline_projection<P: Projection>(self, projection: P) -> Self {
+        self.with_inline_projection_named(projection, P::NAME)
+    }
+
+    /// [`with_inline_projection`](Self::with_inline_projection) under another name.
+    #[must_use]
+    pub fn with_inline_projection_named<P: Projection>(
+        mut self,
+        projection: P,
+        name: impl Into<String>,
+    ) -> Self {
+        let mut inline: Vec<_> = self.inline.iter().cloned().collect();
+        inline.push(Arc::new(Inline {
+            projection,
+            name: name.into(),
+        }));
+        self.inline = Arc::new(inline);
         self
     }
 

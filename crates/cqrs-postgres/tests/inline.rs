@@ -1,0 +1,129 @@
+//! Inline projections: documents written in the append's transaction.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
+mod common;
+
+use chrono::NaiveDate;
+use common::TestDb;
+use cqrs_core::{
+    CommandError, LogReader, Metadata, ProjectionRunner, ReadModelReader, Repository, StreamId,
+    StreamReader, Version,
+};
+use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
+use mada::projections::CalendarProjection;
+use uuid::Uuid;
+
+fn d(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn create(goal: Uuid) -> GoalCommand {
+    GoalCommand::Create {
+        goal_id: goal,
+        user_id: "ada".into(),
+        title: "Stretch".into(),
+        memo: None,
+        category: CategoryFact::Active {
+            category_id: Uuid::from_u128(1),
+            owner: "ada".into(),
+        },
+        schedule: Schedule::daily(d("2026-11-01"), d("2026-11-30")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_update_one_inline_document_without_losing_a_change() {
+    const GOALS: usize = 16;
+    let db = TestDb::new(GOALS as u32 + 4).await;
+    let store = db.store().with_inline_projection(CalendarProjection);
+    let repo = Repository::<Goal, _>::new(store.clone());
+
+    // Sixteen goals of one user, written at once: every append changes the same
+    // month document.
+    let tasks: Vec<_> = (0..GOALS)
+        .map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let goal = Uuid::now_v7();
+                repo.execute(&create(goal), Metadata::new()).await.unwrap();
+                let day = d("2026-11-01") + chrono::Duration::days(i as i64);
+                repo.execute(
+                    &GoalCommand::Complete {
+                        goal_id: goal,
+                        user_id: "ada".into(),
+                        day,
+                    },
+                    Metadata::new(),
+                )
+                .await
+                .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    // No runner ran: the inline document is already complete, and equals what a
+    // runner builds from the same events.
+    let read = db.read_models();
+    let inline = read
+        .get("calendar", "ada/2026-11")
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(inline["days"]["1"]["scheduled"], GOALS as u64);
+    let done: u64 = (1..=30)
+        .map(|day| inline["days"][day.to_string()]["done"].as_u64().unwrap())
+        .sum();
+    assert_eq!(done, GOALS as u64);
+
+    let head = store.head().await.unwrap();
+    let runner = ProjectionRunner::new(CalendarProjection, db.store(), read.clone())
+        .with_name("calendar_rebuilt")
+        .spawn();
+    runner.wait_for(head).await.unwrap();
+    runner.stop().await.unwrap();
+    assert_eq!(
+        read.get("calendar_rebuilt", "ada/2026-11")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        inline
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn when_the_inline_projection_fails_the_events_are_not_stored_either() {
+    let db = TestDb::new(4).await;
+    let store = db.store().with_inline_projection(CalendarProjection);
+    let repo = Repository::<Goal, _>::new(store.clone());
+    sqlx::query(
+        "ALTER TABLE cqrs_documents ADD CONSTRAINT no_calendar CHECK (projection <> 'calendar')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let goal = Uuid::now_v7();
+    let err = repo
+        .execute(&create(goal), Metadata::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CommandError::Store(cqrs_core::Error::Backend { .. })),
+        "{err:?}"
+    );
+    let events = store
+        .read_stream(&StreamId::new(format!("goal-{goal}")), Version::INITIAL)
+        .await
+        .unwrap();
+    assert!(
+        events.is_empty(),
+        "the append rolled back with the read model"
+    );
+    db.drop().await;
+}
