@@ -26,6 +26,11 @@ pub enum PgError {
         source: sqlx::Error,
     },
 
+    /// A slot or publication name that is not 1 to 59 lower-case letters, digits
+    /// and underscores.
+    #[error("invalid name `{0}`: use 1 to 59 lower-case letters, digits and underscores")]
+    InvalidName(String),
+
     /// The server failed a query.
     #[error("PostgreSQL error: {0}")]
     Database(#[from] sqlx::Error),

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cdc;
 mod error;
 mod event_store;
 mod inline;
@@ -7,6 +8,7 @@ mod migrate;
 mod read_model;
 mod subscription;
 
+pub use crate::cdc::PgCdcSource;
 pub use crate::error::PgError;
 pub use crate::event_store::PgEventStore;
 pub use crate::migrate::migrate;

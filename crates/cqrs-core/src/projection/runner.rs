@@ -328,6 +328,14 @@ impl ProjectionHandle {
         self.join().await
     }
 
+    /// Stops the runner at once, at its next `.await`, without finishing the batch in
+    /// progress: what a crash does. A batch whose commit did not complete is rolled
+    /// back or, on a store without transactions, replayed harmlessly by the next
+    /// runner, which resumes from the checkpoint.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
     /// Waits for the runner to end on its own (it ends only on a fatal error or when
     /// its source closes).
     ///

@@ -1,0 +1,227 @@
+//! The subscription loop of [`PgCdcSource`]: peek the slot, hold events back until
+//! they are safe, release them in position order, advance the slot once handled.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use cqrs_core::{
+    Envelope, Error, EventBatchStream, Metadata, Position, RawEvent, RecordedEvent, StreamId,
+    Version,
+};
+use futures::StreamExt;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::PgCdcSource;
+use super::pgoutput::{Decoder, Transaction};
+use crate::error::backend;
+
+/// Rows of decoded changes asked for per peek (whole transactions are returned, so
+/// a peek may return more).
+const PEEK_ROWS: i32 = 20_000;
+
+/// A committed transaction's events, waiting to be delivered and handled.
+struct Pending {
+    end_lsn: u64,
+    events: Vec<RecordedEvent>,
+}
+
+struct State {
+    source: PgCdcSource,
+    wake: watch::Receiver<u64>,
+    /// Transactions decoded and not yet handled, in commit order.
+    pending: Vec<Pending>,
+    /// The end LSN of the last transaction decoded: peeks return the slot's whole
+    /// backlog each time; what is before this was seen already.
+    seen_lsn: u64,
+    /// Every event up to here was delivered (or was at or before `after`).
+    delivered: Position,
+    batch_size: usize,
+}
+
+pub(super) fn subscribe(
+    source: PgCdcSource,
+    wake: watch::Receiver<u64>,
+    after: Position,
+    batch_size: usize,
+) -> EventBatchStream {
+    let state = State {
+        source,
+        wake,
+        pending: Vec::new(),
+        seen_lsn: 0,
+        delivered: after,
+        batch_size: batch_size.max(1),
+    };
+    futures::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        match state.next_batch().await {
+            Ok(batch) => Some((Ok(batch), Some(state))),
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+    .boxed()
+}
+
+impl State {
+    async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>, Error> {
+        // The consumer asks for more only after handling what it got: the slot can
+        // move past every transaction fully delivered.
+        self.advance().await?;
+        loop {
+            self.wake.borrow_and_update();
+            // The safe position first, then the peek: every transaction below the
+            // safe position has ended before the peek, so its commit is decoded.
+            let safe: i64 = sqlx::query_scalar("SELECT cqrs_safe_position()")
+                .fetch_one(&self.source.pool)
+                .await
+                .map_err(backend("change-data-capture"))?;
+            self.peek().await?;
+            let batch = self.release(Position(u64::try_from(safe).unwrap_or_default()));
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+            if self.wake.changed().await.is_err() {
+                return Err(Error::Closed(
+                    "the change-data-capture wake-ups stopped".into(),
+                ));
+            }
+        }
+    }
+
+    /// Moves the slot past the longest run of transactions, in commit order, whose
+    /// events were all delivered.
+    async fn advance(&mut self) -> Result<(), Error> {
+        let handled = self
+            .pending
+            .iter()
+            .take_while(|tx| tx.events.iter().all(|e| e.position <= self.delivered))
+            .count();
+        if handled == 0 {
+            return Ok(());
+        }
+        let lsn = self.pending[handled - 1].end_lsn;
+        sqlx::query("SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)")
+            .bind(&*self.source.slot)
+            .bind(format_lsn(lsn))
+            .execute(&self.source.pool)
+            .await
+            .map_err(backend("change-data-capture: advance the slot"))?;
+        self.pending.drain(..handled);
+        Ok(())
+    }
+
+    async fn peek(&mut self) -> Result<(), Error> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2,
+                 'proto_version', '1', 'publication_names', $3)",
+        )
+        .bind(&*self.source.slot)
+        .bind(PEEK_ROWS)
+        .bind(&*self.source.publication)
+        .fetch_all(&self.source.pool)
+        .await
+        .map_err(|e| {
+            Error::backend(
+                "change-data-capture: read the slot",
+                format!(
+                    "{e} (does slot `{}` exist? create it with PgCdcSource::create)",
+                    self.source.slot
+                ),
+            )
+        })?;
+        let mut decoder = Decoder::default();
+        for (data,) in rows {
+            let Some(transaction) = decoder.decode(&data, "cqrs_events")? else {
+                continue;
+            };
+            if transaction.end_lsn <= self.seen_lsn {
+                continue;
+            }
+            self.seen_lsn = transaction.end_lsn;
+            let mut events = to_events(transaction)?;
+            events.sort_by_key(|e| e.position);
+            self.pending.push(Pending {
+                end_lsn: self.seen_lsn,
+                events,
+            });
+        }
+        Ok(())
+    }
+
+    /// Up to a batch of pending events after `delivered` and at or below `safe`, in
+    /// position order.
+    fn release(&mut self, safe: Position) -> Vec<RecordedEvent> {
+        let mut ready: Vec<&RecordedEvent> = self
+            .pending
+            .iter()
+            .flat_map(|tx| tx.events.iter())
+            .filter(|e| e.position > self.delivered && e.position <= safe)
+            .collect();
+        ready.sort_by_key(|e| e.position);
+        ready.truncate(self.batch_size);
+        let batch: Vec<RecordedEvent> = ready.into_iter().cloned().collect();
+        if let Some(last) = batch.last() {
+            self.delivered = last.position;
+        }
+        batch
+    }
+}
+
+fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
+}
+
+fn column<'a>(row: &'a HashMap<String, Option<String>>, name: &str) -> Result<&'a str, Error> {
+    row.get(name).and_then(Option::as_deref).ok_or_else(|| {
+        Error::backend(
+            "change-data-capture",
+            format!("column `{name}` missing from the WAL row"),
+        )
+    })
+}
+
+fn parse<T: std::str::FromStr>(
+    row: &HashMap<String, Option<String>>,
+    name: &str,
+) -> Result<T, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    column(row, name)?
+        .parse()
+        .map_err(|e| Error::backend("change-data-capture", format!("column `{name}`: {e}")))
+}
+
+fn to_events(transaction: Transaction) -> Result<Vec<RecordedEvent>, Error> {
+    transaction
+        .rows
+        .iter()
+        .map(|row| {
+            let event_type = column(row, "event_type")?.to_owned();
+            let payload = serde_json::from_str(column(row, "payload")?)
+                .map_err(|e| Error::codec(&event_type, e))?;
+            let metadata: Metadata = serde_json::from_str(column(row, "metadata")?)
+                .map_err(|e| Error::codec(&event_type, e))?;
+            let recorded_at =
+                DateTime::parse_from_str(column(row, "recorded_at")?, "%Y-%m-%d %H:%M:%S%.f%#z")
+                    .map_err(|e| {
+                        Error::backend("change-data-capture", format!("column `recorded_at`: {e}"))
+                    })?
+                    .with_timezone(&Utc);
+            Ok(Envelope {
+                event_id: parse::<Uuid>(row, "event_id")?,
+                stream_id: StreamId::new(column(row, "stream_id")?),
+                version: Version(parse(row, "version")?),
+                position: Position(parse(row, "position")?),
+                recorded_at,
+                metadata,
+                event: RawEvent {
+                    event_type,
+                    schema_version: parse(row, "schema_version")?,
+                    payload,
+                },
+            })
+        })
+        .collect()
+}
