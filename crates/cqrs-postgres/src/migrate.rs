@@ -9,11 +9,18 @@ use sqlx::{Connection, PgPool};
 use crate::error::PgError;
 
 /// The migrations: number, description, SQL.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "event store, snapshots, commands, read models",
-    include_str!("../migrations/0001_event_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "event store, snapshots, commands, read models",
+        include_str!("../migrations/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "bulk append",
+        include_str!("../migrations/0002_append_many.sql"),
+    ),
+];
 
 /// An arbitrary, fixed advisory-lock key for migrations.
 const LOCK_KEY: i64 = 0x6371_7273_6d69_6772; // "cqrsmigr"

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::TestDb;
 use cqrs_core::{
-    AppendRequest, Envelope, Event, EventAppender, EventSubscriber, ExpectedVersion, LogReader,
-    Metadata, NewEvent, Position, Projection, ProjectionRunner, ReadModelReader,
+    AppendRequest, Envelope, Event, EventAppender, EventSubscriber, ExpectedVersion, Metadata,
+    NewEvent, Position, Projection, ProjectionRunner, ReadModelReader,
 };
 use cqrs_postgres::PgCdcSource;
 use cqrs_testkit::unique_name;
@@ -118,7 +118,6 @@ async fn doc(store: &impl ReadModelReader, id: &str) -> Option<AuditDoc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_projection_fed_from_the_wal_survives_a_kill_with_no_loss_and_no_double_count() {
     let db = TestDb::new(20).await;
-    let store = db.store();
     let read = db.read_models();
     let slot = unique_name("cdc");
     let cdc = PgCdcSource::create(db.pool.clone(), &slot)
@@ -144,7 +143,7 @@ async fn a_projection_fed_from_the_wal_survives_a_kill_with_no_loss_and_no_doubl
             *committed.entry(stream).or_insert(0) += n;
         }
     }
-    let head = store.head().await.unwrap();
+    let head = common::last_position(&db.pool).await;
     assert!(
         reached > Position::START,
         "the first consumer had applied events before the kill"
@@ -245,7 +244,10 @@ async fn the_slot_advances_only_past_what_was_handled() {
     let mut again = PgCdcSource::new(db.pool.clone(), &slot)
         .unwrap()
         .subscribe(positions[0], 10);
-    let batch = again.next().await.unwrap().unwrap();
+    let mut batch = Vec::new();
+    while batch.len() < 2 {
+        batch.extend(again.next().await.unwrap().unwrap());
+    }
     assert_eq!(
         batch.iter().map(|e| e.position).collect::<Vec<_>>(),
         positions[1..]

@@ -12,8 +12,7 @@ use chrono::NaiveDate;
 use common::TestDb;
 use cqrs_core::{
     AppendRequest, CommandLog, Error, Event, EventAppender, ExpectedVersion, LogReader, Metadata,
-    NewEvent, Position, RawEvent, Repository, SnapshotPolicy, SnapshotStore, StreamId,
-    StreamReader, Version,
+    NewEvent, RawEvent, Repository, SnapshotPolicy, SnapshotStore, StreamId, StreamReader, Version,
 };
 use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
 use serde::{Deserialize, Serialize};
@@ -87,12 +86,12 @@ async fn appends_and_reads_back_streams_and_the_log() {
             .is_empty()
     );
 
-    let all = store.read_all(Position::START, 100).await.unwrap();
+    let all = common::settled_log(&store, &db.pool).await;
     assert_eq!(
         all.iter().map(|e| e.stream_id.as_str()).collect::<Vec<_>>(),
         ["s-1", "s-1", "s-2"]
     );
-    assert_eq!(store.head().await.unwrap(), second.position.unwrap());
+    assert!(store.head().await.unwrap() >= second.position.unwrap());
     assert_eq!(
         store.read_all(all[0].position, 1).await.unwrap()[0].event_id,
         all[1].event_id

@@ -7,8 +7,8 @@ mod common;
 use chrono::NaiveDate;
 use common::TestDb;
 use cqrs_core::{
-    CommandError, LogReader, Metadata, ProjectionRunner, ReadModelReader, Repository, StreamId,
-    StreamReader, Version,
+    CommandError, Metadata, ProjectionRunner, ReadModelReader, Repository, StreamId, StreamReader,
+    Version,
 };
 use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
 use mada::projections::CalendarProjection;
@@ -80,7 +80,7 @@ async fn concurrent_appends_update_one_inline_document_without_losing_a_change()
         .sum();
     assert_eq!(done, GOALS as u64);
 
-    let head = store.head().await.unwrap();
+    let head = common::last_position(&db.pool).await;
     let runner = ProjectionRunner::new(CalendarProjection, db.store(), read.clone())
         .with_name("calendar_rebuilt")
         .spawn();

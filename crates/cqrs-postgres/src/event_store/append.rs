@@ -92,7 +92,7 @@ fn outcome(request: &AppendRequest, row: AppendRow) -> Result<AppendResult, Erro
 /// The events of `request` as stored by an append that returned `result`: positions
 /// are consecutive up to the last one. (`recorded_at` is this process's clock, not
 /// the server's; the stored events carry the server's.)
-fn recorded(request: &AppendRequest, result: &AppendResult) -> Vec<RecordedEvent> {
+pub(super) fn recorded(request: &AppendRequest, result: &AppendResult) -> Vec<RecordedEvent> {
     let Some(last) = result.position else {
         return Vec::new();
     };

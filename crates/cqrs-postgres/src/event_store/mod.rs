@@ -1,6 +1,7 @@
 //! [`PgEventStore`]: every write-side port of `cqrs-core`, in PostgreSQL.
 
 mod append;
+mod bulk;
 mod read;
 mod snapshot;
 

@@ -64,3 +64,38 @@ impl TestDb {
             .expect("drop schema");
     }
 }
+
+/// The position of the last committed event, whether or not it is safe yet (other
+/// tests' open transactions can hold the safe position back for a moment).
+pub async fn last_position(pool: &PgPool) -> cqrs_core::Position {
+    let max: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM cqrs_events")
+        .fetch_one(pool)
+        .await
+        .expect("max");
+    cqrs_core::Position(max.map_or(0, |p| u64::try_from(p).expect("positive")))
+}
+
+/// The whole log through `read_all`, once every committed event is safe to read.
+pub async fn settled_log(store: &PgEventStore, pool: &PgPool) -> Vec<cqrs_core::RecordedEvent> {
+    use cqrs_core::LogReader;
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM cqrs_events")
+        .fetch_one(pool)
+        .await
+        .expect("count");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = store
+            .read_all(cqrs_core::Position::START, 1_000_000)
+            .await
+            .expect("read_all");
+        if all.len() as i64 >= committed {
+            return all;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {committed} events became safe",
+            all.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

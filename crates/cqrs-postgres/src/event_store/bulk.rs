@@ -1,0 +1,128 @@
+//! Bulk appends, for imports and migrations.
+
+use cqrs_core::{AppendRequest, AppendResult, Error, ExpectedVersion, Position, StreamId, Version};
+use tracing::Instrument;
+
+use super::PgEventStore;
+use super::append::recorded;
+use crate::error::backend;
+
+type Row = (String, String, i64, i64, Option<i64>);
+
+impl PgEventStore {
+    /// Appends the events of many streams in one transaction and one round trip (a
+    /// multi-row insert): for imports and migrations. Each request's expected
+    /// version is checked; if any conflicts, nothing is written and the first
+    /// conflict is returned. Inline projections are applied as for `append`.
+    ///
+    /// At most 2^20 events per call; streams must be distinct; command ids are not
+    /// recorded (a bulk append is idempotent only through its expected versions).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`], [`Error::InvalidInput`] (a stream twice, a command id),
+    /// [`Error::Backend`].
+    pub async fn append_many(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<AppendResult>, Error> {
+        let events: usize = requests.iter().map(|r| r.events.len()).sum();
+        let span = tracing::debug_span!("append_many", streams = requests.len(), events);
+        self.append_many_inner(requests).instrument(span).await
+    }
+
+    async fn append_many_inner(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Result<Vec<AppendResult>, Error> {
+        if requests.iter().any(|r| r.command_id.is_some()) {
+            return Err(Error::InvalidInput(
+                "a bulk append does not record command ids".into(),
+            ));
+        }
+        let mut streams = Vec::with_capacity(requests.len());
+        let mut expected = Vec::with_capacity(requests.len());
+        let (mut index, mut ids, mut types, mut schemas, mut payloads, mut metadata) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for (i, request) in requests.iter().enumerate() {
+            streams.push(request.stream_id.as_str());
+            expected.push(match request.expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::NoStream => 0,
+                ExpectedVersion::Exact(v) => i64::try_from(v.0)
+                    .map_err(|_| Error::InvalidInput(format!("version {v} is out of range")))?,
+            });
+            for event in &request.events {
+                index.push(
+                    i32::try_from(i + 1)
+                        .map_err(|_| Error::InvalidInput("too many streams".into()))?,
+                );
+                ids.push(event.event_id);
+                types.push(event.event.event_type.as_str());
+                schemas.push(i32::try_from(event.event.schema_version).unwrap_or(i32::MAX));
+                payloads.push(&event.event.payload);
+                metadata.push(
+                    serde_json::to_value(&event.metadata)
+                        .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
+                );
+            }
+        }
+        let mut tx = self.pool.begin().await.map_err(backend("append_many"))?;
+        let rows: Vec<Row> =
+            sqlx::query_as("SELECT * FROM cqrs_append_many($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(&streams)
+                .bind(&expected)
+                .bind(&index)
+                .bind(&ids)
+                .bind(&types)
+                .bind(&schemas)
+                .bind(&payloads)
+                .bind(&metadata)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(
+                    |e| match e.as_database_error().map(|d| d.message().to_owned()) {
+                        Some(message) if message.contains("appears twice") => {
+                            Error::InvalidInput(message)
+                        }
+                        _ => Error::backend("append_many", e),
+                    },
+                )?;
+        let mut results = Vec::with_capacity(rows.len());
+        for ((stream, status, previous, version, last), request) in rows.into_iter().zip(&requests)
+        {
+            let version = Version(u64::try_from(version).unwrap_or_default());
+            if status == "conflict" {
+                return Err(Error::Conflict {
+                    stream_id: StreamId::new(stream),
+                    expected: request.expected,
+                    actual: version,
+                });
+            }
+            results.push(AppendResult {
+                stream_id: StreamId::new(stream),
+                previous_version: Version(u64::try_from(previous).unwrap_or_default()),
+                version,
+                position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
+                already_handled: false,
+            });
+        }
+        if !self.inline.is_empty() {
+            let events: Vec<_> = requests
+                .iter()
+                .zip(&results)
+                .flat_map(|(request, result)| recorded(request, result))
+                .collect();
+            for projection in self.inline.iter() {
+                projection.apply(&mut tx, &events).await?;
+            }
+        }
+        tx.commit().await.map_err(backend("append_many"))?;
+        Ok(results)
+    }
+}
