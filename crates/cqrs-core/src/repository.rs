@@ -1,6 +1,8 @@
 //! The repository: loads aggregates and executes commands against them.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
 use tracing::Instrument;
 
@@ -59,7 +61,45 @@ pub struct Repository<A, S> {
     store: S,
     snapshots: SnapshotPolicy,
     max_attempts: u32,
+    cache: Option<Arc<Cache<A>>>,
     _aggregate: PhantomData<fn() -> A>,
+}
+
+/// Aggregates as last written by this repository, keyed by stream.
+struct Cache<A> {
+    capacity: usize,
+    entries: Mutex<HashMap<StreamId, Loaded<A>>>,
+}
+
+impl<A: Clone> Cache<A> {
+    fn get(&self, stream_id: &StreamId) -> Option<Loaded<A>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream_id)
+            .cloned()
+    }
+
+    fn put(&self, stream_id: StreamId, loaded: Loaded<A>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= self.capacity && !entries.contains_key(&stream_id) {
+            // Bounded: evict some entry (the map's first); a miss only costs a load.
+            if let Some(evicted) = entries.keys().next().cloned() {
+                entries.remove(&evicted);
+            }
+        }
+        entries.insert(stream_id, loaded);
+    }
+
+    fn forget(&self, stream_id: &StreamId) {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(stream_id);
+    }
 }
 
 impl<A, S: Clone> Clone for Repository<A, S> {
@@ -68,6 +108,7 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             store: self.store.clone(),
             snapshots: self.snapshots,
             max_attempts: self.max_attempts,
+            cache: self.cache.clone(),
             _aggregate: PhantomData,
         }
     }
@@ -94,8 +135,26 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             store,
             snapshots: SnapshotPolicy::Never,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            cache: None,
             _aggregate: PhantomData,
         }
+    }
+
+    /// Keeps up to `capacity` aggregates in memory, as this repository last wrote
+    /// them, and decides the next command on a cached aggregate without loading it.
+    /// If another writer (another process, or a repository without this cache)
+    /// appended in between, the append conflicts on the version, and the command is
+    /// decided again on a fresh load: a cache can make a command retry, never decide
+    /// on stale state. Clones of the repository share the cache.
+    #[must_use]
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| {
+            Arc::new(Cache {
+                capacity,
+                entries: Mutex::new(HashMap::new()),
+            })
+        });
+        self
     }
 
     /// Sets the snapshot policy.
@@ -196,7 +255,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let loaded = self.load_stream(&stream_id).await?;
+            let cached = if attempt == 1 {
+                self.cache.as_ref().and_then(|c| c.get(&stream_id))
+            } else {
+                None
+            };
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => self.load_stream(&stream_id).await?,
+            };
             let events = loaded
                 .state
                 .handle(command)
@@ -216,7 +283,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     return Ok(self.earlier_outcome(result).await?);
                 }
                 Ok(result) => {
-                    self.maybe_snapshot(loaded, &events, &result).await;
+                    self.after_append(loaded, &events, &result).await;
                     return Ok(CommandOutcome {
                         stream_id,
                         version: result.version,
@@ -227,6 +294,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Err(conflict @ Error::Conflict { .. }) => {
                     tracing::debug!(attempt, %conflict, "conflict, deciding again");
+                    if let Some(cache) = &self.cache {
+                        cache.forget(&stream_id);
+                    }
                     if attempt >= self.max_attempts {
                         return Err(CommandError::TooManyConflicts {
                             attempts: attempt,
@@ -235,7 +305,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     }
                     tokio::task::yield_now().await;
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => {
+                    // The append may or may not have happened: do not trust the cache.
+                    if let Some(cache) = &self.cache {
+                        cache.forget(&stream_id);
+                    }
+                    return Err(other.into());
+                }
             }
         }
     }
@@ -261,19 +337,38 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         })
     }
 
-    async fn maybe_snapshot(&self, loaded: Loaded<A>, events: &[A::Event], result: &AppendResult) {
-        let SnapshotPolicy::Every(every) = self.snapshots else {
-            return;
+    /// Snapshots (per policy) and caches the state after a successful append.
+    async fn after_append(&self, loaded: Loaded<A>, events: &[A::Event], result: &AppendResult) {
+        let snapshot_due = match self.snapshots {
+            SnapshotPolicy::Every(every) => {
+                let every = every.max(1);
+                result.previous_version.0 / every != result.version.0 / every
+            }
+            SnapshotPolicy::Never => false,
         };
-        let every = every.max(1);
-        if result.previous_version.0 / every == result.version.0 / every {
+        if !snapshot_due && self.cache.is_none() {
             return;
         }
         let mut state = loaded.state;
         for event in events {
             state.apply(event);
         }
-        let snapshot = match serde_json::to_value(&state) {
+        if snapshot_due {
+            self.save_snapshot(&state, result).await;
+        }
+        if let Some(cache) = &self.cache {
+            cache.put(
+                result.stream_id.clone(),
+                Loaded {
+                    state,
+                    version: result.version,
+                },
+            );
+        }
+    }
+
+    async fn save_snapshot(&self, state: &A, result: &AppendResult) {
+        let snapshot = match serde_json::to_value(state) {
             Ok(value) => Snapshot {
                 stream_id: result.stream_id.clone(),
                 version: result.version,

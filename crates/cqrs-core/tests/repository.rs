@@ -419,3 +419,80 @@ async fn old_event_versions_are_upcast_on_load() {
     );
     assert_eq!(store.len(), 3);
 }
+
+#[tokio::test]
+async fn a_cached_aggregate_is_not_loaded_again() {
+    let spy = Spy::default();
+    let repo = Repository::<Account, _>::new(spy.clone()).with_cache(16);
+    repo.execute(&open("a"), Metadata::new()).await.unwrap();
+    spy.reads_after.lock().unwrap().clear();
+    for _ in 0..5 {
+        repo.execute(&deposit("a", 1), Metadata::new())
+            .await
+            .unwrap();
+    }
+    assert!(
+        spy.reads_after.lock().unwrap().is_empty(),
+        "decided on the cached state"
+    );
+    assert_eq!(repo.load("a").await.unwrap().state.balance, 5);
+}
+
+#[tokio::test]
+async fn a_stale_cache_costs_a_retry_never_a_wrong_decision() {
+    let store = MemoryEventStore::new();
+    let cached = Repository::<Account, _>::new(store.clone()).with_cache(16);
+    let other = Repository::<Account, _>::new(store.clone());
+    cached.execute(&open("a"), Metadata::new()).await.unwrap();
+    cached
+        .execute(&deposit("a", 5), Metadata::new())
+        .await
+        .unwrap();
+    // Another writer empties the account behind the cache's back.
+    other
+        .execute(
+            &AccountCommand::Withdraw {
+                id: "a".into(),
+                amount: 5,
+            },
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
+    // The cache says balance 5; the truth is 0. The withdrawal must be refused.
+    let err = cached
+        .execute(
+            &AccountCommand::Withdraw {
+                id: "a".into(),
+                amount: 5,
+            },
+            Metadata::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.rejection(),
+        Some(&AccountError::InsufficientFunds {
+            balance: 0,
+            asked: 5
+        })
+    );
+    assert_eq!(store.len(), 3);
+}
+
+#[tokio::test]
+async fn a_bounded_cache_evicts_and_still_decides_correctly() {
+    let repo = Repository::<Account, _>::new(MemoryEventStore::new()).with_cache(2);
+    for id in ["a", "b", "c", "d"] {
+        repo.execute(&open(id), Metadata::new()).await.unwrap();
+        repo.execute(&deposit(id, 3), Metadata::new())
+            .await
+            .unwrap();
+    }
+    for id in ["a", "b", "c", "d"] {
+        repo.execute(&deposit(id, 1), Metadata::new())
+            .await
+            .unwrap();
+        assert_eq!(repo.load(id).await.unwrap().state.balance, 4);
+    }
+}
