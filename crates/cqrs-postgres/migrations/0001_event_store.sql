@@ -68,6 +68,8 @@ $$;
 -- Appends events to one stream in one round trip: locks the stream, checks the
 -- command id and the expected version, inserts, records, notifies.
 -- p_expected: -1 for any version, otherwise the exact version (0: no stream).
+-- p_notify: NOTIFY cqrs_events on commit (wakes subscriptions at once, but takes a
+-- cluster-wide lock at commit that serializes notifying transactions).
 -- status: 'ok', 'conflict' (nothing written; versions are the actual one) or
 -- 'duplicate' (the command was handled before; the row is that earlier result).
 CREATE FUNCTION cqrs_append(
@@ -78,7 +80,8 @@ CREATE FUNCTION cqrs_append(
     p_event_types     TEXT[],
     p_schema_versions INTEGER[],
     p_payloads        JSONB[],
-    p_metadata        JSONB[]
+    p_metadata        JSONB[],
+    p_notify          BOOLEAN DEFAULT true
 ) RETURNS TABLE (status TEXT, previous_version BIGINT, version BIGINT, last_position BIGINT)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -123,7 +126,9 @@ BEGIN
             WITH ORDINALITY AS t(id, ty, sv, pl, md, ord);
         INSERT INTO cqrs_streams AS s (stream_id, version) VALUES (p_stream_id, v_actual + v_count)
             ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version;
-        PERFORM pg_notify('cqrs_events', v_last::text);
+        IF p_notify THEN
+            PERFORM pg_notify('cqrs_events', v_last::text);
+        END IF;
     END IF;
 
     IF p_command_id IS NOT NULL THEN

@@ -186,3 +186,38 @@ async fn events_behind_an_open_transaction_wait_for_it() {
     assert_eq!(streams, ["early", "late"], "both, in position order");
     db.drop().await;
 }
+
+#[tokio::test]
+async fn without_notifications_subscriptions_find_events_by_polling() {
+    let db = TestDb::new(4).await;
+    let store = db
+        .store()
+        .with_notifications(false)
+        .with_poll_interval(Duration::from_millis(50));
+    let mut subscription = store.subscribe(Position::START, 10);
+    let appended = cqrs_core::EventAppender::append(
+        &store,
+        cqrs_core::AppendRequest::new(
+            "quiet",
+            cqrs_core::ExpectedVersion::NoStream,
+            vec![cqrs_core::NewEvent {
+                event_id: Uuid::now_v7(),
+                event: cqrs_core::RawEvent {
+                    event_type: "A".into(),
+                    schema_version: 1,
+                    payload: serde_json::json!({}),
+                },
+                metadata: cqrs_core::Metadata::new(),
+            }],
+        ),
+    )
+    .await
+    .unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch[0].position, appended.position.unwrap());
+    db.drop().await;
+}

@@ -23,6 +23,7 @@ fn to_i64(version: Version) -> Result<i64, Error> {
 async fn call_append<'e>(
     executor: impl PgExecutor<'e>,
     request: &AppendRequest,
+    notify: bool,
 ) -> Result<AppendRow, Error> {
     let expected = match request.expected {
         ExpectedVersion::Any => -1,
@@ -50,7 +51,7 @@ async fn call_append<'e>(
                 .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
         );
     }
-    sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8)")
+    sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(request.stream_id.as_str())
         .bind(expected)
         .bind(request.command_id)
@@ -59,6 +60,7 @@ async fn call_append<'e>(
         .bind(&schemas)
         .bind(&payloads)
         .bind(&metadata)
+        .bind(notify)
         .fetch_one(executor)
         .await
         .map_err(backend("append"))
@@ -118,7 +120,7 @@ impl PgEventStore {
     /// An append with the inline projections, all in one transaction.
     async fn append_inline(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
         let mut tx = self.pool.begin().await.map_err(backend("append"))?;
-        let result = outcome(request, call_append(&mut *tx, request).await?)?;
+        let result = outcome(request, call_append(&mut *tx, request, self.notify).await?)?;
         if !result.already_handled && result.position.is_some() {
             let events = recorded(request, &result);
             for projection in self.inline.iter() {
@@ -137,7 +139,10 @@ impl EventAppender for PgEventStore {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
             if self.inline.is_empty() {
-                outcome(&request, call_append(&self.pool, &request).await?)
+                outcome(
+                    &request,
+                    call_append(&self.pool, &request, self.notify).await?,
+                )
             } else {
                 self.append_inline(&request).await
             }

@@ -36,6 +36,7 @@ use crate::inline::{Inline, InlineProjection};
 pub struct PgEventStore {
     pool: PgPool,
     poll_interval: Duration,
+    notify: bool,
     listen: Arc<crate::subscription::Listener>,
     inline: Arc<Vec<Arc<dyn InlineProjection>>>,
 }
@@ -68,6 +69,7 @@ impl PgEventStore {
             listen: Arc::new(crate::subscription::Listener::new(pool.clone())),
             pool,
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
+            notify: true,
             inline: Arc::default(),
         }
     }
@@ -135,6 +137,18 @@ impl PgEventStore {
             name: name.into(),
         }));
         self.inline = Arc::new(inline);
+        self
+    }
+
+    /// Whether appends send `NOTIFY cqrs_events` (default: yes). A notification
+    /// wakes subscriptions at once, but PostgreSQL takes a cluster-wide lock to queue
+    /// it at commit, which serializes notifying transactions: in this repository's
+    /// benches, turning it off raised throughput at 8 concurrent writers by about
+    /// half. Without it, subscriptions find new events at their next poll (see
+    /// [`with_poll_interval`](Self::with_poll_interval)).
+    #[must_use]
+    pub fn with_notifications(mut self, notify: bool) -> Self {
+        self.notify = notify;
         self
     }
 

@@ -1,0 +1,462 @@
+//! PostgreSQL benches against the real server (`scripts/services.sh up postgres`),
+//! each beside a peer or a ceiling measured in the same run:
+//!
+//! * commands/s through the repository at 1, 8 and 64 tasks, beside cqrs-es 0.5 +
+//!   postgres-es 0.5 running the same MADA goal commands on the same database;
+//! * p50 / p99 command latency at 1 and 8 tasks, both (printed after criterion);
+//! * catch-up projection throughput into `PgReadModelStore` (batch 1,000), beside a
+//!   raw batched insert of the same documents;
+//! * bulk append beside `COPY` of the same rows.
+//!
+//! Run with `cargo bench -p cqrs-benches --bench postgres`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cqrs_benches::{create_goal, planner_events, toggle};
+use cqrs_core::{
+    AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
+    ProjectionRunner, RawEvent, ReadModelWriter, Repository, SnapshotPolicy,
+};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate as PeerAggregate, DomainEvent};
+use cqrs_postgres::{PgEventStore, PgReadModelStore};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use mada::domain::{Goal, GoalCommand, GoalError, GoalEvent};
+use mada::projections::TodayProjection;
+use postgres_es::PostgresCqrs;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+const GOALS_PER_TASK: usize = 4;
+const TASKS: [usize; 3] = [1, 8, 64];
+
+// --- the peer: MADA's Goal as a cqrs-es aggregate --------------------------------
+
+/// MADA's goal events, as cqrs-es domain events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+struct PeerEvent(GoalEvent);
+
+impl DomainEvent for PeerEvent {
+    fn event_type(&self) -> String {
+        cqrs_core::Event::event_type(&self.0).to_owned()
+    }
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}
+
+/// MADA's goal, deciding with the same pure code, as a cqrs-es aggregate.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct PeerGoal(Goal);
+
+impl PeerAggregate for PeerGoal {
+    const TYPE: &'static str = "goal";
+    type Command = GoalCommand;
+    type Event = PeerEvent;
+    type Error = GoalError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: GoalCommand,
+        _: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), GoalError> {
+        for event in cqrs_core::Aggregate::handle(&self.0, &command)? {
+            sink.write(PeerEvent(event), self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: PeerEvent) {
+        cqrs_core::Aggregate::apply(&mut self.0, &event.0);
+    }
+}
+
+// --- set-up -------------------------------------------------------------------------
+
+async fn pool_in(schema: &str, connections: u32) -> PgPool {
+    let url = cqrs_testkit::postgres_url();
+    let admin = PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| cqrs_testkit::server_unreachable("PostgreSQL", &url, e));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url)
+        .expect("url")
+        .options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .expect("pool")
+}
+
+/// postgres-es's tables (from its `db/init.sql`).
+const PEER_SCHEMA: &str = "
+CREATE TABLE events (aggregate_type text NOT NULL, aggregate_id text NOT NULL,
+  sequence bigint CHECK (sequence >= 0) NOT NULL, event_type text NOT NULL, event_version text NOT NULL,
+  payload json NOT NULL, metadata json NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id, sequence));
+CREATE TABLE snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL,
+  last_sequence bigint CHECK (last_sequence >= 0) NOT NULL, current_snapshot bigint CHECK (current_snapshot >= 0) NOT NULL,
+  payload json NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id, last_sequence));";
+
+/// Per task, its goals, and whether each is done on the toggled day.
+struct Goals {
+    ids: Vec<Vec<Uuid>>,
+    done: Arc<Vec<Vec<AtomicBool>>>,
+}
+
+impl Goals {
+    fn new(tasks: usize) -> Self {
+        Self {
+            ids: (0..tasks)
+                .map(|_| (0..GOALS_PER_TASK).map(|_| Uuid::now_v7()).collect())
+                .collect(),
+            done: Arc::new(
+                (0..tasks)
+                    .map(|_| {
+                        (0..GOALS_PER_TASK)
+                            .map(|_| AtomicBool::new(false))
+                            .collect()
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+struct Systems {
+    ours: Repository<Goal, PgEventStore>,
+    quiet: Repository<Goal, PgEventStore>,
+    peer: Arc<PostgresCqrs<PeerGoal>>,
+    ours_goals: Goals,
+    quiet_goals: Goals,
+    peer_goals: Goals,
+}
+
+async fn systems() -> Systems {
+    let connections = 80;
+    let ours_pool = pool_in(&cqrs_testkit::unique_name("bench"), connections).await;
+    cqrs_postgres::migrate(&ours_pool).await.expect("migrate");
+    let ours = Repository::<Goal, _>::new(PgEventStore::new(ours_pool))
+        .with_snapshots(SnapshotPolicy::Every(50))
+        .with_cache(10_000);
+    let peer_pool = pool_in(&cqrs_testkit::unique_name("peer"), connections).await;
+    sqlx::raw_sql(PEER_SCHEMA)
+        .execute(&peer_pool)
+        .await
+        .expect("peer schema");
+    let peer = Arc::new(postgres_es::postgres_snapshot_cqrs::<PeerGoal>(
+        peer_pool,
+        vec![],
+        50,
+        (),
+    ));
+
+    let quiet = Repository::<Goal, _>::new(ours.store().clone().with_notifications(false))
+        .with_snapshots(SnapshotPolicy::Every(50))
+        .with_cache(10_000);
+    let max_tasks = TASKS[TASKS.len() - 1];
+    let (ours_goals, quiet_goals, peer_goals) = (
+        Goals::new(max_tasks),
+        Goals::new(max_tasks),
+        Goals::new(max_tasks),
+    );
+    for goal in ours_goals.ids.iter().flatten() {
+        ours.execute(&create_goal(*goal, "bench"), Metadata::new())
+            .await
+            .expect("create");
+    }
+    for goal in quiet_goals.ids.iter().flatten() {
+        quiet
+            .execute(&create_goal(*goal, "bench"), Metadata::new())
+            .await
+            .expect("create");
+    }
+    for goal in peer_goals.ids.iter().flatten() {
+        peer.execute(&goal.to_string(), create_goal(*goal, "bench"))
+            .await
+            .expect("peer create");
+    }
+    Systems {
+        ours,
+        quiet,
+        peer,
+        ours_goals,
+        quiet_goals,
+        peer_goals,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Ours,
+    Quiet,
+    Peer,
+}
+
+const SYSTEMS: [(&str, Who); 3] = [
+    ("cqrs-postgres", Who::Ours),
+    ("cqrs-postgres-no-notify", Who::Quiet),
+    ("cqrs-es+postgres-es", Who::Peer),
+];
+
+/// Runs `per_task` commands on each of `tasks` tasks; returns every latency.
+async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (goals, ours) = match who {
+                Who::Ours => (&systems.ours_goals, systems.ours.clone()),
+                Who::Quiet => (&systems.quiet_goals, systems.quiet.clone()),
+                Who::Peer => (&systems.peer_goals, systems.ours.clone()),
+            };
+            let done = goals.done.clone();
+            let goals = goals.ids[t].clone();
+            let peer = systems.peer.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let g = i % GOALS_PER_TASK;
+                    let complete = !done[t][g].fetch_xor(true, Ordering::Relaxed);
+                    let command = toggle(goals[g], "bench", complete);
+                    let started = Instant::now();
+                    match who {
+                        Who::Ours | Who::Quiet => {
+                            ours.execute(&command, Metadata::new()).await.expect("ours");
+                        }
+                        Who::Peer => peer
+                            .execute(&goals[g].to_string(), command)
+                            .await
+                            .expect("peer"),
+                    }
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(handle.await.expect("task"));
+    }
+    all
+}
+
+fn commands(c: &mut Criterion, rt: &tokio::runtime::Runtime, systems: &Systems) {
+    let mut group = c.benchmark_group("commands/postgres");
+    group.throughput(Throughput::Elements(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for tasks in TASKS {
+        for (name, who) in SYSTEMS {
+            group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
+                b.to_async(rt).iter_custom(|iters| async move {
+                    let per_task = (iters as usize).div_ceil(tasks);
+                    let started = Instant::now();
+                    run(systems, who, tasks, per_task).await;
+                    // Report the time per command as if exactly `iters` ran.
+                    started
+                        .elapsed()
+                        .mul_f64(iters as f64 / (per_task * tasks) as f64)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {
+    println!("\ncommand latency (2,000 commands per line; same database, same goals)");
+    println!(
+        "{:<24} {:>5} {:>10} {:>10}",
+        "system", "tasks", "p50", "p99"
+    );
+    for tasks in [1usize, 8] {
+        for (name, who) in SYSTEMS {
+            let mut all = rt.block_on(run(systems, who, tasks, 2000 / tasks));
+            all.sort_unstable();
+            println!(
+                "{name:<24} {tasks:>5} {:>10.3?} {:>10.3?}",
+                percentile(&all, 0.50),
+                percentile(&all, 0.99)
+            );
+        }
+    }
+}
+
+// --- projection throughput ------------------------------------------------------------
+
+fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let (_memory, events) = rt.block_on(planner_events(100));
+    let pool = rt.block_on(pool_in(&cqrs_testkit::unique_name("proj"), 8));
+    rt.block_on(cqrs_postgres::migrate(&pool)).expect("migrate");
+    let store = PgReadModelStore::new(pool.clone());
+    // The documents the projection ends with, for the ceiling.
+    let documents = rt.block_on(async {
+        let memory = MemoryReadModelStore::new();
+        let runner = ProjectionRunner::new(TodayProjection, _memory.clone(), memory.clone());
+        for chunk in events.chunks(1000) {
+            runner.apply(Position::START, chunk).await.expect("apply");
+        }
+        memory.documents("today")
+    });
+    let mut group = c.benchmark_group("projection/postgres");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let mut round = 0u64;
+    group.bench_function("today/batch-1000", |b| {
+        b.to_async(rt).iter(|| {
+            round += 1;
+            let name = format!("today_{round}");
+            let store = store.clone();
+            let source = _memory.clone();
+            let events = &events;
+            async move {
+                let runner = ProjectionRunner::new(TodayProjection, source, store.clone())
+                    .with_name(name.clone());
+                let mut checkpoint = Position::START;
+                for chunk in events.chunks(1000) {
+                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+                }
+                store.reset(&name).await.expect("reset");
+            }
+        });
+    });
+    group.bench_function("ceiling/raw-batched-insert", |b| {
+        b.to_async(rt).iter(|| {
+            round += 1;
+            let name = format!("raw_{round}");
+            let pool = pool.clone();
+            let documents = &documents;
+            async move {
+                for chunk in documents.chunks(1000) {
+                    let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+                    let values: Vec<&serde_json::Value> = chunk.iter().map(|(_, d)| &d.value).collect();
+                    let positions: Vec<i64> = chunk.iter().map(|(_, d)| d.position.0 as i64).collect();
+                    sqlx::query(
+                        "INSERT INTO cqrs_documents (projection, id, value, position)
+                         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)",
+                    )
+                    .bind(&name)
+                    .bind(&ids)
+                    .bind(&values)
+                    .bind(&positions)
+                    .execute(&pool)
+                    .await
+                    .expect("insert");
+                }
+                sqlx::query("DELETE FROM cqrs_documents WHERE projection = $1").bind(&name).execute(&pool).await.expect("delete");
+            }
+        });
+    });
+    group.finish();
+}
+
+// --- bulk append ------------------------------------------------------------------------
+
+fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    const STREAMS: usize = 100;
+    const PER_STREAM: usize = 100;
+    let pool = rt.block_on(pool_in(&cqrs_testkit::unique_name("bulk"), 4));
+    rt.block_on(cqrs_postgres::migrate(&pool)).expect("migrate");
+    rt.block_on(sqlx::query("CREATE TABLE copy_target (LIKE cqrs_events)").execute(&pool))
+        .expect("copy table");
+    let store = PgEventStore::new(pool.clone());
+    let event = |n: usize| NewEvent {
+        event_id: Uuid::now_v7(),
+        event: RawEvent {
+            event_type: "Imported".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "n": n, "note": "imported" }),
+        },
+        metadata: Metadata::new(),
+    };
+    let mut group = c.benchmark_group("bulk/postgres");
+    group.throughput(Throughput::Elements((STREAMS * PER_STREAM) as u64));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("append_many", |b| {
+        b.to_async(rt).iter(|| {
+            let requests: Vec<AppendRequest> = (0..STREAMS)
+                .map(|_| {
+                    AppendRequest::new(
+                        format!("import-{}", Uuid::now_v7()),
+                        ExpectedVersion::NoStream,
+                        (0..PER_STREAM).map(event).collect(),
+                    )
+                })
+                .collect();
+            let store = store.clone();
+            async move { store.append_many(requests).await.expect("append_many") }
+        });
+    });
+    group.bench_function("ceiling/copy", |b| {
+        b.to_async(rt).iter(|| {
+            let mut csv = String::with_capacity(STREAMS * PER_STREAM * 160);
+            let mut position = 1u64;
+            for _ in 0..STREAMS {
+                let stream = format!("import-{}", Uuid::now_v7());
+                for n in 0..PER_STREAM {
+                    let e = event(n);
+                    let payload = e.event.payload.to_string().replace('"', "\"\"");
+                    csv.push_str(&format!(
+                        "{position},{stream},{},{},Imported,1,\"{payload}\",\"{{}}\",2026-11-25 00:00:00+00\n",
+                        n + 1,
+                        e.event_id
+                    ));
+                    position += 1;
+                }
+            }
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.expect("conn");
+                sqlx::query("TRUNCATE copy_target").execute(&mut *conn).await.expect("truncate");
+                let mut copy = conn
+                    .copy_in_raw("COPY copy_target (position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at) FROM STDIN (FORMAT csv)")
+                    .await
+                    .expect("copy");
+                copy.send(csv.as_bytes()).await.expect("send");
+                copy.finish().await.expect("finish")
+            }
+        });
+    });
+    group.finish();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut criterion = Criterion::default().configure_from_args();
+    let systems = rt.block_on(systems());
+    commands(&mut criterion, &rt, &systems);
+    projection(&mut criterion, &rt);
+    bulk(&mut criterion, &rt);
+    criterion.final_summary();
+    latencies(&rt, &systems);
+}
