@@ -139,15 +139,7 @@ fn command_throughput(c: &mut Criterion) {
         });
         let goals = Arc::new(goals);
         // Whether each goal is done on the day toggled; each task owns its goals.
-        let done: Arc<Vec<Vec<AtomicBool>>> = Arc::new(
-            (0..tasks)
-                .map(|_| {
-                    (0..GOALS_PER_TASK)
-                        .map(|_| AtomicBool::new(false))
-                        .collect()
-                })
-                .collect(),
-        );
+        let done: Arc<Vec<Vec<AtomicBool>>> = cqrs_benches::done_flags(tasks, GOALS_PER_TASK);
         group.bench_with_input(
             BenchmarkId::new("repository", tasks),
             &tasks,

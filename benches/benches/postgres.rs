@@ -123,15 +123,7 @@ impl Goals {
             ids: (0..tasks)
                 .map(|_| (0..GOALS_PER_TASK).map(|_| Uuid::now_v7()).collect())
                 .collect(),
-            done: Arc::new(
-                (0..tasks)
-                    .map(|_| {
-                        (0..GOALS_PER_TASK)
-                            .map(|_| AtomicBool::new(false))
-                            .collect()
-                    })
-                    .collect(),
-            ),
+            done: cqrs_benches::done_flags(tasks, GOALS_PER_TASK),
         }
     }
 }

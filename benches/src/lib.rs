@@ -6,6 +6,9 @@ use cqrs_core::{
     RecordedEvent,
 };
 use mada::domain::{CategoryFact, GoalCommand, GoalDetails, GoalEvent, Schedule};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use uuid::Uuid;
 
 /// The first day of the month the fixtures plan.
@@ -97,4 +100,14 @@ pub fn create_goal(goal: Uuid, user: &str) -> GoalCommand {
         },
         schedule: Schedule::daily(month_start(), month_start() + chrono::Duration::days(29)),
     }
+}
+
+/// `tasks` rows of `per_task` flags, all false: per task and goal, whether the goal
+/// is done on the toggled day (each task owns its goals).
+pub fn done_flags(tasks: usize, per_task: usize) -> Arc<Vec<Vec<AtomicBool>>> {
+    Arc::new(
+        (0..tasks)
+            .map(|_| (0..per_task).map(|_| AtomicBool::new(false)).collect())
+            .collect(),
+    )
 }

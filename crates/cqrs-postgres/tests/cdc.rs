@@ -59,21 +59,10 @@ impl Projection for Audit {
     }
 }
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
 /// Appends in transactions that sleep before they commit (or roll back): commits
 /// land out of position order. Returns the committed count per stream.
 async fn write(pool: sqlx::PgPool, writer: u64, transactions: usize) -> HashMap<String, u64> {
-    let mut rng = Lcg(writer + 7);
+    let mut rng = common::Lcg(writer + 7);
     let mut committed = HashMap::new();
     for _ in 0..transactions {
         let stream = format!("s-{}", rng.next(6));

@@ -16,25 +16,12 @@ use uuid::Uuid;
 const WRITERS: usize = 24;
 const TRANSACTIONS_PER_WRITER: usize = 40;
 
-/// A small deterministic generator, so a failing run can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
-
 /// Appends through `cqrs_append` inside a transaction that then sleeps for a random
 /// while before it commits (or, one time in eight, rolls back), so transactions
 /// commit in an order unrelated to the order they took their positions in. Returns
 /// the ids of the committed events.
 async fn writer(pool: sqlx::PgPool, writer: usize) -> Vec<Uuid> {
-    let mut rng = Lcg(writer as u64 + 1);
+    let mut rng = common::Lcg(writer as u64 + 1);
     let mut committed = Vec::new();
     for t in 0..TRANSACTIONS_PER_WRITER {
         // Each writer has its own stream, and a third of its appends go to one of
