@@ -131,9 +131,11 @@ impl Goals {
 struct Systems {
     ours: Repository<Goal, PgEventStore>,
     quiet: Repository<Goal, PgEventStore>,
+    grouped: Repository<Goal, PgEventStore>,
     peer: Arc<PostgresCqrs<PeerGoal>>,
     ours_goals: Goals,
     quiet_goals: Goals,
+    grouped_goals: Goals,
     peer_goals: Goals,
 }
 
@@ -159,6 +161,9 @@ async fn systems() -> Systems {
     let quiet = Repository::<Goal, _>::new(ours.store().clone().with_notifications(false))
         .with_snapshots(SnapshotPolicy::Every(50))
         .with_cache(10_000);
+    let grouped = Repository::<Goal, _>::new(ours.store().clone().with_group_commit(4))
+        .with_snapshots(SnapshotPolicy::Every(50))
+        .with_cache(10_000);
     let max_tasks = TASKS[TASKS.len() - 1];
     let (ours_goals, quiet_goals, peer_goals) = (
         Goals::new(max_tasks),
@@ -176,6 +181,13 @@ async fn systems() -> Systems {
             .await
             .expect("create");
     }
+    let grouped_goals = Goals::new(max_tasks);
+    for goal in grouped_goals.ids.iter().flatten() {
+        grouped
+            .execute(&create_goal(*goal, "bench"), Metadata::new())
+            .await
+            .expect("create");
+    }
     for goal in peer_goals.ids.iter().flatten() {
         peer.execute(&goal.to_string(), create_goal(*goal, "bench"))
             .await
@@ -184,9 +196,11 @@ async fn systems() -> Systems {
     Systems {
         ours,
         quiet,
+        grouped,
         peer,
         ours_goals,
         quiet_goals,
+        grouped_goals,
         peer_goals,
     }
 }
@@ -195,12 +209,14 @@ async fn systems() -> Systems {
 enum Who {
     Ours,
     Quiet,
+    Grouped,
     Peer,
 }
 
-const SYSTEMS: [(&str, Who); 3] = [
+const SYSTEMS: [(&str, Who); 4] = [
     ("cqrs-postgres", Who::Ours),
     ("cqrs-postgres-no-notify", Who::Quiet),
+    ("cqrs-postgres-group-commit", Who::Grouped),
     ("cqrs-es+postgres-es", Who::Peer),
 ];
 
@@ -211,6 +227,7 @@ async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<
             let (goals, ours) = match who {
                 Who::Ours => (&systems.ours_goals, systems.ours.clone()),
                 Who::Quiet => (&systems.quiet_goals, systems.quiet.clone()),
+                Who::Grouped => (&systems.grouped_goals, systems.grouped.clone()),
                 Who::Peer => (&systems.peer_goals, systems.ours.clone()),
             };
             let done = goals.done.clone();
@@ -224,7 +241,7 @@ async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<
                     let command = toggle(goals[g], "bench", complete);
                     let started = Instant::now();
                     match who {
-                        Who::Ours | Who::Quiet => {
+                        Who::Ours | Who::Quiet | Who::Grouped => {
                             ours.execute(&command, Metadata::new()).await.expect("ours");
                         }
                         Who::Peer => peer
@@ -286,7 +303,7 @@ fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {
             let mut all = rt.block_on(run(systems, who, tasks, 2000 / tasks));
             all.sort_unstable();
             println!(
-                "{name:<24} {tasks:>5} {:>10.3?} {:>10.3?}",
+                "{name:<28} {tasks:>5} {:>10.3?} {:>10.3?}",
                 percentile(&all, 0.50),
                 percentile(&all, 0.99)
             );

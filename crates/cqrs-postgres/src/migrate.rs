@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bulk append",
         include_str!("../migrations/0002_append_many.sql"),
     ),
+    (
+        3,
+        "group commit",
+        include_str!("../migrations/0003_append_group.sql"),
+    ),
 ];
 
 /// An arbitrary, fixed advisory-lock key for migrations.

@@ -9,6 +9,7 @@ use sqlx::PgExecutor;
 use tracing::Instrument;
 
 use super::PgEventStore;
+use super::group::{Job, Outcome as GroupOutcome};
 use crate::error::backend;
 
 /// `cqrs_append`'s result: status, previous version, version, last position.
@@ -138,14 +139,28 @@ impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            if self.inline.is_empty() {
-                outcome(
-                    &request,
-                    call_append(&self.pool, &request, self.notify).await?,
-                )
-            } else {
-                self.append_inline(&request).await
+            if !self.inline.is_empty() {
+                return self.append_inline(&request).await;
             }
+            if let Some(queue) = self.group_queue() {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if queue.send(Job { request, reply }).await.is_err() {
+                    return Err(Error::Closed("the group-commit workers stopped".into()));
+                }
+                return match answer.await {
+                    Ok(Ok(GroupOutcome::Done(result))) => result,
+                    Ok(Ok(GroupOutcome::Retry(request))) => outcome(
+                        &request,
+                        call_append(&self.pool, &request, self.notify).await?,
+                    ),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
+                };
+            }
+            outcome(
+                &request,
+                call_append(&self.pool, &request, self.notify).await?,
+            )
         }
         .instrument(span)
         .await
