@@ -161,7 +161,7 @@ async fn systems() -> Systems {
     let quiet = Repository::<Goal, _>::new(ours.store().clone().with_notifications(false))
         .with_snapshots(SnapshotPolicy::Every(50))
         .with_cache(10_000);
-    let grouped = Repository::<Goal, _>::new(ours.store().clone().with_group_commit(4))
+    let grouped = Repository::<Goal, _>::new(ours.store().clone().with_group_commit(2))
         .with_snapshots(SnapshotPolicy::Every(50))
         .with_cache(10_000);
     let max_tasks = TASKS[TASKS.len() - 1];

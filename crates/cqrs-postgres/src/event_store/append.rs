@@ -21,7 +21,7 @@ fn to_i64(version: Version) -> Result<i64, Error> {
 }
 
 /// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction).
-async fn call_append<'e>(
+pub(super) async fn call_append<'e>(
     executor: impl PgExecutor<'e>,
     request: &AppendRequest,
     notify: bool,
@@ -68,7 +68,7 @@ async fn call_append<'e>(
 }
 
 /// Turns `cqrs_append`'s row into the port's result.
-fn outcome(request: &AppendRequest, row: AppendRow) -> Result<AppendResult, Error> {
+pub(super) fn outcome(request: &AppendRequest, row: AppendRow) -> Result<AppendResult, Error> {
     let (status, previous, version, last) = row;
     let previous_version = Version(previous.try_into().unwrap_or_default());
     let version = Version(version.try_into().unwrap_or_default());
