@@ -2,23 +2,18 @@
 
 use chrono::Utc;
 use cqrs_core::{
-    AppendRequest, AppendResult, Envelope, Error, EventAppender, ExpectedVersion, Position,
-    RecordedEvent, Version,
+    AppendRequest, AppendResult, Envelope, Error, EventAppender, Position, RecordedEvent, Version,
 };
 use sqlx::PgExecutor;
 use tracing::Instrument;
 
 use super::PgEventStore;
+use super::columns::{self, EventColumns};
 use super::group::{Job, Outcome as GroupOutcome};
 use crate::error::backend;
 
 /// `cqrs_append`'s result: status, previous version, version, last position.
 type AppendRow = (String, i64, i64, Option<i64>);
-
-fn to_i64(version: Version) -> Result<i64, Error> {
-    i64::try_from(version.0)
-        .map_err(|_| Error::InvalidInput(format!("version {version} is out of range")))
-}
 
 /// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction).
 pub(super) async fn call_append<'e>(
@@ -26,41 +21,14 @@ pub(super) async fn call_append<'e>(
     request: &AppendRequest,
     notify: bool,
 ) -> Result<AppendRow, Error> {
-    let expected = match request.expected {
-        ExpectedVersion::Any => -1,
-        ExpectedVersion::NoStream => 0,
-        ExpectedVersion::Exact(version) => to_i64(version)?,
-    };
-    let count = request.events.len();
-    let mut ids = Vec::with_capacity(count);
-    let mut types = Vec::with_capacity(count);
-    let mut schemas = Vec::with_capacity(count);
-    let mut payloads = Vec::with_capacity(count);
-    let mut metadata = Vec::with_capacity(count);
-    for event in &request.events {
-        ids.push(event.event_id);
-        types.push(event.event.event_type.as_str());
-        schemas.push(i32::try_from(event.event.schema_version).map_err(|_| {
-            Error::InvalidInput(format!(
-                "schema version {} is out of range",
-                event.event.schema_version
-            ))
-        })?);
-        payloads.push(&event.event.payload);
-        metadata.push(
-            serde_json::to_value(&event.metadata)
-                .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
-        );
-    }
-    sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    let mut events = EventColumns::default();
+    events.push(1, &request.events)?;
+    let query = sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(request.stream_id.as_str())
-        .bind(expected)
-        .bind(request.command_id)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&schemas)
-        .bind(&payloads)
-        .bind(&metadata)
+        .bind(columns::expected(request.expected)?)
+        .bind(request.command_id);
+    events
+        .bind(query)
         .bind(notify)
         .fetch_one(executor)
         .await

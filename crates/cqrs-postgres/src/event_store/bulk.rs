@@ -1,10 +1,11 @@
 //! Bulk appends, for imports and migrations.
 
-use cqrs_core::{AppendRequest, AppendResult, Error, ExpectedVersion, Position, StreamId, Version};
+use cqrs_core::{AppendRequest, AppendResult, Error, Position, StreamId, Version};
 use tracing::Instrument;
 
 use super::PgEventStore;
 use super::append::recorded;
+use super::columns::{self, EventColumns};
 use crate::error::backend;
 
 type Row = (String, String, i64, i64, Option<i64>);
@@ -41,58 +42,24 @@ impl PgEventStore {
         }
         let mut streams = Vec::with_capacity(requests.len());
         let mut expected = Vec::with_capacity(requests.len());
-        let (mut index, mut ids, mut types, mut schemas, mut payloads, mut metadata) = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
+        let mut events = EventColumns::default();
         for (i, request) in requests.iter().enumerate() {
             streams.push(request.stream_id.as_str());
-            expected.push(match request.expected {
-                ExpectedVersion::Any => -1,
-                ExpectedVersion::NoStream => 0,
-                ExpectedVersion::Exact(v) => i64::try_from(v.0)
-                    .map_err(|_| Error::InvalidInput(format!("version {v} is out of range")))?,
-            });
-            for event in &request.events {
-                index.push(
-                    i32::try_from(i + 1)
-                        .map_err(|_| Error::InvalidInput("too many streams".into()))?,
-                );
-                ids.push(event.event_id);
-                types.push(event.event.event_type.as_str());
-                schemas.push(i32::try_from(event.event.schema_version).unwrap_or(i32::MAX));
-                payloads.push(&event.event.payload);
-                metadata.push(
-                    serde_json::to_value(&event.metadata)
-                        .map_err(|e| Error::codec(event.event.event_type.as_str(), e))?,
-                );
-            }
+            expected.push(columns::expected(request.expected)?);
+            events.push(i + 1, &request.events)?;
         }
         let mut tx = self.pool.begin().await.map_err(backend("append_many"))?;
-        let rows: Vec<Row> =
+        let query =
             sqlx::query_as("SELECT * FROM cqrs_append_many($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&streams)
                 .bind(&expected)
-                .bind(&index)
-                .bind(&ids)
-                .bind(&types)
-                .bind(&schemas)
-                .bind(&payloads)
-                .bind(&metadata)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(
-                    |e| match e.as_database_error().map(|d| d.message().to_owned()) {
-                        Some(message) if message.contains("appears twice") => {
-                            Error::InvalidInput(message)
-                        }
-                        _ => Error::backend("append_many", e),
-                    },
-                )?;
+                .bind(&events.owners);
+        let rows: Vec<Row> = events.bind(query).fetch_all(&mut *tx).await.map_err(|e| {
+            match e.as_database_error().map(|d| d.message().to_owned()) {
+                Some(message) if message.contains("appears twice") => Error::InvalidInput(message),
+                _ => Error::backend("append_many", e),
+            }
+        })?;
         let mut results = Vec::with_capacity(rows.len());
         for ((stream, status, previous, version, last), request) in rows.into_iter().zip(&requests)
         {

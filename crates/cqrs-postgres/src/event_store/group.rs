@@ -8,9 +8,11 @@
 
 use std::sync::Arc;
 
-use cqrs_core::{AppendRequest, AppendResult, Error, ExpectedVersion, Position, Version};
+use cqrs_core::{AppendRequest, AppendResult, Error, Position, Version};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::columns::{self, EventColumns};
 
 /// The most appends one transaction takes.
 pub(crate) const MAX_GROUP: usize = 256;
@@ -118,45 +120,24 @@ async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<Row>,
     let mut streams = Vec::with_capacity(group.len());
     let mut expected = Vec::with_capacity(group.len());
     let mut commands = Vec::with_capacity(group.len());
-    let (mut requests, mut ids, mut types, mut schemas, mut payloads, mut metadata) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
+    let mut events = EventColumns::default();
     for (i, job) in group.iter().enumerate() {
         let request = &job.request;
         streams.push(request.stream_id.as_str());
-        expected.push(match request.expected {
-            ExpectedVersion::Any => -1,
-            ExpectedVersion::NoStream => 0,
-            ExpectedVersion::Exact(v) => i64::try_from(v.0).unwrap_or(i64::MAX),
-        });
+        expected.push(columns::expected(request.expected).map_err(|e| e.to_string())?);
         commands.push(request.command_id);
-        for event in &request.events {
-            requests.push(i32::try_from(i + 1).unwrap_or(i32::MAX));
-            ids.push(event.event_id);
-            types.push(event.event.event_type.as_str());
-            schemas.push(i32::try_from(event.event.schema_version).unwrap_or(i32::MAX));
-            payloads.push(&event.event.payload);
-            metadata.push(
-                serde_json::to_value(&event.metadata)
-                    .map_err(|e| format!("cannot encode metadata: {e}"))?,
-            );
-        }
+        events
+            .push(i + 1, &request.events)
+            .map_err(|e| e.to_string())?;
     }
-    sqlx::query_as("SELECT * FROM cqrs_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-        .bind(&streams)
-        .bind(&expected)
-        .bind(&commands)
-        .bind(&requests)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&schemas)
-        .bind(&payloads)
-        .bind(&metadata)
+    let query =
+        sqlx::query_as("SELECT * FROM cqrs_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .bind(&streams)
+            .bind(&expected)
+            .bind(&commands)
+            .bind(&events.owners);
+    events
+        .bind(query)
         .bind(notify)
         .fetch_all(pool)
         .await

@@ -2,6 +2,7 @@
 
 mod append;
 mod bulk;
+mod columns;
 mod group;
 mod read;
 mod snapshot;
