@@ -6,7 +6,8 @@
 //! * p50 / p99 command latency at 1 and 8 tasks, both (printed after criterion);
 //! * catch-up projection throughput into `PgReadModelStore` (batch 1,000), beside a
 //!   raw batched insert of the same documents;
-//! * bulk append beside `COPY` of the same rows.
+//! * bulk append beside `COPY` of the same rows;
+//! * a command on a 10,000-event stream beside one on a 10-event stream.
 //!
 //! Run with `cargo bench -p cqrs-benches --bench postgres`.
 
@@ -455,6 +456,51 @@ fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.finish();
 }
 
+// --- stream length -----------------------------------------------------------------------
+
+/// One command on a goal with 10 events beside one on a goal with 10,000: with
+/// snapshots every 50 events (and no cache), both load a snapshot and fewer than 50
+/// events.
+fn stream_length(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let pool = rt.block_on(pool_in(&cqrs_testkit::unique_name("length"), 4));
+    rt.block_on(cqrs_postgres::migrate(&pool)).expect("migrate");
+    let repo = Repository::<Goal, _>::new(PgEventStore::new(pool))
+        .with_snapshots(SnapshotPolicy::Every(50));
+    let mut group = c.benchmark_group("stream-length/postgres");
+    group.throughput(Throughput::Elements(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for events in [10usize, 10_000] {
+        let goal = Uuid::now_v7();
+        let done = Arc::new(AtomicBool::new(false));
+        rt.block_on(async {
+            repo.execute(&create_goal(goal, "bench"), Metadata::new())
+                .await
+                .expect("create");
+            for _ in 1..events {
+                let complete = !done.fetch_xor(true, Ordering::Relaxed);
+                repo.execute(&toggle(goal, "bench", complete), Metadata::new())
+                    .await
+                    .expect("toggle");
+            }
+        });
+        group.bench_with_input(BenchmarkId::new("command", events), &events, |b, _| {
+            b.to_async(rt).iter(|| {
+                let complete = !done.fetch_xor(true, Ordering::Relaxed);
+                let repo = repo.clone();
+                async move {
+                    repo.execute(&toggle(goal, "bench", complete), Metadata::new())
+                        .await
+                        .expect("toggle")
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -466,6 +512,7 @@ fn main() {
     commands(&mut criterion, &rt, &systems);
     projection(&mut criterion, &rt);
     bulk(&mut criterion, &rt);
+    stream_length(&mut criterion, &rt);
     criterion.final_summary();
     latencies(&rt, &systems);
 }
