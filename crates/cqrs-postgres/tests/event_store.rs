@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use chrono::NaiveDate;
 use common::TestDb;
 use cqrs_core::{
@@ -17,7 +14,6 @@ use cqrs_core::{
 use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
 fn raw(event_type: &str, payload: serde_json::Value) -> NewEvent {
@@ -147,70 +143,7 @@ async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing() {
 async fn concurrent_writers_to_one_stream_conflict_and_lose_nothing() {
     const WRITERS: usize = 24;
     let db = TestDb::new(WRITERS as u32).await;
-    let store = db.store();
-    let barrier = Arc::new(Barrier::new(WRITERS));
-    let tasks: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let mut expected = Version::INITIAL;
-                let mut conflicts = 0;
-                barrier.wait().await;
-                loop {
-                    let events = vec![
-                        raw("W", json!({"writer": writer, "i": 0})),
-                        raw("W", json!({"writer": writer, "i": 1})),
-                    ];
-                    match store
-                        .append(AppendRequest::new(
-                            "shared",
-                            ExpectedVersion::Exact(expected),
-                            events,
-                        ))
-                        .await
-                    {
-                        Ok(_) => return conflicts,
-                        Err(Error::Conflict { actual, .. }) => {
-                            conflicts += 1;
-                            expected = actual;
-                        }
-                        Err(other) => panic!("{other}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut conflicts = 0;
-    for task in tasks {
-        conflicts += task.await.unwrap();
-    }
-    assert!(
-        conflicts >= WRITERS - 1,
-        "all but one lost the first race ({conflicts} conflicts)"
-    );
-
-    let events = store
-        .read_stream(&StreamId::new("shared"), Version::INITIAL)
-        .await
-        .unwrap();
-    assert_eq!(events.len(), WRITERS * 2, "no event lost");
-    let versions: Vec<u64> = events.iter().map(|e| e.version.0).collect();
-    assert_eq!(versions, (1..=WRITERS as u64 * 2).collect::<Vec<_>>());
-    for pair in events.chunks(2) {
-        assert_eq!(
-            pair[0].event.payload["writer"], pair[1].event.payload["writer"],
-            "an append stays together"
-        );
-    }
-    assert!(
-        events.windows(2).all(|w| w[0].position < w[1].position),
-        "positions follow versions"
-    );
-    let writers: HashSet<_> = events
-        .iter()
-        .map(|e| e.event.payload["writer"].as_u64().unwrap())
-        .collect();
-    assert_eq!(writers.len(), WRITERS);
+    common::assert_racing_writers_lose_nothing(&db.store(), "shared", WRITERS).await;
     db.drop().await;
 }
 

@@ -6,15 +6,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use common::TestDb;
 use cqrs_core::{
-    AppendRequest, Error, EventAppender, ExpectedVersion, Metadata, NewEvent, RawEvent, StreamId,
+    AppendRequest, EventAppender, ExpectedVersion, Metadata, NewEvent, RawEvent, StreamId,
     StreamReader, Version,
 };
 use serde_json::json;
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
 fn raw(n: usize) -> NewEvent {
@@ -31,58 +29,8 @@ fn raw(n: usize) -> NewEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_on_one_stream_conflict_and_lose_nothing() {
-    const WRITERS: usize = 32;
     let db = TestDb::new(16).await;
-    let store = db.store().with_group_commit(2);
-    let barrier = Arc::new(Barrier::new(WRITERS));
-    let tasks: Vec<_> = (0..WRITERS)
-        .map(|writer| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let mut expected = Version::INITIAL;
-                let mut conflicts = 0;
-                barrier.wait().await;
-                loop {
-                    let request = AppendRequest::new(
-                        "hot",
-                        ExpectedVersion::Exact(expected),
-                        vec![raw(writer), raw(writer)],
-                    );
-                    match store.append(request).await {
-                        Ok(_) => return conflicts,
-                        Err(Error::Conflict { actual, .. }) => {
-                            conflicts += 1;
-                            expected = actual;
-                        }
-                        Err(other) => panic!("{other}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut conflicts = 0;
-    for task in tasks {
-        conflicts += task.await.unwrap();
-    }
-    assert!(conflicts >= WRITERS - 1);
-    let events = store
-        .read_stream(&StreamId::new("hot"), Version::INITIAL)
-        .await
-        .unwrap();
-    assert_eq!(
-        events.iter().map(|e| e.version.0).collect::<Vec<_>>(),
-        (1..=WRITERS as u64 * 2).collect::<Vec<_>>()
-    );
-    assert!(
-        events.windows(2).all(|w| w[0].position < w[1].position),
-        "positions follow versions"
-    );
-    for pair in events.chunks(2) {
-        assert_eq!(
-            pair[0].event.payload, pair[1].event.payload,
-            "an append stays together"
-        );
-    }
+    common::assert_racing_writers_lose_nothing(&db.store().with_group_commit(2), "hot", 32).await;
     db.drop().await;
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cqrs_core::{AppendRequest, AppendResult, Error, Position, Version};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument;
 
 use super::columns::{self, EventColumns};
 
@@ -74,8 +75,7 @@ async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool) {
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = size);
-    let _enter = span.enter();
-    match execute(pool, &group, notify).await {
+    match execute(pool, &group, notify).instrument(span).await {
         Ok(rows) => {
             for (job, (status, previous, version, last)) in group.into_iter().zip(rows) {
                 let previous_version = Version(u64::try_from(previous).unwrap_or_default());

@@ -113,3 +113,89 @@ impl Lcg {
         (self.0 >> 33) % below
     }
 }
+
+/// `writers` tasks released at once each append two events to `stream`, expecting
+/// the version they last saw and retrying on conflicts; asserts that all but one
+/// lost the first race and that the stream ends with every event, versions
+/// contiguous, positions following versions, each append together.
+pub async fn assert_racing_writers_lose_nothing(
+    store: &PgEventStore,
+    stream: &str,
+    writers: usize,
+) {
+    use cqrs_core::{
+        AppendRequest, Error, EventAppender, ExpectedVersion, Metadata, NewEvent, RawEvent,
+        StreamId, StreamReader, Version,
+    };
+
+    let event = |writer: usize, i: usize| NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event: RawEvent {
+            event_type: "W".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "writer": writer, "i": i }),
+        },
+        metadata: Metadata::new(),
+    };
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(writers));
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let (store, barrier, stream) = (store.clone(), barrier.clone(), stream.to_owned());
+            tokio::spawn(async move {
+                let mut expected = Version::INITIAL;
+                let mut conflicts = 0;
+                barrier.wait().await;
+                loop {
+                    let request = AppendRequest::new(
+                        stream.as_str(),
+                        ExpectedVersion::Exact(expected),
+                        vec![event(writer, 0), event(writer, 1)],
+                    );
+                    match store.append(request).await {
+                        Ok(_) => return conflicts,
+                        Err(Error::Conflict { actual, .. }) => {
+                            conflicts += 1;
+                            expected = actual;
+                        }
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.expect("writer");
+    }
+    assert!(
+        conflicts >= writers - 1,
+        "all but one lost the first race ({conflicts} conflicts)"
+    );
+
+    let events = store
+        .read_stream(&StreamId::new(stream), Version::INITIAL)
+        .await
+        .expect("read");
+    assert_eq!(events.len(), writers * 2, "no event lost");
+    let versions: Vec<u64> = events.iter().map(|e| e.version.0).collect();
+    assert_eq!(
+        versions,
+        (1..=writers as u64 * 2).collect::<Vec<_>>(),
+        "versions contiguous"
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].position < w[1].position),
+        "positions follow versions"
+    );
+    for pair in events.chunks(2) {
+        assert_eq!(
+            pair[0].event.payload["writer"], pair[1].event.payload["writer"],
+            "an append stays together"
+        );
+    }
+    let distinct: std::collections::HashSet<_> = events
+        .iter()
+        .map(|e| e.event.payload["writer"].clone())
+        .collect();
+    assert_eq!(distinct.len(), writers, "every writer's append is there");
+}
