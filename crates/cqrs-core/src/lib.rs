@@ -15,14 +15,15 @@ pub use crate::error::{BoxError, CommandError, Error};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
 };
-pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryReadModelStore};
+pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryLease, MemoryReadModelStore};
 pub use crate::ports::{
     AppendRequest, AppendResult, CommandLog, DocumentChange, EventAppender, EventBatchStream,
-    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, LogReader, ReadModelReader,
+    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease, LogReader, ReadModelReader,
     ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument, StreamReader,
 };
 pub use crate::projection::{
-    Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,
+    Aliased, CutOver, Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,
+    ProjectionStats, cut_over,
 };
 pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
 pub use crate::subscription::{catch_up, relay};

@@ -101,6 +101,12 @@ impl ReadModelWriter for TwoStepStore {
     async fn reset(&self, p: &str) -> Result<(), Error> {
         self.inner.reset(p).await
     }
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        self.inner.alias(alias).await
+    }
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        self.inner.set_alias(alias, target).await
+    }
 }
 
 /// Records where each subscription started.

@@ -25,6 +25,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "group commit",
         include_str!("../migrations/0003_append_group.sql"),
     ),
+    (
+        4,
+        "read-model aliases",
+        include_str!("../migrations/0004_aliases.sql"),
+    ),
 ];
 
 /// An arbitrary, fixed advisory-lock key for migrations.

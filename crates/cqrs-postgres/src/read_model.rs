@@ -193,4 +193,25 @@ impl ReadModelWriter for PgReadModelStore {
         }
         tx.commit().await.map_err(backend("reset"))
     }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar("SELECT target FROM cqrs_aliases WHERE alias = $1")
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend("read alias"))
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO cqrs_aliases (alias, target) VALUES ($1, $2) \
+             ON CONFLICT (alias) DO UPDATE SET target = EXCLUDED.target",
+        )
+        .bind(alias)
+        .bind(target)
+        .execute(&self.pool)
+        .await
+        .map_err(backend("set alias"))?;
+        Ok(())
+    }
 }

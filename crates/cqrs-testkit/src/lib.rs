@@ -9,6 +9,8 @@
 
 use std::fmt::Display;
 
+pub mod tally;
+
 /// How to start the servers, for failure messages.
 pub const HOW_TO_START: &str = "start the test servers with `scripts/services.sh up` (then `eval \"$(scripts/services.sh env)\"` \
      if you changed their ports), or run the whole suite with `scripts/test.sh`";

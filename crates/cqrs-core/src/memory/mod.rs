@@ -6,17 +6,19 @@
 
 mod bus;
 mod event_store;
+mod lease;
 mod read_model;
 
 pub use bus::MemoryEventBus;
 pub use event_store::MemoryEventStore;
+pub use lease::MemoryLease;
 pub use read_model::MemoryReadModelStore;
 
 use std::sync::{Mutex, MutexGuard};
 
 /// Locks `mutex`, recovering the data if a panicking thread poisoned it: every
 /// critical section here leaves the data consistent before it can panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -21,6 +21,7 @@ struct ProjectionData {
 #[derive(Clone, Default)]
 pub struct MemoryReadModelStore {
     inner: Arc<Mutex<HashMap<String, ProjectionData>>>,
+    aliases: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for MemoryReadModelStore {
@@ -118,6 +119,15 @@ impl ReadModelWriter for MemoryReadModelStore {
 
     async fn reset(&self, projection: &str) -> Result<(), Error> {
         lock(&self.inner).remove(projection);
+        Ok(())
+    }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        Ok(lock(&self.aliases).get(alias).cloned())
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        lock(&self.aliases).insert(alias.to_owned(), target.to_owned());
         Ok(())
     }
 }

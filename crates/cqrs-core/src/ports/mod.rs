@@ -7,6 +7,7 @@
 //! Every port is also implemented for `&T` and `Arc<T>`, so a store can be shared.
 
 mod event_store;
+mod lease;
 mod read_model;
 mod subscription;
 
@@ -14,8 +15,9 @@ pub use event_store::{
     AppendRequest, AppendResult, CommandLog, EventAppender, EventStore, ExpectedVersion, LogReader,
     Snapshot, SnapshotStore, StreamReader,
 };
+pub use lease::Lease;
 pub use read_model::{
-    DocumentChange, ReadModelReader, ReadModelStore, ReadModelWriter, StoredDocument,
+    DocumentChange, Index, ReadModelReader, ReadModelStore, ReadModelWriter, StoredDocument,
 };
 pub use subscription::{EventBatchStream, EventPublisher, EventSubscriber};
 

@@ -84,6 +84,19 @@ impl DocumentChange {
     }
 }
 
+/// An index a projection asks its store for, on fields of its documents (dotted
+/// paths into the document's JSON, ascending). Stores that can query by field
+/// (MongoDB) create it when a runner starts; the others ignore it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// The index's name, unique within the read model.
+    pub name: &'static str,
+    /// The indexed fields, in order: dotted paths into the document.
+    pub fields: &'static [&'static str],
+    /// Whether two documents may not share the same values.
+    pub unique: bool,
+}
+
 /// Reads read-model documents.
 pub trait ReadModelReader: Send + Sync {
     /// The document `id` of `projection`, if it exists (tombstones are not returned).
@@ -130,11 +143,41 @@ pub trait ReadModelWriter: Send + Sync {
         checkpoint: Position,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Removes every document and the checkpoint of `projection`, for a rebuild.
+    /// Removes every document and the checkpoint of `projection`, for a rebuild or
+    /// after a cut-over to a new version.
     ///
     /// # Errors
     /// [`Error::Backend`] if the store fails.
     fn reset(&self, projection: &str) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Prepares the store for `projection` before a runner writes to it: creates the
+    /// `indexes` it declares, where the store has indexes. Idempotent.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails.
+    fn prepare(
+        &self,
+        projection: &str,
+        indexes: &[Index],
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (projection, indexes);
+        async { Ok(()) }
+    }
+
+    /// The read model that the name `alias` points to, if it was ever pointed
+    /// anywhere (see [`cut_over`](crate::cut_over)). A runner started under a
+    /// projection's own name writes to the model this returns, and
+    /// [`Aliased`](crate::Aliased) readers read from it.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails.
+    fn alias(&self, alias: &str) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// Points the name `alias` at the read model `target`.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails; the alias is then unchanged.
+    fn set_alias(&self, alias: &str, target: &str) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Both read-model roles: what a [`ProjectionRunner`](crate::ProjectionRunner) needs.
@@ -150,4 +193,7 @@ forward_port!(ReadModelWriter {
     fn checkpoint(&self, projection: &str) -> impl Future<Output = Result<Position, Error>> + Send;
     fn commit(&self, projection: &str, changes: Vec<DocumentChange>, checkpoint: Position) -> impl Future<Output = Result<(), Error>> + Send;
     fn reset(&self, projection: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    fn prepare(&self, projection: &str, indexes: &[Index]) -> impl Future<Output = Result<(), Error>> + Send;
+    fn alias(&self, alias: &str) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+    fn set_alias(&self, alias: &str, target: &str) -> impl Future<Output = Result<(), Error>> + Send;
 });

@@ -2,10 +2,14 @@
 //! that keeps them up to date.
 
 mod apply;
+mod cut_over;
+mod handle;
 mod runner;
 
 pub use apply::{Guard, ProjectionBatch};
-pub use runner::{ProjectionHandle, ProjectionRunner};
+pub use cut_over::{Aliased, CutOver, cut_over};
+pub use handle::{ProjectionHandle, ProjectionStats};
+pub use runner::ProjectionRunner;
 
 pub(crate) use apply::apply_batch;
 
@@ -13,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::event::{Envelope, Event};
+use crate::ports::Index;
 
 /// Builds a read model: a set of JSON documents, each shaped for one screen or query.
 ///
@@ -69,4 +74,10 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies `event` to document `id` (`None` if it does not exist). Setting it to
     /// `None` deletes it.
     fn apply(&self, id: &str, document: &mut Option<Self::Document>, event: &Envelope<Self::Event>);
+
+    /// The indexes the read side queries the documents by; stores that have indexes
+    /// create them when a runner starts. None by default.
+    fn indexes(&self) -> Vec<Index> {
+        Vec::new()
+    }
 }

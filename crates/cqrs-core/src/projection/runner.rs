@@ -1,25 +1,88 @@
 //! [`ProjectionRunner`]: feeds a projection from a subscription into a read-model store.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::handle::{ProjectionHandle, ProjectionStats};
 use super::{Projection, apply_batch};
 use crate::error::Error;
 use crate::event::{Position, RecordedEvent};
-use crate::ports::{EventSubscriber, ReadModelStore};
+use crate::ports::{EventSubscriber, Lease, ReadModelStore};
 
-/// Where a running projection is.
-#[derive(Debug, Clone, PartialEq)]
-struct Progress {
-    /// The checkpoint: every event up to here is applied and committed.
-    position: Position,
-    /// Why the runner ended, once it has.
-    ended: Option<String>,
+/// A [`Lease`] behind a pointer, so that the runner's type does not name it.
+trait DynLease: Send + Sync {
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+impl<L: Lease> DynLease for L {
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(Lease::acquire(self, name, holder, ttl))
+    }
+    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(Lease::release(self, name, holder))
+    }
+}
+
+struct LeaseConfig {
+    lease: Arc<dyn DynLease>,
+    ttl: Duration,
+    holder: String,
+}
+
+/// Why [`ProjectionRunner::follow`] returned without an error.
+enum Exit {
+    Stopped,
+    LeaseLost,
+}
+
+/// Throughput over about the last second of batches.
+struct Meter {
+    window_start: Instant,
+    window_events: u64,
+    rate: f64,
+}
+
+impl Meter {
+    fn new() -> Self {
+        Self {
+            window_start: Instant::now(),
+            window_events: 0,
+            rate: 0.0,
+        }
+    }
+
+    fn record(&mut self, events: u64) -> f64 {
+        self.window_events += events;
+        let elapsed = self.window_start.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            #[allow(clippy::cast_precision_loss)]
+            let rate = self.window_events as f64 / elapsed.as_secs_f64();
+            self.rate = rate;
+            self.window_start = Instant::now();
+            self.window_events = 0;
+        } else if self.rate == 0.0 && elapsed > Duration::ZERO {
+            #[allow(clippy::cast_precision_loss)]
+            let rate = self.window_events as f64 / elapsed.as_secs_f64();
+            return rate;
+        }
+        self.rate
+    }
 }
 
 /// Feeds a [`Projection`] from an [`EventSubscriber`] into a [`ReadModelStore`]:
@@ -70,15 +133,19 @@ pub struct ProjectionRunner<P, Src, S> {
     source: Src,
     store: S,
     name: String,
+    follow_alias: bool,
     batch_size: usize,
     max_backoff: Duration,
+    lease: Option<LeaseConfig>,
 }
 
 impl<P, Src, S> std::fmt::Debug for ProjectionRunner<P, Src, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectionRunner")
             .field("name", &self.name)
+            .field("follow_alias", &self.follow_alias)
             .field("batch_size", &self.batch_size)
+            .field("lease", &self.lease.as_ref().map(|l| (&l.holder, l.ttl)))
             .finish_non_exhaustive()
     }
 }
@@ -93,23 +160,27 @@ where
     pub const DEFAULT_BATCH_SIZE: usize = 500;
 
     /// A runner of `projection`, reading from `source` and writing to `store` under
-    /// the name [`P::NAME`](Projection::NAME).
+    /// the name [`P::NAME`](Projection::NAME), or, if that name is an alias (after a
+    /// [`cut_over`](crate::cut_over)), to the read model it points to.
     pub fn new(projection: P, source: Src, store: S) -> Self {
         Self {
             projection: Arc::new(projection),
             source,
             store,
             name: P::NAME.to_owned(),
+            follow_alias: true,
             batch_size: Self::DEFAULT_BATCH_SIZE,
             max_backoff: Duration::from_secs(5),
+            lease: None,
         }
     }
 
-    /// Writes under `name` instead of `P::NAME` (for a new version built beside the
-    /// live one).
+    /// Writes to the read model `name` instead, whatever aliases say (for a new
+    /// version built beside the live one).
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self.follow_alias = false;
         self
     }
 
@@ -127,9 +198,38 @@ where
         self
     }
 
-    /// The name the read model and checkpoint are stored under.
+    /// Runs only while holding `lease` (named after the read model written to), so that one
+    /// runner at a time drives the projection: the runner takes it before reading,
+    /// renews it every third of `ttl`, goes back to waiting if a renewal fails, and
+    /// releases it when stopped. `ttl` should be longer than the slowest batch commit;
+    /// a crashed runner's lease is free again after `ttl`.
+    #[must_use]
+    pub fn with_lease(mut self, lease: impl Lease + 'static, ttl: Duration) -> Self {
+        self.lease = Some(LeaseConfig {
+            lease: Arc::new(lease),
+            ttl: ttl.max(Duration::from_millis(30)),
+            holder: uuid::Uuid::now_v7().to_string(),
+        });
+        self
+    }
+
+    /// The name the runner was given (its projection's, or
+    /// [`with_name`](Self::with_name)'s). The read model it writes to is this, or what
+    /// this is an alias of; see [`ProjectionHandle::target`].
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The read model written to: the name, or what it is an alias of.
+    async fn target(&self) -> Result<String, Error> {
+        if !self.follow_alias {
+            return Ok(self.name.clone());
+        }
+        Ok(self
+            .store
+            .alias(&self.name)
+            .await?
+            .unwrap_or_else(|| self.name.clone()))
     }
 
     /// Removes the read model and its checkpoint, so the next run rebuilds it from
@@ -138,8 +238,9 @@ where
     /// # Errors
     /// [`Error::Backend`] if the store fails.
     pub async fn reset(&self) -> Result<(), Error> {
-        tracing::info!(projection = %self.name, "resetting projection for a rebuild");
-        self.store.reset(&self.name).await
+        let target = self.target().await?;
+        tracing::info!(projection = %self.name, %target, "resetting projection for a rebuild");
+        self.store.reset(&target).await
     }
 
     /// Resets the read model and starts the runner: a rebuild from position 0.
@@ -151,8 +252,9 @@ where
         Ok(self.spawn())
     }
 
-    /// Applies one batch and commits it with the new checkpoint. Events at or
-    /// before `checkpoint` are skipped. Returns the new checkpoint.
+    /// Applies one batch to the read model [`name`](Self::name) (no alias is
+    /// followed) and commits it with the new checkpoint. Events at or before
+    /// `checkpoint` are skipped. Returns the new checkpoint.
     ///
     /// # Errors
     /// [`Error::Codec`] if an event or document cannot be decoded, [`Error::Backend`]
@@ -162,24 +264,30 @@ where
         checkpoint: Position,
         batch: &[RecordedEvent],
     ) -> Result<Position, Error> {
+        self.apply_to(&self.name, checkpoint, batch).await
+    }
+
+    async fn apply_to(
+        &self,
+        target: &str,
+        checkpoint: Position,
+        batch: &[RecordedEvent],
+    ) -> Result<Position, Error> {
         let fresh = batch.partition_point(|e| e.position <= checkpoint);
         let batch = &batch[fresh..];
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(checkpoint);
         };
-        let changes = apply_batch(&*self.projection, &self.store, &self.name, batch).await?;
+        let changes = apply_batch(&*self.projection, &self.store, target, batch).await?;
         let documents = changes.len();
-        self.store.commit(&self.name, changes, last).await?;
+        self.store.commit(target, changes, last).await?;
         tracing::debug!(events = batch.len(), documents, position = %last, "batch committed");
         Ok(last)
     }
 
     /// Runs in a new task until stopped; the handle reports progress.
     pub fn spawn(self) -> ProjectionHandle {
-        let (progress, receiver) = watch::channel(Progress {
-            position: Position::START,
-            ended: None,
-        });
+        let (progress, receiver) = watch::channel(ProjectionStats::new(self.name.clone()));
         let (stop, stopped) = watch::channel(false);
         let name = self.name.clone();
         let span = tracing::info_span!("projection", projection = %name);
@@ -193,7 +301,10 @@ where
                         error.to_string()
                     }
                 };
-                progress.send_modify(|p| p.ended = Some(reason));
+                progress.send_modify(|p| {
+                    p.ended = Some(reason);
+                    p.leader = false;
+                });
                 result
             }
             .instrument(span),
@@ -208,13 +319,30 @@ where
 
     async fn run(
         &self,
-        progress: &watch::Sender<Progress>,
+        progress: &watch::Sender<ProjectionStats>,
         mut stopped: watch::Receiver<bool>,
     ) -> Result<(), Error> {
         let mut backoff = Duration::from_millis(50);
         loop {
-            match self.follow(progress, &mut stopped).await {
-                Ok(()) => return Ok(()),
+            let outcome = match self.target().await {
+                Ok(target) => {
+                    if !self.lead(&target, progress, &mut stopped).await? {
+                        return Ok(());
+                    }
+                    let outcome = self.follow(&target, progress, &mut stopped).await;
+                    if !matches!(outcome, Ok(Exit::LeaseLost) | Err(Error::Backend { .. })) {
+                        self.release(&target).await;
+                    }
+                    outcome
+                }
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(Exit::Stopped) => return Ok(()),
+                Ok(Exit::LeaseLost) => {
+                    tracing::warn!("lease lost: another runner may have taken over; waiting for it again");
+                    progress.send_modify(|p| p.leader = false);
+                }
                 Err(error @ Error::Backend { .. }) => {
                     tracing::warn!(%error, ?backoff, "backend error, resuming from the checkpoint");
                     tokio::select! {
@@ -228,19 +356,88 @@ where
         }
     }
 
+    async fn release(&self, target: &str) {
+        if let Some(lease) = &self.lease {
+            if let Err(error) = lease.lease.release(target, &lease.holder).await {
+                tracing::warn!(%error, "could not release the lease; it will expire");
+            }
+        }
+    }
+
+    /// Waits until this runner holds its lease (at once without one). Returns `false`
+    /// if stopped first.
+    async fn lead(
+        &self,
+        target: &str,
+        progress: &watch::Sender<ProjectionStats>,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<bool, Error> {
+        let Some(lease) = &self.lease else {
+            progress.send_modify(|p| p.leader = true);
+            return Ok(true);
+        };
+        let mut waiting = false;
+        loop {
+            match lease.lease.acquire(target, &lease.holder, lease.ttl).await {
+                Ok(true) => {
+                    tracing::info!(holder = %lease.holder, "lease taken");
+                    progress.send_modify(|p| p.leader = true);
+                    return Ok(true);
+                }
+                Ok(false) if !waiting => {
+                    tracing::info!("another runner holds the lease; waiting");
+                    waiting = true;
+                }
+                Ok(false) => {}
+                Err(error @ Error::Backend { .. }) => {
+                    tracing::warn!(%error, "cannot reach the lease store; retrying");
+                }
+                Err(other) => return Err(other),
+            }
+            tokio::select! {
+                _ = stopped.wait_for(|stop| *stop) => return Ok(false),
+                () = tokio::time::sleep(lease.ttl / 3) => {}
+            }
+        }
+    }
+
     async fn follow(
         &self,
-        progress: &watch::Sender<Progress>,
+        target: &str,
+        progress: &watch::Sender<ProjectionStats>,
         stopped: &mut watch::Receiver<bool>,
-    ) -> Result<(), Error> {
-        let mut checkpoint = self.store.checkpoint(&self.name).await?;
-        progress.send_modify(|p| p.position = checkpoint);
-        tracing::info!(position = %checkpoint, "projection starting from its checkpoint");
+    ) -> Result<Exit, Error> {
+        self.store
+            .prepare(target, &self.projection.indexes())
+            .await?;
+        let mut checkpoint = self.store.checkpoint(target).await?;
+        progress.send_modify(|p| {
+            p.position = checkpoint;
+            target.clone_into(&mut p.target);
+        });
+        tracing::info!(position = %checkpoint, %target, "projection starting from its checkpoint");
         let mut stream = self.source.subscribe(checkpoint, self.batch_size);
+        let renew_every = self
+            .lease
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |l| l.ttl / 3);
+        let mut renewal = tokio::time::interval(renew_every);
+        renewal.tick().await;
+        let mut meter = Meter::new();
         loop {
             let batch = tokio::select! {
-                _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                batch = stream.next() => batch,
+                _ = stopped.wait_for(|stop| *stop) => return Ok(Exit::Stopped),
+                _ = renewal.tick() => None,
+                batch = stream.next() => Some(batch),
+            };
+            let Some(batch) = batch else {
+                if let Some(lease) = &self.lease {
+                    let renewed = lease.lease.acquire(target, &lease.holder, lease.ttl).await;
+                    if !renewed.unwrap_or(false) {
+                        return Ok(Exit::LeaseLost);
+                    }
+                }
+                continue;
             };
             let Some(batch) = batch else {
                 return Err(Error::Closed(format!(
@@ -249,105 +446,29 @@ where
                 )));
             };
             let batch = batch?;
-            checkpoint = self.apply(checkpoint, &batch).await?;
-            progress.send_modify(|p| p.position = checkpoint);
-        }
-    }
-}
-
-/// Controls a spawned [`ProjectionRunner`] and tells how far it is.
-#[derive(Debug)]
-pub struct ProjectionHandle {
-    name: String,
-    progress: watch::Receiver<Progress>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<Result<(), Error>>,
-}
-
-impl ProjectionHandle {
-    /// The projection's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The checkpoint: every event up to it is applied and committed.
-    pub fn position(&self) -> Position {
-        self.progress.borrow().position
-    }
-
-    /// Waits until the projection has applied every event up to `position` (read
-    /// your own writes: pass the position a command returned).
-    ///
-    /// # Errors
-    /// [`Error::Closed`] if the runner ended before getting there.
-    pub async fn wait_for(&self, position: Position) -> Result<(), Error> {
-        let mut progress = self.progress.clone();
-        let result = progress
-            .wait_for(|p| p.position >= position || p.ended.is_some())
-            .await
-            .map(|p| p.clone());
-        match result {
-            Ok(p) if p.position >= position => Ok(()),
-            Ok(p) => Err(Error::Closed(format!(
-                "projection `{}` ended at {} ({}) before reaching {position}",
-                self.name,
-                p.position,
-                p.ended.unwrap_or_default()
-            ))),
-            Err(_) => Err(Error::Closed(format!("projection `{}` is gone", self.name))),
-        }
-    }
-
-    /// [`wait_for`](Self::wait_for) with a time limit.
-    ///
-    /// # Errors
-    /// [`Error::Timeout`] if the limit passes first, [`Error::Closed`] if the runner
-    /// ended.
-    pub async fn wait_for_timeout(&self, position: Position, limit: Duration) -> Result<(), Error> {
-        match tokio::time::timeout(limit, self.wait_for(position)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout {
-                projection: self.name.clone(),
-                wanted: position,
-                reached: self.position(),
-            }),
-        }
-    }
-
-    /// Whether the runner has ended (stopped or failed).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-
-    /// Stops the runner after the batch in progress, and returns how it ended.
-    ///
-    /// # Errors
-    /// The error that ended the runner, if one did.
-    pub async fn stop(self) -> Result<(), Error> {
-        self.stop.send_replace(true);
-        self.join().await
-    }
-
-    /// Stops the runner at once, at its next `.await`, without finishing the batch in
-    /// progress: what a crash does. A batch whose commit did not complete is rolled
-    /// back or, on a store without transactions, replayed harmlessly by the next
-    /// runner, which resumes from the checkpoint.
-    pub fn abort(self) {
-        self.task.abort();
-    }
-
-    /// Waits for the runner to end on its own (it ends only on a fatal error or when
-    /// its source closes).
-    ///
-    /// # Errors
-    /// The error that ended it.
-    pub async fn join(self) -> Result<(), Error> {
-        match self.task.await {
-            Ok(result) => result,
-            Err(join) => Err(Error::Closed(format!(
-                "projection `{}` task ended abnormally: {join}",
-                self.name
-            ))),
+            let before = checkpoint;
+            checkpoint = self.apply_to(target, checkpoint, &batch).await?;
+            let applied = batch.iter().filter(|e| e.position > before).count() as u64;
+            let rate = meter.record(applied);
+            let lag = batch
+                .last()
+                .and_then(|e| (chrono::Utc::now() - e.recorded_at).to_std().ok());
+            let caught_up = batch.len() < self.batch_size;
+            progress.send_modify(|p| {
+                p.position = checkpoint;
+                p.events += applied;
+                p.events_per_second = rate;
+                p.lag = lag.or(p.lag);
+                p.caught_up = caught_up;
+            });
+            tracing::debug!(
+                position = %checkpoint,
+                events = applied,
+                events_per_second = rate,
+                lag_ms = lag.map_or(0, |l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+                caught_up,
+                "projection progress"
+            );
         }
     }
 }

@@ -1,0 +1,191 @@
+//! Rebuilds without downtime: build a new version of a read model beside the live
+//! one, then point readers at it ([`cut_over`]) through an alias ([`Aliased`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::handle::ProjectionHandle;
+use crate::error::Error;
+use crate::event::Position;
+use crate::ports::{DocumentChange, Index, ReadModelReader, ReadModelWriter, StoredDocument};
+
+/// A read-model store whose readers follow aliases: a read of `today` reads the read
+/// model the alias `today` points to (itself if it points nowhere). Writes are passed
+/// through unchanged (runners resolve aliases themselves, once per start).
+///
+/// Resolved aliases are kept for the refresh interval (1 s by default), so a read
+/// costs no extra round trip; after a [`cut_over`] elsewhere, readers switch within
+/// one interval (a cut-over in this process, through this value, switches them at
+/// once). That is why [`cut_over`] waits a grace period longer than the readers'
+/// refresh interval before it drops the old version.
+#[derive(Debug)]
+pub struct Aliased<S> {
+    store: S,
+    refresh: Duration,
+    resolved: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl<S: ReadModelWriter> Aliased<S> {
+    /// The default time a resolved alias is trusted.
+    pub const DEFAULT_REFRESH: Duration = Duration::from_secs(1);
+
+    /// Readers of `store` that follow aliases.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            refresh: Self::DEFAULT_REFRESH,
+            resolved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets how long a resolved alias is trusted before it is read again.
+    #[must_use]
+    pub fn with_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// The store underneath.
+    pub fn inner(&self) -> &S {
+        &self.store
+    }
+
+    /// The read model `name` points to now.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the store fails.
+    pub async fn resolve(&self, name: &str) -> Result<String, Error> {
+        if let Some((target, at)) = crate::memory::lock(&self.resolved).get(name) {
+            if at.elapsed() < self.refresh {
+                return Ok(target.clone());
+            }
+        }
+        let target = self
+            .store
+            .alias(name)
+            .await?
+            .unwrap_or_else(|| name.to_owned());
+        crate::memory::lock(&self.resolved)
+            .insert(name.to_owned(), (target.clone(), Instant::now()));
+        Ok(target)
+    }
+}
+
+impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for Aliased<S> {
+    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        let target = self.resolve(projection).await?;
+        self.store.get(&target, id).await
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        let target = self.resolve(projection).await?;
+        self.store.get_many(&target, ids).await
+    }
+}
+
+impl<S: ReadModelWriter> ReadModelWriter for Aliased<S> {
+    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
+        self.store.checkpoint(projection).await
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        self.store.commit(projection, changes, checkpoint).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), Error> {
+        self.store.reset(projection).await
+    }
+
+    async fn prepare(&self, projection: &str, indexes: &[Index]) -> Result<(), Error> {
+        self.store.prepare(projection, indexes).await
+    }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        self.store.alias(alias).await
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        self.store.set_alias(alias, target).await?;
+        crate::memory::lock(&self.resolved)
+            .insert(alias.to_owned(), (target.to_owned(), Instant::now()));
+        Ok(())
+    }
+}
+
+/// What a [`cut_over`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutOver {
+    /// The name readers use.
+    pub alias: String,
+    /// The read model it pointed to before, now dropped.
+    pub previous: String,
+    /// The read model it points to now.
+    pub current: String,
+}
+
+/// Switches readers of `alias` from the live version of a read model to a new one
+/// built beside it, without a moment where they read nothing:
+///
+/// 1. waits until `next` (a runner started
+///    [`with_name`](crate::ProjectionRunner::with_name) on a new name) has applied
+///    every event up to `head` (take it from [`LogReader::head`](crate::LogReader::head)
+///    just before);
+/// 2. points `alias` at `next`'s read model: readers switch, and runners started later
+///    under the projection's name write there;
+/// 3. stops `live`, the runner of the old version (`next` goes on: it is the live
+///    one now);
+/// 4. waits `grace` (longer than the readers' [`Aliased`] refresh interval, and than
+///    the longest read in flight) and drops the old version.
+///
+/// Both versions are complete and current until the switch, so a reader sees either
+/// the old one or the new one, never a half-built one.
+///
+/// # Errors
+/// [`Error::Closed`] or [`Error::Timeout`]-like errors of `next` if it does not get
+/// to `head`; [`Error::InvalidInput`] if `alias` already points to `next`;
+/// [`Error::Backend`] if the store fails (if the switch happened, the old version is
+/// then left in place, to drop by hand with [`ReadModelWriter::reset`]).
+pub async fn cut_over<S: ReadModelWriter>(
+    store: &S,
+    alias: &str,
+    live: ProjectionHandle,
+    next: &ProjectionHandle,
+    head: Position,
+    grace: Duration,
+) -> Result<CutOver, Error> {
+    next.wait_for(head).await?;
+    let current = next.target();
+    let previous = store
+        .alias(alias)
+        .await?
+        .unwrap_or_else(|| alias.to_owned());
+    if previous == current {
+        return Err(Error::InvalidInput(format!(
+            "`{alias}` already points to `{current}`"
+        )));
+    }
+    store.set_alias(alias, &current).await?;
+    tracing::info!(%alias, %previous, %current, "readers switched to the new version");
+    if let Err(error) = live.stop().await {
+        tracing::warn!(%error, "the old version's runner had failed");
+    }
+    tokio::time::sleep(grace).await;
+    store.reset(&previous).await?;
+    tracing::info!(%previous, "old version dropped");
+    Ok(CutOver {
+        alias: alias.to_owned(),
+        previous,
+        current,
+    })
+}

@@ -1,0 +1,155 @@
+//! [`ProjectionHandle`]: controls a running projection and tells how far it is.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::event::Position;
+
+/// Where a running projection is, and how fast it goes.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ProjectionStats {
+    /// The read model written to (after alias resolution).
+    pub target: String,
+    /// The checkpoint: every event up to here is applied and committed.
+    pub position: Position,
+    /// Events applied and committed since the runner started.
+    pub events: u64,
+    /// Events per second over the last batches (about the last second of work).
+    pub events_per_second: f64,
+    /// How old the last applied event was when its batch was committed: how far the
+    /// read model trails the write side, in time. `None` before the first batch.
+    pub lag: Option<Duration>,
+    /// Whether the last batch was shorter than the batch size: the runner had read
+    /// everything there was, it is at the head of the log.
+    pub caught_up: bool,
+    /// Whether the runner holds its lease (always `true` without a lease).
+    pub leader: bool,
+    /// Why the runner ended, once it has.
+    pub ended: Option<String>,
+}
+
+impl ProjectionStats {
+    pub(crate) fn new(target: String) -> Self {
+        Self {
+            target,
+            position: Position::START,
+            events: 0,
+            events_per_second: 0.0,
+            lag: None,
+            caught_up: false,
+            leader: false,
+            ended: None,
+        }
+    }
+}
+
+/// Controls a spawned [`ProjectionRunner`] and tells how far it is.
+#[derive(Debug)]
+pub struct ProjectionHandle {
+    pub(crate) name: String,
+    pub(crate) progress: watch::Receiver<ProjectionStats>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: JoinHandle<Result<(), Error>>,
+}
+
+impl ProjectionHandle {
+    /// The projection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Position, throughput, lag and leadership, as of the last committed batch.
+    pub fn stats(&self) -> ProjectionStats {
+        self.progress.borrow().clone()
+    }
+
+    /// The read model the runner writes to: its name, or what the name is an alias of.
+    pub fn target(&self) -> String {
+        self.progress.borrow().target.clone()
+    }
+
+    /// The checkpoint: every event up to it is applied and committed.
+    pub fn position(&self) -> Position {
+        self.progress.borrow().position
+    }
+
+    /// Waits until the projection has applied every event up to `position` (read
+    /// your own writes: pass the position a command returned).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the runner ended before getting there.
+    pub async fn wait_for(&self, position: Position) -> Result<(), Error> {
+        let mut progress = self.progress.clone();
+        let result = progress
+            .wait_for(|p| p.position >= position || p.ended.is_some())
+            .await
+            .map(|p| p.clone());
+        match result {
+            Ok(p) if p.position >= position => Ok(()),
+            Ok(p) => Err(Error::Closed(format!(
+                "projection `{}` ended at {} ({}) before reaching {position}",
+                self.name,
+                p.position,
+                p.ended.unwrap_or_default()
+            ))),
+            Err(_) => Err(Error::Closed(format!("projection `{}` is gone", self.name))),
+        }
+    }
+
+    /// [`wait_for`](Self::wait_for) with a time limit.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the limit passes first, [`Error::Closed`] if the runner
+    /// ended.
+    pub async fn wait_for_timeout(&self, position: Position, limit: Duration) -> Result<(), Error> {
+        match tokio::time::timeout(limit, self.wait_for(position)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout {
+                projection: self.name.clone(),
+                wanted: position,
+                reached: self.position(),
+            }),
+        }
+    }
+
+    /// Whether the runner has ended (stopped or failed).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Stops the runner after the batch in progress, and returns how it ended.
+    ///
+    /// # Errors
+    /// The error that ended the runner, if one did.
+    pub async fn stop(self) -> Result<(), Error> {
+        self.stop.send_replace(true);
+        self.join().await
+    }
+
+    /// Stops the runner at once, at its next `.await`, without finishing the batch in
+    /// progress: what a crash does. A batch whose commit did not complete is rolled
+    /// back or, on a store without transactions, replayed harmlessly by the next
+    /// runner, which resumes from the checkpoint.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+
+    /// Waits for the runner to end on its own (it ends only on a fatal error or when
+    /// its source closes).
+    ///
+    /// # Errors
+    /// The error that ended it.
+    pub async fn join(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(Error::Closed(format!(
+                "projection `{}` task ended abnormally: {join}",
+                self.name
+            ))),
+        }
+    }
+}

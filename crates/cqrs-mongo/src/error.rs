@@ -1,0 +1,31 @@
+//! [`MongoError`]: what setting up the MongoDB adapter can fail with.
+//!
+//! The ports themselves return [`cqrs_core::Error`], with driver errors wrapped in
+//! [`cqrs_core::Error::Backend`].
+
+/// An error connecting to MongoDB or preparing a read model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MongoError {
+    /// The URL is not valid, or the server could not be reached. Check the URL and that
+    /// the server is up (`scripts/services.sh up mongo` in this repository).
+    #[error("cannot connect to MongoDB: {0}")]
+    Connect(#[source] mongodb::error::Error),
+
+    /// The server refused or failed a command.
+    #[error("MongoDB error: {0}")]
+    Driver(#[from] mongodb::error::Error),
+}
+
+impl From<MongoError> for cqrs_core::Error {
+    fn from(error: MongoError) -> Self {
+        cqrs_core::Error::backend("mongodb", error)
+    }
+}
+
+/// Wraps a driver error for a port.
+pub(crate) fn backend(
+    context: &'static str,
+) -> impl FnOnce(mongodb::error::Error) -> cqrs_core::Error {
+    move |error| cqrs_core::Error::backend(context, error)
+}

@@ -1,0 +1,141 @@
+//! The read side of [`MongoReadModelStore`]: by id, by ids, and by query.
+
+use std::collections::HashMap;
+
+use cqrs_core::{Error, ReadModelReader, StoredDocument};
+use futures::TryStreamExt;
+use mongodb::bson::{Bson, Document, doc};
+
+use crate::convert::stored;
+use crate::error::backend;
+use crate::store::MongoReadModelStore;
+
+/// A query on the documents of a read model: a filter, a sort and a limit. Fields are
+/// named by their path in the document (`"date"`, `"owner.id"`); tombstones are never
+/// returned.
+///
+/// ```
+/// use cqrs_mongo::Query;
+/// use mongodb::bson::doc;
+///
+/// // The ten largest totals above 100.
+/// let query = Query::new()
+///     .filter(doc! { "total": { "$gt": 100 } })
+///     .sort_by("total", false)
+///     .limit(10);
+/// # let _ = query;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    filter: Document,
+    sort: Document,
+    limit: Option<i64>,
+}
+
+impl Query {
+    /// Every document.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the documents that match `filter`, a MongoDB filter on document fields.
+    #[must_use]
+    pub fn filter(mut self, filter: Document) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Sorts by `field`, after the sorts already given; ascending or not.
+    #[must_use]
+    pub fn sort_by(mut self, field: &str, ascending: bool) -> Self {
+        self.sort
+            .insert(format!("value.{field}"), if ascending { 1_i32 } else { -1_i32 });
+        self
+    }
+
+    /// Returns at most `limit` documents.
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(i64::from(limit));
+        self
+    }
+
+    /// The filter on stored documents (`{_id, value, position}`): field paths under
+    /// `value`, tombstones left out.
+    fn stored_filter(&self) -> Document {
+        let mut filter = Document::new();
+        for (key, value) in &self.filter {
+            let key = if key.starts_with('$') || key == "_id" {
+                key.clone()
+            } else {
+                format!("value.{key}")
+            };
+            filter.insert(key, value.clone());
+        }
+        filter.insert("value", doc! { "$ne": Bson::Null });
+        filter
+    }
+}
+
+impl MongoReadModelStore {
+    /// The documents of `projection` that match `query`, in its order, with their
+    /// ids. A filter with a top-level operator (`$or`, `$and`) must name fields with
+    /// their stored path (`value.total`).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server fails.
+    pub async fn find(
+        &self,
+        projection: &str,
+        query: &Query,
+    ) -> Result<Vec<(String, StoredDocument)>, Error> {
+        let collection = self.collection(projection);
+        let mut find = collection.find(query.stored_filter());
+        if !query.sort.is_empty() {
+            find = find.sort(query.sort.clone());
+        }
+        if let Some(limit) = query.limit {
+            find = find.limit(limit);
+        }
+        let documents: Vec<Document> = find
+            .await
+            .map_err(backend("find documents"))?
+            .try_collect()
+            .await
+            .map_err(backend("find documents"))?;
+        Ok(documents.into_iter().filter_map(stored).collect())
+    }
+}
+
+impl ReadModelReader for MongoReadModelStore {
+    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        let found = self
+            .collection(projection)
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(backend("get document"))?;
+        Ok(found
+            .and_then(stored)
+            .map(|(_, d)| d)
+            .filter(|d| !d.value.is_null()))
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let documents: Vec<Document> = self
+            .collection(projection)
+            .find(doc! { "_id": { "$in": ids } })
+            .await
+            .map_err(backend("get documents"))?
+            .try_collect()
+            .await
+            .map_err(backend("get documents"))?;
+        Ok(documents.into_iter().filter_map(stored).collect())
+    }
+}

@@ -1,0 +1,111 @@
+//! [`MongoReadModelStore`]: where read models live in MongoDB, and how to connect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection, Database};
+
+use crate::error::MongoError;
+
+/// The collection of projection checkpoints: `{_id: read model, position}`.
+pub(crate) const CHECKPOINTS: &str = "cqrs_checkpoints";
+/// The collection of aliases: `{_id: alias, target}`.
+pub(crate) const ALIASES: &str = "cqrs_aliases";
+
+/// Read models in MongoDB: a collection per read model (named after it, or as
+/// configured with [`with_collection`](Self::with_collection)), a document per
+/// read-model document, shaped `{_id: id, value: <the document>, position: <i64>}`.
+///
+/// # Guarantees, without transactions
+/// It needs neither multi-document transactions nor change streams (FerretDB, or a
+/// MongoDB without a replica set, have neither), so a commit is *idempotent*, not
+/// atomic:
+///
+/// 1. every change of the batch is written in one `update` command (one round trip;
+///    batches larger than [`MAX_STATEMENTS`](Self::MAX_STATEMENTS) are split), and
+///    each statement only matches a stored document whose position is lower than the
+///    change's: a document never goes back, and an event already applied to it is
+///    never applied again;
+/// 2. then the checkpoint moves forward (`$max`), never back.
+///
+/// A crash between the two leaves documents ahead of the checkpoint; the runner
+/// replays from the checkpoint and the position guard makes the replay a no-op for
+/// every document already written. A deleted document stays as a tombstone
+/// (`value: null`) that keeps its position, so that a replayed event does not bring it
+/// back. Readers see each document change atomically (one document write), but not a
+/// batch at once: between 1 and 2 some documents of a batch may show it and others
+/// not yet.
+///
+/// Cheap to clone: clones share the driver's connection pool.
+#[derive(Clone, Debug)]
+pub struct MongoReadModelStore {
+    pub(crate) db: Database,
+    collections: Arc<HashMap<String, String>>,
+}
+
+impl MongoReadModelStore {
+    /// The most update statements sent in one command; larger batches take more round
+    /// trips (MongoDB's own limit is 100,000 statements and 16 MiB per command).
+    pub const MAX_STATEMENTS: usize = 1_000;
+
+    /// Connects to the server at `url` (a `mongodb://` URL) and uses `database`. Waits
+    /// at most 10 s for the server.
+    ///
+    /// # Errors
+    /// [`MongoError::Connect`] if the URL is invalid or the server does not answer a
+    /// ping.
+    pub async fn connect(url: &str, database: &str) -> Result<Self, MongoError> {
+        let mut options = ClientOptions::parse(url)
+            .await
+            .map_err(MongoError::Connect)?;
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(10));
+        options.connect_timeout.get_or_insert(Duration::from_secs(10));
+        options.app_name.get_or_insert_with(|| "cqrs-mongo".to_owned());
+        let client = Client::with_options(options).map_err(MongoError::Connect)?;
+        let db = client.database(database);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(MongoError::Connect)?;
+        Ok(Self::new(db))
+    }
+
+    /// A store in `db`, over an existing client.
+    pub fn new(db: Database) -> Self {
+        Self {
+            db,
+            collections: Arc::default(),
+        }
+    }
+
+    /// Stores the read model `projection` in `collection` instead of a collection
+    /// named after it.
+    #[must_use]
+    pub fn with_collection(mut self, projection: &str, collection: &str) -> Self {
+        Arc::make_mut(&mut self.collections).insert(projection.to_owned(), collection.to_owned());
+        self
+    }
+
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The name of the collection that holds the read model `projection`.
+    pub fn collection_name<'a>(&'a self, projection: &'a str) -> &'a str {
+        self.collections
+            .get(projection)
+            .map_or(projection, String::as_str)
+    }
+
+    /// The collection that holds the read model `projection`, for queries the helpers
+    /// do not cover. Documents are `{_id, value, position}`; tombstones have
+    /// `value: null`.
+    pub fn collection(&self, projection: &str) -> Collection<Document> {
+        self.db.collection(self.collection_name(projection))
+    }
+}

@@ -1,0 +1,212 @@
+//! The write side of [`MongoReadModelStore`]: guarded batched writes, checkpoints,
+//! indexes, aliases.
+
+use cqrs_core::{DocumentChange, Error, Index, Position, ReadModelWriter};
+use mongodb::IndexModel;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::options::IndexOptions;
+
+use crate::convert::{json_to_bson, position_from, position_to_bson};
+use crate::error::backend;
+use crate::store::{ALIASES, CHECKPOINTS, MongoReadModelStore};
+
+/// MongoDB's code for a duplicate key.
+const DUPLICATE_KEY: i32 = 11_000;
+
+impl MongoReadModelStore {
+    /// Writes `changes` to the documents of `projection`, each only if the stored
+    /// document is at an earlier position: the first half of a commit, without the
+    /// checkpoint. One `update` command per [`MAX_STATEMENTS`](Self::MAX_STATEMENTS)
+    /// changes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a position beyond `i64::MAX`, [`Error::Codec`] for
+    /// a value BSON cannot hold, [`Error::Backend`] if the server fails.
+    pub async fn write_documents(
+        &self,
+        projection: &str,
+        changes: &[DocumentChange],
+    ) -> Result<(), Error> {
+        let collection = self.collection_name(projection);
+        for chunk in changes.chunks(Self::MAX_STATEMENTS) {
+            let statements = chunk
+                .iter()
+                .map(|change| statement(projection, change, true))
+                .collect::<Result<Vec<_>, _>>()?;
+            let lost_races = self.run_update(collection, statements).await?;
+            if lost_races.is_empty() {
+                continue;
+            }
+            // An upsert that lost a race with another writer inserting the same new
+            // document: the document exists now, so update it (guarded) instead.
+            let retries = lost_races
+                .iter()
+                .map(|&i| statement(projection, &chunk[i], false))
+                .collect::<Result<Vec<_>, _>>()?;
+            let again = self.run_update(collection, retries).await?;
+            if !again.is_empty() {
+                return Err(Error::backend(
+                    "write documents",
+                    format!("{} statements still hit a duplicate key", again.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the checkpoint of `projection` to `position` unless it is already there
+    /// or further: the second half of a commit.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a position beyond `i64::MAX`, [`Error::Backend`] if
+    /// the server fails.
+    pub async fn write_checkpoint(&self, projection: &str, position: Position) -> Result<(), Error> {
+        let position = position_to_bson(position)?;
+        self.db
+            .collection::<Document>(CHECKPOINTS)
+            .update_one(
+                doc! { "_id": projection },
+                doc! { "$max": { "position": position } },
+            )
+            .upsert(true)
+            .await
+            .map_err(backend("write checkpoint"))?;
+        Ok(())
+    }
+
+    /// Runs one `update` command; returns the indexes of the upserts that hit a
+    /// duplicate key (their document is at or past the change, or another writer
+    /// created it meanwhile). Any other write error fails.
+    async fn run_update(&self, collection: &str, updates: Vec<Document>) -> Result<Vec<usize>, Error> {
+        let reply = self
+            .db
+            .run_command(doc! { "update": collection, "updates": updates, "ordered": false })
+            .await
+            .map_err(backend("write documents"))?;
+        let mut duplicates = Vec::new();
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            for error in errors {
+                let Some(error) = error.as_document() else { continue };
+                let code = error.get_i32("code").unwrap_or_default();
+                let index = match error.get("index") {
+                    Some(Bson::Int32(i)) => usize::try_from(*i).ok(),
+                    Some(Bson::Int64(i)) => usize::try_from(*i).ok(),
+                    _ => None,
+                };
+                match (code, index) {
+                    (DUPLICATE_KEY, Some(index)) => duplicates.push(index),
+                    _ => {
+                        return Err(Error::backend(
+                            "write documents",
+                            format!("write error: {error}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Ok(error) = reply.get_document("writeConcernError") {
+            return Err(Error::backend(
+                "write documents",
+                format!("write concern error: {error}"),
+            ));
+        }
+        Ok(duplicates)
+    }
+}
+
+/// The guarded update statement of one change. With `upsert`, a missing document is
+/// created; a stored one at the same or a later position is left alone (and the
+/// upsert reports a duplicate key).
+fn statement(projection: &str, change: &DocumentChange, upsert: bool) -> Result<Document, Error> {
+    let position = position_to_bson(change.position())?;
+    let value = match change {
+        DocumentChange::Put { value, .. } => json_to_bson(projection, value)?,
+        DocumentChange::Delete { .. } => Bson::Null,
+    };
+    Ok(doc! {
+        "q": { "_id": change.id(), "position": { "$lt": position } },
+        "u": { "$set": { "value": value, "position": position } },
+        "upsert": upsert,
+    })
+}
+
+impl ReadModelWriter for MongoReadModelStore {
+    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
+        let found = self
+            .db
+            .collection::<Document>(CHECKPOINTS)
+            .find_one(doc! { "_id": projection })
+            .await
+            .map_err(backend("read checkpoint"))?;
+        Ok(found.map_or(Position::START, |d| position_from(&d, "position")))
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        self.write_documents(projection, &changes).await?;
+        self.write_checkpoint(projection, checkpoint).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), Error> {
+        self.collection(projection)
+            .drop()
+            .await
+            .map_err(backend("drop read model"))?;
+        self.db
+            .collection::<Document>(CHECKPOINTS)
+            .delete_one(doc! { "_id": projection })
+            .await
+            .map_err(backend("reset checkpoint"))?;
+        Ok(())
+    }
+
+    async fn prepare(&self, projection: &str, indexes: &[Index]) -> Result<(), Error> {
+        if indexes.is_empty() {
+            return Ok(());
+        }
+        let models = indexes.iter().map(|index| {
+            let mut keys = Document::new();
+            for field in index.fields {
+                keys.insert(format!("value.{field}"), 1_i32);
+            }
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(index.name.to_owned())
+                        .unique(index.unique)
+                        .build(),
+                )
+                .build()
+        });
+        self.collection(projection)
+            .create_indexes(models)
+            .await
+            .map_err(backend("create indexes"))?;
+        Ok(())
+    }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        let found = self
+            .db
+            .collection::<Document>(ALIASES)
+            .find_one(doc! { "_id": alias })
+            .await
+            .map_err(backend("read alias"))?;
+        Ok(found.and_then(|d| d.get_str("target").ok().map(str::to_owned)))
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        self.db
+            .collection::<Document>(ALIASES)
+            .update_one(doc! { "_id": alias }, doc! { "$set": { "target": target } })
+            .upsert(true)
+            .await
+            .map_err(backend("set alias"))?;
+        Ok(())
+    }
+}

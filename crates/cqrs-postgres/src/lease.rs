@@ -1,0 +1,85 @@
+//! [`PgLease`]: projection leases as PostgreSQL session advisory locks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{Error, Lease};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::Mutex;
+
+use crate::error::backend;
+
+/// The first key of every lease lock, so that leases do not meet other advisory locks
+/// ("cqrs" in ASCII).
+const NAMESPACE: i32 = 0x6371_7273;
+
+/// Leases as session advisory locks: `pg_try_advisory_lock` on a connection of its
+/// own, held while the lease is held. A renewal checks the connection is alive. If
+/// the holder's process dies, its session ends and the server frees the lock at once,
+/// without waiting for a time to live (the `ttl` is not used). A holder that loses its
+/// connection loses the lease at its next renewal.
+///
+/// The lock key is `hashtext(name)`: two names with the same 32-bit hash share a lease
+/// (harmless: one of the two runners waits).
+#[derive(Clone, Debug)]
+pub struct PgLease {
+    pool: PgPool,
+    held: Arc<Mutex<HashMap<String, (String, PgConnection)>>>,
+}
+
+impl PgLease {
+    /// Leases on the server of `pool` (a connection is opened per lease held, outside
+    /// the pool, so that leases never starve it).
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            held: Arc::default(),
+        }
+    }
+}
+
+impl Lease for PgLease {
+    async fn acquire(&self, name: &str, holder: &str, _ttl: Duration) -> Result<bool, Error> {
+        let mut held = self.held.lock().await;
+        if let Some((owner, conn)) = held.get_mut(name) {
+            if owner != holder {
+                return Ok(false);
+            }
+            return match conn.ping().await {
+                Ok(()) => Ok(true),
+                Err(error) => {
+                    held.remove(name);
+                    Err(backend("renew lease")(error))
+                }
+            };
+        }
+        let options = self.pool.connect_options();
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(backend("lease connection"))?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(NAMESPACE)
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(backend("take lease"))?;
+        if taken {
+            held.insert(name.to_owned(), (holder.to_owned(), conn));
+        } else {
+            let _ = conn.close().await;
+        }
+        Ok(taken)
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), Error> {
+        let mut held = self.held.lock().await;
+        if held.get(name).is_some_and(|(owner, _)| owner == holder) {
+            if let Some((_, conn)) = held.remove(name) {
+                // Closing the session frees its advisory locks.
+                conn.close().await.map_err(backend("release lease"))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! [`RedisCache`]: a read-through cache in Redis in front of another read-model store,
+//! kept current by the projection's own commits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{
+    DocumentChange, Error, Index, Position, ReadModelReader, ReadModelWriter, StoredDocument,
+};
+use redis::aio::ConnectionManager;
+
+use crate::error::{RedisError, backend};
+use crate::scripts::CACHE_SET;
+use crate::store::{DEFAULT_PREFIX, connect, decode_position, encode_position};
+
+/// What a cache entry says, after its 20-digit position and a `|`.
+const VALUE: &str = "v|";
+const ABSENT: &str = "n|";
+const WRITING: &str = "w|";
+
+/// A read-through cache in Redis in front of another read-model store `S` (MongoDB,
+/// PostgreSQL ...). Give it to the projection's runner *and* to the readers: the runner
+/// writes through it, readers read through it.
+///
+/// * A read ([`get`](ReadModelReader::get)) returns the cached entry, or reads `S` and
+///   caches what it found (or that nothing was there) for the time to live.
+/// * A commit first marks every entry it changes as *being written* at the batch's
+///   positions, then commits to `S`, then caches the new values.
+///
+/// # Never stale
+/// Every entry carries the position of the document it holds, and an entry is only
+/// ever replaced by one at the same or a later position (a Lua script compares them).
+/// So a reader that read `S` *before* a commit cannot cache its older copy *after* the
+/// commit's mark: once the projection has applied an event, no read through the cache
+/// returns a document older than that event. If the commit fails after the mark (or
+/// the process dies), the marks only turn reads into misses, which read `S`. The one
+/// limit: a reader stalled between reading `S` and filling the cache for longer than
+/// the time to live (the marks expire) could cache an older copy, until the next
+/// commit of that document or the time to live.
+///
+/// If Redis is unreachable, reads fall back to `S` (logged), and commits fail (the
+/// runner retries), so a cache outage never serves old data.
+///
+/// [`get_many`](ReadModelReader::get_many) (what runners use to load documents)
+/// reads `S` directly.
+#[derive(Clone)]
+pub struct RedisCache<S> {
+    inner: S,
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    ttl: Duration,
+    only: Option<Arc<HashSet<String>>>,
+}
+
+impl<S> std::fmt::Debug for RedisCache<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("prefix", &self.prefix)
+            .field("ttl", &self.ttl)
+            .field("only", &self.only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
+    /// The default time to live of an entry.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+
+    /// A cache in the Redis at `url` in front of `inner`, for every read model, with
+    /// keys under `cqrs:cache:` and the default time to live.
+    ///
+    /// # Errors
+    /// [`RedisError::Connect`] if the server cannot be reached.
+    pub async fn connect(inner: S, url: &str) -> Result<Self, RedisError> {
+        Ok(Self::new(inner, connect(url).await?))
+    }
+
+    /// A cache over an existing connection manager.
+    pub fn new(inner: S, conn: ConnectionManager) -> Self {
+        Self {
+            inner,
+            conn,
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ttl: Self::DEFAULT_TTL,
+            only: None,
+        }
+    }
+
+    /// Sets how long an entry lives (at least 1 ms).
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Puts the cache keys under `prefix` instead of `cqrs`.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = Arc::from(prefix);
+        self
+    }
+
+    /// Caches only the read models named in `projections`; the others pass through.
+    #[must_use]
+    pub fn only<I: IntoIterator<Item = T>, T: Into<String>>(mut self, projections: I) -> Self {
+        self.only = Some(Arc::new(projections.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// The store underneath.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn cached(&self, projection: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(projection))
+    }
+
+    /// The cache key of a document: all of a read model's entries share a hash tag.
+    fn key(&self, projection: &str, id: &str) -> String {
+        format!("{}:cache:{{{projection}}}:{id}", self.prefix)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Sets `entries` (key, position, entry) unless they hold a later position.
+    async fn set(&self, entries: Vec<(String, String, String)>) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = CACHE_SET.prepare_invoke();
+        invocation.arg(self.ttl_ms());
+        for (key, position, entry) in entries {
+            invocation.key(key).arg(position).arg(entry);
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(backend("update cache"))?;
+        Ok(())
+    }
+
+    /// Reads `S` and caches what it found; a failure to cache is logged, not returned.
+    async fn fill(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        let found = self.inner.get(projection, id).await?;
+        let (position, entry) = match &found {
+            Some(doc) => {
+                let p = encode_position(doc.position);
+                let json = serde_json::to_string(&doc.value).map_err(|e| Error::codec(projection, e))?;
+                let entry = format!("{p}|{VALUE}{json}");
+                (p, entry)
+            }
+            None => {
+                let p = encode_position(Position::START);
+                let entry = format!("{p}|{ABSENT}");
+                (p, entry)
+            }
+        };
+        if let Err(error) = self.set(vec![(self.key(projection, id), position, entry)]).await {
+            tracing::warn!(%error, projection, id, "could not fill the cache");
+        }
+        Ok(found)
+    }
+}
+
+/// A cached entry: `Some(Some(doc))`, `Some(None)` for a known absence, `None` when it
+/// must be read from the store (missing, being written, or unreadable).
+fn decode(entry: &str) -> Option<Option<StoredDocument>> {
+    let (position, rest) = (entry.get(..20)?, entry.get(21..)?);
+    let position = decode_position(Some(position));
+    if let Some(json) = rest.strip_prefix(VALUE) {
+        let value = serde_json::from_str(json).ok()?;
+        Some(Some(StoredDocument { value, position }))
+    } else if rest.starts_with(ABSENT) {
+        Some(None)
+    } else {
+        None
+    }
+}
+
+impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
+    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        if !self.cached(projection) {
+            return self.inner.get(projection, id).await;
+        }
+        let mut conn = self.conn.clone();
+        let entry: Result<Option<String>, _> = redis::cmd("GET")
+            .arg(self.key(projection, id))
+            .query_async(&mut conn)
+            .await;
+        match entry {
+            Ok(Some(entry)) => match decode(&entry) {
+                Some(hit) => Ok(hit),
+                None => self.fill(projection, id).await,
+            },
+            Ok(None) => self.fill(projection, id).await,
+            Err(error) => {
+                tracing::warn!(%error, projection, "cache unreachable; reading the store");
+                self.inner.get(projection, id).await
+            }
+        }
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        self.inner.get_many(projection, ids).await
+    }
+}
+
+impl<S: ReadModelReader + ReadModelWriter> ReadModelWriter for RedisCache<S> {
+    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
+        self.inner.checkpoint(projection).await
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        if !self.cached(projection) {
+            return self.inner.commit(projection, changes, checkpoint).await;
+        }
+        let marks = changes
+            .iter()
+            .map(|change| {
+                let p = encode_position(change.position());
+                let entry = format!("{p}|{WRITING}");
+                (self.key(projection, change.id()), p, entry)
+            })
+            .collect();
+        let mut values = Vec::with_capacity(changes.len());
+        for change in &changes {
+            let p = encode_position(change.position());
+            let entry = match change {
+                DocumentChange::Put { value, .. } => {
+                    let json =
+                        serde_json::to_string(value).map_err(|e| Error::codec(projection, e))?;
+                    format!("{p}|{VALUE}{json}")
+                }
+                DocumentChange::Delete { .. } => format!("{p}|{ABSENT}"),
+            };
+            values.push((self.key(projection, change.id()), p, entry));
+        }
+        self.set(marks).await?;
+        self.inner.commit(projection, changes, checkpoint).await?;
+        self.set(values).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), Error> {
+        self.inner.reset(projection).await?;
+        if !self.cached(projection) {
+            return Ok(());
+        }
+        // Entries of the old read model would shadow the rebuilt one: drop them all.
+        let pattern = format!("{}:cache:{{{projection}}}:*", self.prefix);
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(backend("clear cache"))?;
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend("clear cache"))?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    async fn prepare(&self, projection: &str, indexes: &[Index]) -> Result<(), Error> {
+        self.inner.prepare(projection, indexes).await
+    }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        self.inner.alias(alias).await
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        self.inner.set_alias(alias, target).await
+    }
+}

@@ -1,0 +1,29 @@
+//! [`RedisError`]: what setting up the Redis adapter can fail with.
+//!
+//! The ports themselves return [`cqrs_core::Error`], with driver errors wrapped in
+//! [`cqrs_core::Error::Backend`].
+
+/// An error connecting to Redis.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisError {
+    /// The URL is not valid, or the server could not be reached. Check the URL and that
+    /// the server is up (`scripts/services.sh up redis` in this repository).
+    #[error("cannot connect to Redis: {0}")]
+    Connect(#[source] redis::RedisError),
+
+    /// The server refused or failed a command.
+    #[error("Redis error: {0}")]
+    Driver(#[from] redis::RedisError),
+}
+
+impl From<RedisError> for cqrs_core::Error {
+    fn from(error: RedisError) -> Self {
+        cqrs_core::Error::backend("redis", error)
+    }
+}
+
+/// Wraps a driver error for a port.
+pub(crate) fn backend(context: &'static str) -> impl FnOnce(redis::RedisError) -> cqrs_core::Error {
+    move |error| cqrs_core::Error::backend(context, error)
+}

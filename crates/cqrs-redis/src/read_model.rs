@@ -1,0 +1,181 @@
+//! The ports of [`RedisReadModelStore`].
+
+use std::collections::HashMap;
+
+use cqrs_core::{
+    DocumentChange, Error, Position, ReadModelReader, ReadModelWriter, StoredDocument,
+};
+
+use crate::error::backend;
+use crate::scripts::COMMIT;
+use crate::store::{RedisReadModelStore, decode_position, encode_position};
+
+fn parse(projection: &str, json: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(json).map_err(|e| Error::codec(projection, e))
+}
+
+impl RedisReadModelStore {
+    /// Every document of `projection` (tombstones left out), sorted by id: for tests,
+    /// debugging and small read models. Reads the whole hash.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server fails, [`Error::Codec`] if a document is not
+    /// JSON.
+    pub async fn documents(&self, projection: &str) -> Result<Vec<(String, StoredDocument)>, Error> {
+        let mut conn = self.conn.clone();
+        let (documents, positions): (HashMap<String, String>, HashMap<String, String>) =
+            redis::pipe()
+                .hgetall(self.documents_key(projection))
+                .hgetall(self.positions_key(projection))
+                .query_async(&mut conn)
+                .await
+                .map_err(backend("read documents"))?;
+        let mut all = documents
+            .into_iter()
+            .map(|(id, json)| {
+                let position = decode_position(positions.get(&id).map(String::as_str));
+                Ok((id, StoredDocument { value: parse(projection, &json)?, position }))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
+    }
+}
+
+impl ReadModelReader for RedisReadModelStore {
+    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        let mut conn = self.conn.clone();
+        let (json, position): (Option<String>, Option<String>) = redis::pipe()
+            .hget(self.documents_key(projection), id)
+            .hget(self.positions_key(projection), id)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("get document"))?;
+        json.map(|json| {
+            Ok(StoredDocument {
+                value: parse(projection, &json)?,
+                position: decode_position(position.as_deref()),
+            })
+        })
+        .transpose()
+    }
+
+    async fn get_many(
+        &self,
+        projection: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut conn = self.conn.clone();
+        let (documents, positions): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(self.documents_key(projection))
+            .arg(ids)
+            .cmd("HMGET")
+            .arg(self.positions_key(projection))
+            .arg(ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("get documents"))?;
+        let mut found = HashMap::new();
+        for ((id, json), position) in ids.iter().zip(documents).zip(positions) {
+            let Some(position) = position else { continue };
+            let value = match json {
+                Some(json) => parse(projection, &json)?,
+                None => serde_json::Value::Null,
+            };
+            let position = decode_position(Some(&position));
+            found.insert(id.clone(), StoredDocument { value, position });
+        }
+        Ok(found)
+    }
+}
+
+impl ReadModelWriter for RedisReadModelStore {
+    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
+        let mut conn = self.conn.clone();
+        let stored: Option<String> = redis::cmd("GET")
+            .arg(self.checkpoint_key(projection))
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("read checkpoint"))?;
+        Ok(decode_position(stored.as_deref()))
+    }
+
+    async fn commit(
+        &self,
+        projection: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        let mut invocation = COMMIT.prepare_invoke();
+        invocation
+            .key(self.documents_key(projection))
+            .key(self.positions_key(projection))
+            .key(self.checkpoint_key(projection))
+            .arg(encode_position(checkpoint));
+        for change in &changes {
+            match change {
+                DocumentChange::Put { id, value, position } => {
+                    let json =
+                        serde_json::to_string(value).map_err(|e| Error::codec(projection, e))?;
+                    invocation
+                        .arg("p")
+                        .arg(id)
+                        .arg(encode_position(*position))
+                        .arg(json);
+                }
+                DocumentChange::Delete { id, position } => {
+                    invocation
+                        .arg("d")
+                        .arg(id)
+                        .arg(encode_position(*position))
+                        .arg("");
+                }
+            }
+        }
+        let mut conn = self.conn.clone();
+        let written: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(backend("commit batch"))?;
+        tracing::trace!(written, changes = changes.len(), "batch committed to Redis");
+        Ok(())
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("UNLINK")
+            .arg(self.documents_key(projection))
+            .arg(self.positions_key(projection))
+            .arg(self.checkpoint_key(projection))
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("reset read model"))?;
+        Ok(())
+    }
+
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        let mut conn = self.conn.clone();
+        redis::cmd("HGET")
+            .arg(self.aliases_key())
+            .arg(alias)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("read alias"))
+    }
+
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("HSET")
+            .arg(self.aliases_key())
+            .arg(alias)
+            .arg(target)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend("set alias"))?;
+        Ok(())
+    }
+}
