@@ -268,8 +268,12 @@ mongo_start() {
   postgres_ready || die "FerretDB keeps its data in PostgreSQL, which is not up; run: scripts/services.sh up postgres mongo"
   if pid_alive "$DATA/mongo/ferretdb.pid" && mongo_ready; then log "mongo is already up"; return 0; fi
   mkdir -p "$DATA/mongo"
+  # FerretDB v1 holds a backend connection per matched statement of an `update` command
+  # until the command ends, so a pool smaller than (statements per command x concurrent
+  # commands) deadlocks; 200 connections leave room for the tests and benches (the
+  # adapter sends at most 64 statements per command to FerretDB: see cqrs-mongo).
   nohup "$FERRETDB_BIN" -listen "127.0.0.1:$MONGO_PORT" -handler postgresql \
-    -postgresql-url "postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/ferretdb" \
+    -postgresql-url "postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/ferretdb?pool_max_conns=200" \
     >>"$DATA/mongo/ferretdb.log" 2>&1 &
   echo $! >"$DATA/mongo/ferretdb.pid"
   wait_until 60 mongo mongo_ready || die "FerretDB did not start; see $DATA/mongo/ferretdb.log"

@@ -20,6 +20,7 @@ const DUPLICATE_KEY: i32 = 11_000;
 /// of the runners must agree to well within the time to live.
 #[derive(Clone, Debug)]
 pub struct MongoLease {
+    db: Database,
     leases: Collection<Document>,
 }
 
@@ -32,6 +33,7 @@ impl MongoLease {
     /// Leases in the collection `collection` of `db`.
     pub fn in_collection(db: &Database, collection: &str) -> Self {
         Self {
+            db: db.clone(),
             leases: db.collection(collection),
         }
     }
@@ -42,21 +44,35 @@ impl Lease for MongoLease {
         let now = SystemTime::now();
         let expires = DateTime::from_system_time(now + ttl);
         let now = DateTime::from_system_time(now);
-        let result = self
-            .leases
-            .update_one(
-                doc! {
-                    "_id": name,
-                    "$or": [ { "holder": holder }, { "expires": { "$lt": now } } ],
-                },
-                doc! { "$set": { "holder": holder, "expires": expires } },
-            )
-            .upsert(true)
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if is_duplicate_key(&error) => Ok(false),
-            Err(error) => Err(backend("take lease")(error)),
+        // A command rather than `update_one`: FerretDB's reply to a failed upsert lacks
+        // fields the driver's typed result requires.
+        let reply = self
+            .db
+            .run_command(doc! {
+                "update": self.leases.name(),
+                "updates": [{
+                    "q": {
+                        "_id": name,
+                        "$or": [ { "holder": holder }, { "expires": { "$lt": now } } ],
+                    },
+                    "u": { "$set": { "holder": holder, "expires": expires } },
+                    "upsert": true,
+                }],
+            })
+            .await
+            .map_err(backend("take lease"))?;
+        let Ok(errors) = reply.get_array("writeErrors") else {
+            return Ok(true);
+        };
+        let taken_by_another = errors.iter().all(|e| {
+            e.as_document()
+                .and_then(|e| e.get_i32("code").ok())
+                .is_some_and(|code| code == DUPLICATE_KEY)
+        });
+        if taken_by_another {
+            Ok(false)
+        } else {
+            Err(Error::backend("take lease", format!("write error: {errors:?}")))
         }
     }
 
@@ -66,15 +82,5 @@ impl Lease for MongoLease {
             .await
             .map_err(backend("release lease"))?;
         Ok(())
-    }
-}
-
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    match &*error.kind {
-        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(e)) => {
-            e.code == DUPLICATE_KEY
-        }
-        mongodb::error::ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        _ => error.to_string().contains("E11000"),
     }
 }

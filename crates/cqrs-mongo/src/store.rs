@@ -25,7 +25,8 @@ pub(crate) const ALIASES: &str = "cqrs_aliases";
 /// atomic:
 ///
 /// 1. every change of the batch is written in one `update` command (one round trip;
-///    batches larger than [`MAX_STATEMENTS`](Self::MAX_STATEMENTS) are split), and
+///    batches larger than [`with_max_statements`](Self::with_max_statements) are
+///    split), and
 ///    each statement only matches a stored document whose position is lower than the
 ///    change's: a document never goes back, and an event already applied to it is
 ///    never applied again;
@@ -44,12 +45,19 @@ pub(crate) const ALIASES: &str = "cqrs_aliases";
 pub struct MongoReadModelStore {
     pub(crate) db: Database,
     collections: Arc<HashMap<String, String>>,
+    pub(crate) max_statements: usize,
 }
 
 impl MongoReadModelStore {
-    /// The most update statements sent in one command; larger batches take more round
-    /// trips (MongoDB's own limit is 100,000 statements and 16 MiB per command).
+    /// The default most update statements sent in one command; larger batches take
+    /// more round trips (MongoDB's own limit is 100,000 statements and 16 MiB per
+    /// command).
     pub const MAX_STATEMENTS: usize = 1_000;
+
+    /// The most statements per command on FerretDB v1, which holds one PostgreSQL
+    /// connection per statement that matches a document until the command ends: a
+    /// command of more statements than its pool has connections never ends.
+    pub const FERRETDB_MAX_STATEMENTS: usize = 64;
 
     /// Connects to the server at `url` (a `mongodb://` URL) and uses `database`. Waits
     /// at most 10 s for the server.
@@ -68,18 +76,38 @@ impl MongoReadModelStore {
         options.app_name.get_or_insert_with(|| "cqrs-mongo".to_owned());
         let client = Client::with_options(options).map_err(MongoError::Connect)?;
         let db = client.database(database);
-        db.run_command(doc! { "ping": 1 })
+        let info = db
+            .run_command(doc! { "buildInfo": 1 })
             .await
             .map_err(MongoError::Connect)?;
-        Ok(Self::new(db))
+        let mut store = Self::new(db);
+        if info.contains_key("ferretdbVersion") {
+            tracing::info!(
+                max_statements = Self::FERRETDB_MAX_STATEMENTS,
+                "FerretDB detected: smaller update commands"
+            );
+            store.max_statements = Self::FERRETDB_MAX_STATEMENTS;
+        }
+        Ok(store)
     }
 
-    /// A store in `db`, over an existing client.
+    /// A store in `db`, over an existing client. Unlike [`connect`](Self::connect),
+    /// it does not ask the server what it is: on FerretDB, set
+    /// [`with_max_statements`](Self::with_max_statements) to
+    /// [`FERRETDB_MAX_STATEMENTS`](Self::FERRETDB_MAX_STATEMENTS).
     pub fn new(db: Database) -> Self {
         Self {
             db,
             collections: Arc::default(),
+            max_statements: Self::MAX_STATEMENTS,
         }
+    }
+
+    /// Sends at most `max_statements` update statements per command (at least 1).
+    #[must_use]
+    pub fn with_max_statements(mut self, max_statements: usize) -> Self {
+        self.max_statements = max_statements.max(1);
+        self
     }
 
     /// Stores the read model `projection` in `collection` instead of a collection

@@ -16,8 +16,8 @@ const DUPLICATE_KEY: i32 = 11_000;
 impl MongoReadModelStore {
     /// Writes `changes` to the documents of `projection`, each only if the stored
     /// document is at an earlier position: the first half of a commit, without the
-    /// checkpoint. One `update` command per [`MAX_STATEMENTS`](Self::MAX_STATEMENTS)
-    /// changes.
+    /// checkpoint. One `update` command per
+    /// [`with_max_statements`](Self::with_max_statements) changes.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a position beyond `i64::MAX`, [`Error::Codec`] for
@@ -28,7 +28,7 @@ impl MongoReadModelStore {
         changes: &[DocumentChange],
     ) -> Result<(), Error> {
         let collection = self.collection_name(projection);
-        for chunk in changes.chunks(Self::MAX_STATEMENTS) {
+        for chunk in changes.chunks(self.max_statements) {
             let statements = chunk
                 .iter()
                 .map(|change| statement(projection, change, true))

@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+pub mod scenarios;
 pub mod tally;
 
 /// How to start the servers, for failure messages.
