@@ -1,0 +1,188 @@
+//! RedisReadModelStore against a real Redis.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cqrs_core::{
+    DocumentChange, Error, Lease, MemoryEventStore, Position, ProjectionRunner, ReadModelReader,
+    ReadModelWriter,
+};
+use cqrs_redis::RedisLease;
+use cqrs_redis::redis;
+use cqrs_testkit::scenarios::{self, WAIT, tally_documents};
+use cqrs_testkit::tally::{TallyProjection, append_tally, reference_tally, tally_log};
+use serde_json::json;
+
+#[tokio::test]
+async fn replaying_batches_changes_nothing() {
+    let store = common::store().await;
+    scenarios::replay_changes_nothing(store.clone(), "tally").await;
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_applied_writes_nothing() {
+    let store = common::store().await;
+    let put = |id: &str, p: u64| DocumentChange::Put {
+        id: id.into(),
+        value: json!({ "id": id }),
+        position: Position(p),
+    };
+    store
+        .commit("m", vec![put("a", 1), put("b", 1)], Position(1))
+        .await
+        .unwrap();
+    // Another client breaks the checkpoint key: the next batch is refused whole,
+    // although its documents come first in the script.
+    let mut conn = store.connection();
+    let checkpoint_key = format!("{}:{{m}}:checkpoint", store.prefix());
+    let _: i64 = redis::cmd("DEL").arg(&checkpoint_key).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("LPUSH")
+        .arg(&checkpoint_key)
+        .arg("x")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let error = store
+        .commit("m", vec![put("a", 2), put("c", 2)], Position(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Backend { .. }), "{error}");
+    assert!(error.to_string().contains("commit batch"), "{error}");
+    assert_eq!(store.get("m", "a").await.unwrap().unwrap().position, Position(1));
+    assert_eq!(store.get("m", "c").await.unwrap(), None);
+    let _: i64 = redis::cmd("DEL").arg(&checkpoint_key).query_async(&mut conn).await.unwrap();
+    // Repaired, the same batch goes through, whole.
+    store
+        .commit("m", vec![put("a", 2), put("c", 2)], Position(2))
+        .await
+        .unwrap();
+    assert_eq!(store.get("m", "c").await.unwrap().unwrap().position, Position(2));
+    assert_eq!(store.checkpoint("m").await.unwrap(), Position(2));
+    // Older changes and deletes: guarded, tombstoned.
+    let delete = DocumentChange::Delete {
+        id: "b".into(),
+        position: Position(3),
+    };
+    store
+        .commit("m", vec![put("a", 1), delete, put("b", 2)], Position(3))
+        .await
+        .unwrap();
+    assert_eq!(store.get("m", "a").await.unwrap().unwrap().position, Position(2));
+    assert_eq!(store.get("m", "b").await.unwrap(), None);
+    let many = store.get_many("m", &["b".into()]).await.unwrap();
+    assert!(many["b"].value.is_null());
+    assert_eq!(many["b"].position, Position(3));
+    common::drop_keys(&mut conn, store.prefix()).await;
+}
+
+/// Reads the checkpoint and every document position of `projection` at one instant
+/// (a MULTI/EXEC transaction).
+async fn snapshot(
+    conn: &mut redis::aio::ConnectionManager,
+    prefix: &str,
+    projection: &str,
+) -> (u64, u64) {
+    let (checkpoint, positions): (Option<String>, Vec<String>) = redis::pipe()
+        .atomic()
+        .get(format!("{prefix}:{{{projection}}}:checkpoint"))
+        .hvals(format!("{prefix}:{{{projection}}}:pos"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    let checkpoint = checkpoint.map_or(0, |c| c.parse().unwrap());
+    let newest = positions.iter().map(|p| p.parse::<u64>().unwrap()).max().unwrap_or(0);
+    (checkpoint, newest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_checkpoint_move_together_even_when_runners_are_killed() {
+    let store = common::store().await;
+    let events = MemoryEventStore::new();
+    let head = append_tally(&events, &tally_log(5_000, 13)).await;
+
+    // An observer checks, all along, that no document is ever ahead of the
+    // checkpoint: a batch is never seen half-applied.
+    let stop = Arc::new(AtomicBool::new(false));
+    let observer = {
+        let (mut conn, prefix, stop) = (store.connection(), store.prefix().to_owned(), stop.clone());
+        tokio::spawn(async move {
+            let mut looks = 0_u64;
+            while !stop.load(Ordering::SeqCst) {
+                let (checkpoint, newest) = snapshot(&mut conn, &prefix, "tally").await;
+                assert!(
+                    newest <= checkpoint,
+                    "a document at {newest} is ahead of the checkpoint {checkpoint}"
+                );
+                looks += 1;
+            }
+            looks
+        })
+    };
+
+    // Runners killed (aborted at an arbitrary await, mid-commit included) again and
+    // again, each resuming from the checkpoint the last one left.
+    let mut kills = 0;
+    for round in 0..12_u64 {
+        let handle = ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+            .with_batch_size(20)
+            .spawn();
+        tokio::time::sleep(Duration::from_millis(20 + (round * 37) % 90)).await;
+        if handle.position() >= head {
+            handle.stop().await.unwrap();
+            break;
+        }
+        handle.abort();
+        kills += 1;
+    }
+    assert!(kills >= 3, "only {kills} kills");
+    let handle = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
+    handle.wait_for_timeout(head, WAIT).await.unwrap();
+    handle.stop().await.unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let looks = observer.await.unwrap();
+    assert!(looks > 10, "the observer looked {looks} times");
+    assert_eq!(
+        tally_documents(&store, "tally").await,
+        reference_tally(&events).await,
+        "after {kills} kills the read model differs from a fresh rebuild"
+    );
+    assert_eq!(store.documents("tally").await.unwrap(), reference_tally(&events).await);
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
+
+#[tokio::test]
+async fn one_runner_at_a_time_with_a_lease_key() {
+    let store = common::store().await;
+    let lease = RedisLease::new(store.connection()).with_prefix(store.prefix());
+    scenarios::one_runner_at_a_time(store.clone(), lease, "tally").await;
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
+
+#[tokio::test]
+async fn a_lease_is_exclusive_until_released_or_expired() {
+    let store = common::store().await;
+    let lease = RedisLease::new(store.connection()).with_prefix(store.prefix());
+    let ttl = Duration::from_millis(300);
+    assert!(lease.acquire("p", "a", ttl).await.unwrap());
+    assert!(!lease.acquire("p", "b", ttl).await.unwrap());
+    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "renewal");
+    lease.release("p", "b").await.unwrap();
+    assert!(!lease.acquire("p", "b", ttl).await.unwrap(), "b cannot release a's lease");
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    assert!(lease.acquire("p", "b", ttl).await.unwrap(), "expired");
+    lease.release("p", "b").await.unwrap();
+    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "released");
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
+
+#[tokio::test]
+async fn a_rebuild_is_cut_over_without_downtime() {
+    let store = common::store().await;
+    scenarios::cut_over_without_downtime(store.clone()).await;
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
