@@ -5,7 +5,8 @@
 //! done per day. The write model ([`domain`]) is two kinds of aggregates; the read
 //! side ([`projections`]) is three read models shaped for the screens: today's list,
 //! the month calendar, the category list. [`Planner`] ties them together over any
-//! stores that implement the ports; the binary runs it on the in-memory ones.
+//! stores that implement the ports; the binary runs it in memory (the default), on
+//! PostgreSQL, and with its read side on MongoDB and Redis ([`SplitReadStore`]).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -31,7 +32,9 @@
 mod app;
 pub mod domain;
 pub mod projections;
+pub mod read_side;
 pub mod render;
 pub mod scenario;
 
 pub use app::{Consistency, NewGoal, Planner, PlannerError, PlannerOptions, TodayEntry, TodayView};
+pub use read_side::SplitReadStore;

@@ -8,7 +8,11 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
-use mada::{Planner, PlannerOptions, render, scenario};
+use cqrs_core::Projection;
+use cqrs_mongo::MongoReadModelStore;
+use cqrs_redis::{RedisCache, RedisReadModelStore};
+use mada::projections::TodayProjection;
+use mada::{Planner, PlannerOptions, SplitReadStore, render, scenario};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -47,6 +51,39 @@ struct Cli {
     )]
     pg_schema: String,
 
+    /// Where the read models are kept: with the events (`same`), or today's lists and
+    /// calendars in MongoDB with today's lists cached in Redis, and the category lists
+    /// in Redis (`mongo-redis`).
+    #[arg(long, value_enum, env = "MADA_READ_STORE", default_value_t = ReadStoreKind::Same, global = true)]
+    read_store: ReadStoreKind,
+
+    /// MongoDB URL, for `--read-store mongo-redis`.
+    #[arg(
+        long,
+        env = "MONGODB_URL",
+        default_value = "mongodb://127.0.0.1:27017/",
+        global = true
+    )]
+    mongodb_url: String,
+
+    /// MongoDB database of the read models, for `--read-store mongo-redis`. The demo
+    /// drops it first, so every run starts empty.
+    #[arg(long, env = "MADA_MONGO_DATABASE", default_value = "mada_demo", global = true)]
+    mongo_database: String,
+
+    /// Redis URL, for `--read-store mongo-redis`.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/", global = true)]
+    redis_url: String,
+
+    /// Prefix of the demo's Redis keys, for `--read-store mongo-redis`. The demo
+    /// deletes the keys under it first.
+    #[arg(long, env = "MADA_REDIS_PREFIX", default_value = "mada_demo", global = true)]
+    redis_prefix: String,
+
+    /// How long today's lists stay in the Redis cache, in seconds.
+    #[arg(long, env = "MADA_CACHE_TTL", default_value_t = 300, global = true)]
+    cache_ttl: u64,
+
     /// Snapshot aggregates every this many events (0: never).
     #[arg(long, env = "MADA_SNAPSHOT_EVERY", default_value_t = 50, global = true)]
     snapshot_every: u64,
@@ -70,6 +107,15 @@ enum StoreKind {
     Postgres,
 }
 
+/// Where the read models can be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReadStoreKind {
+    /// With the events (`--store`).
+    Same,
+    /// Documents in MongoDB, today's lists cached in Redis, category lists in Redis.
+    MongoRedis,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -86,29 +132,8 @@ async fn main() -> ExitCode {
         snapshot_every: cli.snapshot_every,
         ..PlannerOptions::default()
     };
-    let result = match cli.command.unwrap_or(Cmd::Demo) {
-        Cmd::Demo => match cli.store {
-            StoreKind::Memory => {
-                let planner = Planner::start(
-                    MemoryEventStore::new(),
-                    MemoryReadModelStore::new(),
-                    options,
-                );
-                demo(planner, &cli.user, today, "in-memory").await
-            }
-            StoreKind::Postgres => match postgres(&cli.database_url, &cli.pg_schema).await {
-                Ok((events, read)) => {
-                    demo(
-                        Planner::start(events, read, options),
-                        &cli.user,
-                        today,
-                        "PostgreSQL",
-                    )
-                    .await
-                }
-                Err(error) => Err(error.to_string()),
-            },
-        },
+    let result = match cli.command.as_ref().unwrap_or(&Cmd::Demo) {
+        Cmd::Demo => run_demo(&cli, options, today).await,
     };
     match result {
         Ok(report) => {
@@ -120,6 +145,63 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the demo on the stores the flags name.
+async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Result<String, String> {
+    let user = cli.user.as_str();
+    match (cli.store, cli.read_store) {
+        (StoreKind::Memory, ReadStoreKind::Same) => {
+            let planner = Planner::start(MemoryEventStore::new(), MemoryReadModelStore::new(), options);
+            demo(planner, user, today, "in-memory").await
+        }
+        (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
+            let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
+            let planner = Planner::start(MemoryEventStore::new(), read, options);
+            demo(planner, user, today, "in-memory event store, MongoDB + Redis read").await
+        }
+        (StoreKind::Postgres, ReadStoreKind::Same) => {
+            let (events, read) = postgres(&cli.database_url, &cli.pg_schema)
+                .await
+                .map_err(|e| e.to_string())?;
+            demo(Planner::start(events, read, options), user, today, "PostgreSQL").await
+        }
+        (StoreKind::Postgres, ReadStoreKind::MongoRedis) => {
+            let (events, _) = postgres(&cli.database_url, &cli.pg_schema)
+                .await
+                .map_err(|e| e.to_string())?;
+            let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
+            let planner = Planner::start(events, read, options);
+            demo(planner, user, today, "PostgreSQL event store, MongoDB + Redis read").await
+        }
+    }
+}
+
+/// Connects to MongoDB and Redis, empties the demo's database and keys, and builds
+/// the split read side.
+async fn mongo_redis(cli: &Cli) -> Result<SplitReadStore, Box<dyn std::error::Error>> {
+    let hint = "(start it with `scripts/services.sh up`)";
+    let mongo = MongoReadModelStore::connect(&cli.mongodb_url, &cli.mongo_database)
+        .await
+        .map_err(|e| format!("{e} at {} {hint}", cli.mongodb_url))?;
+    mongo.database().drop().await?;
+    let redis = RedisReadModelStore::connect(&cli.redis_url)
+        .await
+        .map_err(|e| format!("{e} at {} {hint}", cli.redis_url))?
+        .with_prefix(&cli.redis_prefix);
+    let mut conn = redis.connection();
+    let keys: Vec<String> = cqrs_redis::redis::cmd("KEYS")
+        .arg(format!("{}:*", cli.redis_prefix))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        let _: i64 = cqrs_redis::redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+    }
+    let cache = RedisCache::new(mongo, redis.connection())
+        .with_prefix(&cli.redis_prefix)
+        .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
+        .only([TodayProjection::NAME]);
+    Ok(SplitReadStore::new(cache, redis))
 }
 
 /// Runs the scenario on `planner` and renders the report.

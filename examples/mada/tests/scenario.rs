@@ -213,3 +213,71 @@ async fn the_binary_prints_the_same_on_postgres() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
+    let (mongo_url, redis_url) = (cqrs_testkit::mongodb_url(), cqrs_testkit::redis_url());
+    let name = cqrs_testkit::unique_name("mada");
+    let run = |read_store: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mada"))
+            .args(["--today", "2026-11-25", "--read-store", read_store])
+            .args(["--mongodb-url", &mongo_url, "--mongo-database", &name])
+            .args(["--redis-url", &redis_url, "--redis-prefix", &name])
+            .output()
+            .unwrap()
+    };
+    let memory = run("same");
+    let split = run("mongo-redis");
+    let stderr = String::from_utf8_lossy(&split.stderr);
+    assert!(split.status.success(), "{stderr}\n{}", cqrs_testkit::HOW_TO_START);
+    let (memory, split) = (
+        String::from_utf8_lossy(&memory.stdout),
+        String::from_utf8_lossy(&split.stdout),
+    );
+    assert!(split.contains("MongoDB + Redis read store"), "{split}");
+    assert_eq!(comparable(&split), comparable(&memory));
+
+    // The read models really are where they should be.
+    let mongo = cqrs_mongo::MongoReadModelStore::connect(&mongo_url, &name)
+        .await
+        .unwrap();
+    let today = cqrs_core::ReadModelReader::get(&mongo, "today", "alice/2026-11-25")
+        .await
+        .unwrap()
+        .expect("today's list in MongoDB");
+    assert_eq!(today.value["items"].as_array().unwrap().len(), 4);
+    assert!(
+        cqrs_core::ReadModelReader::get(&mongo, "calendar", "alice/2026-11")
+            .await
+            .unwrap()
+            .is_some(),
+        "the month in MongoDB"
+    );
+    let redis = cqrs_redis::RedisReadModelStore::connect(&redis_url)
+        .await
+        .unwrap()
+        .with_prefix(&name);
+    let categories = cqrs_core::ReadModelReader::get(&redis, "categories", "alice")
+        .await
+        .unwrap()
+        .expect("the category list in Redis");
+    assert_eq!(categories.value["categories"].as_array().unwrap().len(), 3);
+    let mut conn = redis.connection();
+    let cached: Vec<String> = cqrs_redis::redis::cmd("KEYS")
+        .arg(format!("{name}:cache:{{today}}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!cached.is_empty(), "today's lists are cached in Redis");
+    mongo.database().drop().await.unwrap();
+    let keys: Vec<String> = cqrs_redis::redis::cmd("KEYS")
+        .arg(format!("{name}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: i64 = cqrs_redis::redis::cmd("UNLINK")
+        .arg(&keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
