@@ -18,8 +18,9 @@ pub use crate::event::{
 pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryLease, MemoryReadModelStore};
 pub use crate::ports::{
     AppendRequest, AppendResult, CommandLog, DocumentChange, EventAppender, EventBatchStream,
-    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease, LogReader, ReadModelReader,
-    ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument, StreamReader,
+    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease, LogReader,
+    ReadModelReader, ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument,
+    StreamReader,
 };
 pub use crate::projection::{
     Aliased, CutOver, Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,

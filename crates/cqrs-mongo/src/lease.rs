@@ -72,7 +72,10 @@ impl Lease for MongoLease {
         if taken_by_another {
             Ok(false)
         } else {
-            Err(Error::backend("take lease", format!("write error: {errors:?}")))
+            Err(Error::backend(
+                "take lease",
+                format!("write error: {errors:?}"),
+            ))
         }
     }
 

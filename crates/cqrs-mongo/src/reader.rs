@@ -48,8 +48,10 @@ impl Query {
     /// Sorts by `field`, after the sorts already given; ascending or not.
     #[must_use]
     pub fn sort_by(mut self, field: &str, ascending: bool) -> Self {
-        self.sort
-            .insert(format!("value.{field}"), if ascending { 1_i32 } else { -1_i32 });
+        self.sort.insert(
+            format!("value.{field}"),
+            if ascending { 1_i32 } else { -1_i32 },
+        );
         self
     }
 

@@ -72,8 +72,12 @@ impl MongoReadModelStore {
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(10));
-        options.connect_timeout.get_or_insert(Duration::from_secs(10));
-        options.app_name.get_or_insert_with(|| "cqrs-mongo".to_owned());
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(10));
+        options
+            .app_name
+            .get_or_insert_with(|| "cqrs-mongo".to_owned());
         let client = Client::with_options(options).map_err(MongoError::Connect)?;
         let db = client.database(database);
         let info = db

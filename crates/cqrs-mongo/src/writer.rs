@@ -60,7 +60,11 @@ impl MongoReadModelStore {
     /// # Errors
     /// [`Error::InvalidInput`] for a position beyond `i64::MAX`, [`Error::Backend`] if
     /// the server fails.
-    pub async fn write_checkpoint(&self, projection: &str, position: Position) -> Result<(), Error> {
+    pub async fn write_checkpoint(
+        &self,
+        projection: &str,
+        position: Position,
+    ) -> Result<(), Error> {
         let position = position_to_bson(position)?;
         self.db
             .collection::<Document>(CHECKPOINTS)
@@ -77,7 +81,11 @@ impl MongoReadModelStore {
     /// Runs one `update` command; returns the indexes of the upserts that hit a
     /// duplicate key (their document is at or past the change, or another writer
     /// created it meanwhile). Any other write error fails.
-    async fn run_update(&self, collection: &str, updates: Vec<Document>) -> Result<Vec<usize>, Error> {
+    async fn run_update(
+        &self,
+        collection: &str,
+        updates: Vec<Document>,
+    ) -> Result<Vec<usize>, Error> {
         let reply = self
             .db
             .run_command(doc! { "update": collection, "updates": updates, "ordered": false })
@@ -86,7 +94,9 @@ impl MongoReadModelStore {
         let mut duplicates = Vec::new();
         if let Ok(errors) = reply.get_array("writeErrors") {
             for error in errors {
-                let Some(error) = error.as_document() else { continue };
+                let Some(error) = error.as_document() else {
+                    continue;
+                };
                 let code = error.get_i32("code").unwrap_or_default();
                 let index = match error.get("index") {
                     Some(Bson::Int32(i)) => usize::try_from(*i).ok(),

@@ -29,7 +29,10 @@ async fn a_document_never_goes_back_and_deletes_leave_tombstones() {
         value: json!({ "n": value }),
         position: Position(p),
     };
-    store.commit("m", vec![put(1, 10)], Position(10)).await.unwrap();
+    store
+        .commit("m", vec![put(1, 10)], Position(10))
+        .await
+        .unwrap();
     // An older change and a same-position change are both ignored.
     store
         .commit("m", vec![put(0, 5), put(9, 10)], Position(10))
@@ -38,7 +41,10 @@ async fn a_document_never_goes_back_and_deletes_leave_tombstones() {
     let doc = store.get("m", "a").await.unwrap().unwrap();
     assert_eq!((doc.value, doc.position), (json!({ "n": 1 }), Position(10)));
     // A newer one is applied; the checkpoint never goes back.
-    store.commit("m", vec![put(2, 20)], Position(20)).await.unwrap();
+    store
+        .commit("m", vec![put(2, 20)], Position(20))
+        .await
+        .unwrap();
     store.commit("m", vec![], Position(15)).await.unwrap();
     assert_eq!(store.checkpoint("m").await.unwrap(), Position(20));
     // A delete leaves a tombstone that get hides, get_many shows, and that an older
@@ -48,9 +54,15 @@ async fn a_document_never_goes_back_and_deletes_leave_tombstones() {
         position: Position(30),
     };
     store.commit("m", vec![delete], Position(30)).await.unwrap();
-    store.commit("m", vec![put(3, 25)], Position(30)).await.unwrap();
+    store
+        .commit("m", vec![put(3, 25)], Position(30))
+        .await
+        .unwrap();
     assert_eq!(store.get("m", "a").await.unwrap(), None);
-    let many = store.get_many("m", &["a".into(), "b".into()]).await.unwrap();
+    let many = store
+        .get_many("m", &["a".into(), "b".into()])
+        .await
+        .unwrap();
     assert_eq!(many.len(), 1);
     assert!(many["a"].value.is_null());
     assert_eq!(many["a"].position, Position(30));
@@ -60,8 +72,14 @@ async fn a_document_never_goes_back_and_deletes_leave_tombstones() {
         value: json!(1),
         position: Position(u64::MAX),
     };
-    let error = store.commit("m", vec![huge], Position(u64::MAX)).await.unwrap_err();
-    assert!(matches!(error, cqrs_core::Error::InvalidInput(_)), "{error}");
+    let error = store
+        .commit("m", vec![huge], Position(u64::MAX))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, cqrs_core::Error::InvalidInput(_)),
+        "{error}"
+    );
     assert_eq!(store.get("m", "b").await.unwrap(), None);
     common::drop_store(store).await;
 }
@@ -80,11 +98,20 @@ async fn a_crash_between_documents_and_checkpoint_is_replayed_harmlessly() {
     let batches = log.chunks(90).count();
     for (i, batch) in log.chunks(90).enumerate() {
         let checkpoint = store.checkpoint("tally").await.unwrap();
-        let fresh: Vec<_> = batch.iter().filter(|e| e.position > checkpoint).cloned().collect();
+        let fresh: Vec<_> = batch
+            .iter()
+            .filter(|e| e.position > checkpoint)
+            .cloned()
+            .collect();
         let plan = cqrs_core::ProjectionBatch::plan(&TallyProjection, &fresh).unwrap();
         let stored = store.get_many("tally", plan.document_ids()).await.unwrap();
         let changes = plan
-            .apply(&TallyProjection, "tally", stored, cqrs_core::Guard::SkipApplied)
+            .apply(
+                &TallyProjection,
+                "tally",
+                stored,
+                cqrs_core::Guard::SkipApplied,
+            )
             .unwrap();
         store.write_documents("tally", &changes).await.unwrap();
         if i % 3 == 1 || i + 1 == batches {
@@ -105,7 +132,10 @@ async fn a_crash_between_documents_and_checkpoint_is_replayed_harmlessly() {
         .into_iter()
         .filter(|(_, d)| d.position > checkpoint)
         .count();
-    assert!(ahead > 0, "the last batches left documents ahead of the checkpoint");
+    assert!(
+        ahead > 0,
+        "the last batches left documents ahead of the checkpoint"
+    );
     // A runner resumes from the checkpoint and replays what was not checkpointed.
     let handle = runner.spawn();
     handle.wait_for_timeout(head, WAIT).await.unwrap();
@@ -127,11 +157,7 @@ async fn declared_indexes_are_created_and_queries_filter_sort_and_limit() {
     handle.wait_for_timeout(head, WAIT).await.unwrap();
     handle.stop().await.unwrap();
 
-    let names: Vec<String> = store
-        .collection("tally")
-        .list_index_names()
-        .await
-        .unwrap();
+    let names: Vec<String> = store.collection("tally").list_index_names().await.unwrap();
     assert!(names.iter().any(|n| n == "by_total"), "{names:?}");
 
     let top = store
@@ -153,7 +179,9 @@ async fn declared_indexes_are_created_and_queries_filter_sort_and_limit() {
     expected.truncate(5);
     assert_eq!(top.len(), 5);
     let totals = |v: &[(String, cqrs_core::StoredDocument)]| -> Vec<i64> {
-        v.iter().map(|(_, d)| d.value["total"].as_i64().unwrap()).collect()
+        v.iter()
+            .map(|(_, d)| d.value["total"].as_i64().unwrap())
+            .collect()
     };
     assert_eq!(totals(&top), totals(&expected));
     // Tombstones never match a query.
@@ -167,7 +195,10 @@ async fn declared_indexes_are_created_and_queries_filter_sort_and_limit() {
         .try_collect()
         .await
         .unwrap();
-    assert!(raw.len() > all.len(), "the log clears keys: there are tombstones");
+    assert!(
+        raw.len() > all.len(),
+        "the log clears keys: there are tombstones"
+    );
     let _ = TallyProjection::NAME;
     common::drop_store(store).await;
 }
@@ -191,7 +222,10 @@ async fn a_lease_is_exclusive_until_released_or_expired() {
     assert!(!lease.acquire("p", "b", ttl).await.unwrap());
     assert!(lease.acquire("p", "a", ttl).await.unwrap(), "renewal");
     lease.release("p", "b").await.unwrap();
-    assert!(!lease.acquire("p", "b", ttl).await.unwrap(), "b cannot release a's lease");
+    assert!(
+        !lease.acquire("p", "b", ttl).await.unwrap(),
+        "b cannot release a's lease"
+    );
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(lease.acquire("p", "b", ttl).await.unwrap(), "expired");
     lease.release("p", "b").await.unwrap();

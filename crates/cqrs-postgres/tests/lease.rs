@@ -27,11 +27,17 @@ async fn a_lease_is_exclusive_until_released_or_its_session_ends() {
     let ttl = Duration::from_millis(300);
     assert!(first.acquire(&name, "a", ttl).await.unwrap());
     assert!(!second.acquire(&name, "b", ttl).await.unwrap());
-    assert!(!first.acquire(&name, "b", ttl).await.unwrap(), "held by a in this process");
+    assert!(
+        !first.acquire(&name, "b", ttl).await.unwrap(),
+        "held by a in this process"
+    );
     assert!(first.acquire(&name, "a", ttl).await.unwrap(), "renewal");
     // No time to live: the lock lives as long as the holder's session.
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    assert!(!second.acquire(&name, "b", ttl).await.unwrap(), "still held");
+    assert!(
+        !second.acquire(&name, "b", ttl).await.unwrap(),
+        "still held"
+    );
     first.release(&name, "a").await.unwrap();
     assert!(second.acquire(&name, "b", ttl).await.unwrap(), "released");
     // The holder's process dies: its session ends, and the lock with it.

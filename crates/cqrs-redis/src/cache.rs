@@ -114,7 +114,9 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
     }
 
     fn cached(&self, projection: &str) -> bool {
-        self.only.as_ref().is_none_or(|only| only.contains(projection))
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.contains(projection))
     }
 
     /// The cache key of a document: all of a read model's entries share a hash tag.
@@ -150,7 +152,8 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
         let (position, entry) = match &found {
             Some(doc) => {
                 let p = encode_position(doc.position);
-                let json = serde_json::to_string(&doc.value).map_err(|e| Error::codec(projection, e))?;
+                let json =
+                    serde_json::to_string(&doc.value).map_err(|e| Error::codec(projection, e))?;
                 let entry = format!("{p}|{VALUE}{json}");
                 (p, entry)
             }
@@ -160,7 +163,10 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
                 (p, entry)
             }
         };
-        if let Err(error) = self.set(vec![(self.key(projection, id), position, entry)]).await {
+        if let Err(error) = self
+            .set(vec![(self.key(projection, id), position, entry)])
+            .await
+        {
             tracing::warn!(%error, projection, id, "could not fill the cache");
         }
         Ok(found)

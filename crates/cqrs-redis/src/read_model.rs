@@ -21,7 +21,10 @@ impl RedisReadModelStore {
     /// # Errors
     /// [`Error::Backend`] if the server fails, [`Error::Codec`] if a document is not
     /// JSON.
-    pub async fn documents(&self, projection: &str) -> Result<Vec<(String, StoredDocument)>, Error> {
+    pub async fn documents(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<(String, StoredDocument)>, Error> {
         let mut conn = self.conn.clone();
         let (documents, positions): (HashMap<String, String>, HashMap<String, String>) =
             redis::pipe()
@@ -34,7 +37,13 @@ impl RedisReadModelStore {
             .into_iter()
             .map(|(id, json)| {
                 let position = decode_position(positions.get(&id).map(String::as_str));
-                Ok((id, StoredDocument { value: parse(projection, &json)?, position }))
+                Ok((
+                    id,
+                    StoredDocument {
+                        value: parse(projection, &json)?,
+                        position,
+                    },
+                ))
             })
             .collect::<Result<Vec<_>, Error>>()?;
         all.sort_by(|a, b| a.0.cmp(&b.0));
@@ -118,7 +127,11 @@ impl ReadModelWriter for RedisReadModelStore {
             .arg(encode_position(checkpoint));
         for change in &changes {
             match change {
-                DocumentChange::Put { id, value, position } => {
+                DocumentChange::Put {
+                    id,
+                    value,
+                    position,
+                } => {
                     let json =
                         serde_json::to_string(value).map_err(|e| Error::codec(projection, e))?;
                     invocation

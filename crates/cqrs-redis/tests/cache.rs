@@ -33,7 +33,9 @@ async fn cache<S: ReadModelReader + ReadModelWriter>(inner: S) -> (RedisCache<S>
 async fn cleanup(prefix: &str) {
     let url = redis_url();
     let client = cqrs_redis::redis::Client::open(url.as_str()).unwrap();
-    let mut conn = cqrs_redis::redis::aio::ConnectionManager::new(client).await.unwrap();
+    let mut conn = cqrs_redis::redis::aio::ConnectionManager::new(client)
+        .await
+        .unwrap();
     common::drop_keys(&mut conn, prefix).await;
 }
 
@@ -73,7 +75,10 @@ async fn a_cached_read_is_never_older_than_what_the_projection_applied() {
         for id in tally_ids() {
             let cached = cache.get("tally", &id).await.unwrap();
             let stored = inner.get("tally", &id).await.unwrap();
-            assert_eq!(cached, stored, "round {round}: `{id}` is stale in the cache");
+            assert_eq!(
+                cached, stored,
+                "round {round}: `{id}` is stale in the cache"
+            );
             checked += 1;
         }
     }
@@ -81,7 +86,10 @@ async fn a_cached_read_is_never_older_than_what_the_projection_applied() {
     for reader in readers {
         reader.await.unwrap();
     }
-    assert!(reads.load(Ordering::Relaxed) > 100, "readers raced the writer");
+    assert!(
+        reads.load(Ordering::Relaxed) > 100,
+        "readers raced the writer"
+    );
     assert!(checked > 2_000);
     handle.stop().await.unwrap();
     cleanup(&prefix).await;
@@ -117,7 +125,11 @@ impl ReadModelReader for PausingStore {
         }
         Ok(found)
     }
-    async fn get_many(&self, p: &str, ids: &[String]) -> Result<HashMap<String, StoredDocument>, Error> {
+    async fn get_many(
+        &self,
+        p: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
         self.inner.get_many(p, ids).await
     }
 }
@@ -204,12 +216,22 @@ async fn a_reset_clears_the_cached_entries() {
     assert!(cache.get("m", "a").await.unwrap().is_some());
     cache.reset("m").await.unwrap();
     assert_eq!(inner.get("m", "a").await.unwrap(), None);
-    assert_eq!(cache.get("m", "a").await.unwrap(), None, "no entry survives a reset");
+    assert_eq!(
+        cache.get("m", "a").await.unwrap(),
+        None,
+        "no entry survives a reset"
+    );
     // Read models left out of the cache pass straight through.
     let (only_today, prefix2) = cache_only(inner.clone()).await;
-    only_today.commit("m", put(5, 5), Position(5)).await.unwrap();
+    only_today
+        .commit("m", put(5, 5), Position(5))
+        .await
+        .unwrap();
     inner.commit("m", put(6, 6), Position(6)).await.unwrap();
-    assert_eq!(only_today.get("m", "a").await.unwrap().unwrap().position, Position(6));
+    assert_eq!(
+        only_today.get("m", "a").await.unwrap().unwrap().position,
+        Position(6)
+    );
     cleanup(&prefix).await;
     cleanup(&prefix2).await;
 }

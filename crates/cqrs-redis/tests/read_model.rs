@@ -40,7 +40,11 @@ async fn a_batch_that_cannot_be_applied_writes_nothing() {
     // although its documents come first in the script.
     let mut conn = store.connection();
     let checkpoint_key = format!("{}:{{m}}:checkpoint", store.prefix());
-    let _: i64 = redis::cmd("DEL").arg(&checkpoint_key).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&checkpoint_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let _: i64 = redis::cmd("LPUSH")
         .arg(&checkpoint_key)
         .arg("x")
@@ -53,15 +57,25 @@ async fn a_batch_that_cannot_be_applied_writes_nothing() {
         .unwrap_err();
     assert!(matches!(error, Error::Backend { .. }), "{error}");
     assert!(error.to_string().contains("commit batch"), "{error}");
-    assert_eq!(store.get("m", "a").await.unwrap().unwrap().position, Position(1));
+    assert_eq!(
+        store.get("m", "a").await.unwrap().unwrap().position,
+        Position(1)
+    );
     assert_eq!(store.get("m", "c").await.unwrap(), None);
-    let _: i64 = redis::cmd("DEL").arg(&checkpoint_key).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("DEL")
+        .arg(&checkpoint_key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     // Repaired, the same batch goes through, whole.
     store
         .commit("m", vec![put("a", 2), put("c", 2)], Position(2))
         .await
         .unwrap();
-    assert_eq!(store.get("m", "c").await.unwrap().unwrap().position, Position(2));
+    assert_eq!(
+        store.get("m", "c").await.unwrap().unwrap().position,
+        Position(2)
+    );
     assert_eq!(store.checkpoint("m").await.unwrap(), Position(2));
     // Older changes and deletes: guarded, tombstoned.
     let delete = DocumentChange::Delete {
@@ -72,7 +86,10 @@ async fn a_batch_that_cannot_be_applied_writes_nothing() {
         .commit("m", vec![put("a", 1), delete, put("b", 2)], Position(3))
         .await
         .unwrap();
-    assert_eq!(store.get("m", "a").await.unwrap().unwrap().position, Position(2));
+    assert_eq!(
+        store.get("m", "a").await.unwrap().unwrap().position,
+        Position(2)
+    );
     assert_eq!(store.get("m", "b").await.unwrap(), None);
     let many = store.get_many("m", &["b".into()]).await.unwrap();
     assert!(many["b"].value.is_null());
@@ -95,7 +112,11 @@ async fn snapshot(
         .await
         .unwrap();
     let checkpoint = checkpoint.map_or(0, |c| c.parse().unwrap());
-    let newest = positions.iter().map(|p| p.parse::<u64>().unwrap()).max().unwrap_or(0);
+    let newest = positions
+        .iter()
+        .map(|p| p.parse::<u64>().unwrap())
+        .max()
+        .unwrap_or(0);
     (checkpoint, newest)
 }
 
@@ -109,7 +130,8 @@ async fn documents_and_checkpoint_move_together_even_when_runners_are_killed() {
     // checkpoint: a batch is never seen half-applied.
     let stop = Arc::new(AtomicBool::new(false));
     let observer = {
-        let (mut conn, prefix, stop) = (store.connection(), store.prefix().to_owned(), stop.clone());
+        let (mut conn, prefix, stop) =
+            (store.connection(), store.prefix().to_owned(), stop.clone());
         tokio::spawn(async move {
             let mut looks = 0_u64;
             while !stop.load(Ordering::SeqCst) {
@@ -151,7 +173,10 @@ async fn documents_and_checkpoint_move_together_even_when_runners_are_killed() {
         reference_tally(&events).await,
         "after {kills} kills the read model differs from a fresh rebuild"
     );
-    assert_eq!(store.documents("tally").await.unwrap(), reference_tally(&events).await);
+    assert_eq!(
+        store.documents("tally").await.unwrap(),
+        reference_tally(&events).await
+    );
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
 
@@ -172,7 +197,10 @@ async fn a_lease_is_exclusive_until_released_or_expired() {
     assert!(!lease.acquire("p", "b", ttl).await.unwrap());
     assert!(lease.acquire("p", "a", ttl).await.unwrap(), "renewal");
     lease.release("p", "b").await.unwrap();
-    assert!(!lease.acquire("p", "b", ttl).await.unwrap(), "b cannot release a's lease");
+    assert!(
+        !lease.acquire("p", "b", ttl).await.unwrap(),
+        "b cannot release a's lease"
+    );
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(lease.acquire("p", "b", ttl).await.unwrap(), "expired");
     lease.release("p", "b").await.unwrap();

@@ -52,7 +52,10 @@ pub async fn tally_documents<S: ReadModelReader>(
 pub async fn replay_changes_nothing<S: ReadModelStore + Clone + 'static>(store: S, name: &str) {
     let events = MemoryEventStore::new();
     append_tally(&events, &tally_log(1_500, 7)).await;
-    let log = events.read_all(Position::START, usize::MAX).await.expect("read");
+    let log = events
+        .read_all(Position::START, usize::MAX)
+        .await
+        .expect("read");
     let runner =
         ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).with_name(name);
     let mut checkpoint = Position::START;
@@ -61,8 +64,15 @@ pub async fn replay_changes_nothing<S: ReadModelStore + Clone + 'static>(store: 
     }
     let expected = reference_tally(&events).await;
     assert!(expected.len() > 50, "the log touches many documents");
-    assert_eq!(tally_documents(&store, name).await, expected, "differs from a rebuild");
-    assert_eq!(store.checkpoint(name).await.expect("checkpoint"), checkpoint);
+    assert_eq!(
+        tally_documents(&store, name).await,
+        expected,
+        "differs from a rebuild"
+    );
+    assert_eq!(
+        store.checkpoint(name).await.expect("checkpoint"),
+        checkpoint
+    );
     for batch in log.chunks(37) {
         runner.apply(Position::START, batch).await.expect("replay");
     }
@@ -101,7 +111,10 @@ where
     };
     let first = start(1);
     let second = start(2);
-    first.wait_for_timeout(Position(0), WAIT).await.expect("start");
+    first
+        .wait_for_timeout(Position(0), WAIT)
+        .await
+        .expect("start");
     let mut leaders_seen = [false, false];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while tokio::time::Instant::now() < deadline {
@@ -115,8 +128,15 @@ where
         leaders_seen[0] ^ leaders_seen[1],
         "exactly one runner led: {leaders_seen:?}"
     );
-    let (leader, follower) = if leaders_seen[0] { (first, second) } else { (second, first) };
-    leader.wait_for_timeout(head, WAIT).await.expect("leader catches up");
+    let (leader, follower) = if leaders_seen[0] {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    leader
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("leader catches up");
     assert_eq!(follower.stats().events, 0, "the follower applied nothing");
     assert_eq!(
         tally_documents(&store, name).await,
@@ -126,7 +146,10 @@ where
     // The leader stops (and releases the lease): the follower takes over and goes on.
     leader.stop().await.expect("stop");
     let head = append_tally(&events, &tally_log(300, 12)).await;
-    follower.wait_for_timeout(head, WAIT).await.expect("follower takes over");
+    follower
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("follower takes over");
     assert!(follower.stats().leader);
     assert_eq!(
         tally_documents(&store, name).await,
@@ -152,7 +175,9 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
     let events = MemoryEventStore::new();
     let head = append_tally(&events, &tally_log(1_000, 21)).await;
     let live = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
-    live.wait_for_timeout(head, WAIT).await.expect("live catches up");
+    live.wait_for_timeout(head, WAIT)
+        .await
+        .expect("live catches up");
 
     let readers = Arc::new(Aliased::new(store.clone()).with_refresh(Duration::from_millis(20)));
     let done = Arc::new(AtomicBool::new(false));
@@ -184,9 +209,16 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
         .expect("rebuild");
     let head = append_tally(&events, &tally_log(200, 22)).await;
     let reads_before = reads.load(Ordering::Relaxed);
-    let outcome = cut_over(&store, &alias, live, &next, head, Duration::from_millis(100))
-        .await
-        .expect("cut over");
+    let outcome = cut_over(
+        &store,
+        &alias,
+        live,
+        &next,
+        head,
+        Duration::from_millis(100),
+    )
+    .await
+    .expect("cut over");
     assert_eq!(outcome.previous, alias);
     assert_eq!(outcome.current, next_name);
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -199,18 +231,30 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
         "readers kept reading during the cut-over"
     );
 
-    assert_eq!(store.alias(&alias).await.expect("alias"), Some(next_name.clone()));
+    assert_eq!(
+        store.alias(&alias).await.expect("alias"),
+        Some(next_name.clone())
+    );
     assert!(
         tally_documents(&store, &alias).await.is_empty(),
         "the old version was dropped"
     );
-    assert_eq!(store.checkpoint(&alias).await.expect("checkpoint"), Position::START);
+    assert_eq!(
+        store.checkpoint(&alias).await.expect("checkpoint"),
+        Position::START
+    );
     // The new version is live: it follows new events, and readers see them.
     let head = append_tally(&events, &tally_log(50, 23)).await;
-    next.wait_for_timeout(head, WAIT).await.expect("next follows");
+    next.wait_for_timeout(head, WAIT)
+        .await
+        .expect("next follows");
     let expected = reference_tally(&events).await;
     assert_eq!(tally_documents(&store, &next_name).await, expected);
-    let all = readers.get(&alias, "all").await.expect("read").expect("all");
+    let all = readers
+        .get(&alias, "all")
+        .await
+        .expect("read")
+        .expect("all");
     let want = expected.iter().find(|(id, _)| id == "all").expect("all");
     assert_eq!(all, want.1);
     // A runner started later under the projection's name follows the alias, and
@@ -218,9 +262,15 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
     next.stop().await.expect("stop");
     let restarted = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
     let head = append_tally(&events, &tally_log(20, 24)).await;
-    restarted.wait_for_timeout(head, WAIT).await.expect("restart");
+    restarted
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("restart");
     assert_eq!(restarted.target(), next_name);
     assert_eq!(restarted.stats().events, 20, "resumed, not rebuilt");
-    assert_eq!(tally_documents(&store, &next_name).await, reference_tally(&events).await);
+    assert_eq!(
+        tally_documents(&store, &next_name).await,
+        reference_tally(&events).await
+    );
     restarted.stop().await.expect("stop");
 }

@@ -140,7 +140,10 @@ pub async fn append_tally(store: &MemoryEventStore, events: &[TallyEvent]) -> Po
 /// If the in-memory store fails (it does not).
 pub async fn reference_tally(store: &MemoryEventStore) -> Vec<(String, StoredDocument)> {
     use cqrs_core::LogReader;
-    let events = store.read_all(Position::START, usize::MAX).await.expect("read");
+    let events = store
+        .read_all(Position::START, usize::MAX)
+        .await
+        .expect("read");
     let read_models = MemoryReadModelStore::new();
     let runner = ProjectionRunner::new(TallyProjection, store.clone(), read_models.clone());
     runner.apply(Position::START, &events).await.expect("apply");

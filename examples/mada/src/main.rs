@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
-use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
-use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_core::Projection;
+use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 use cqrs_mongo::MongoReadModelStore;
+use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::projections::TodayProjection;
 use mada::{Planner, PlannerOptions, SplitReadStore, render, scenario};
@@ -68,16 +68,31 @@ struct Cli {
 
     /// MongoDB database of the read models, for `--read-store mongo-redis`. The demo
     /// drops it first, so every run starts empty.
-    #[arg(long, env = "MADA_MONGO_DATABASE", default_value = "mada_demo", global = true)]
+    #[arg(
+        long,
+        env = "MADA_MONGO_DATABASE",
+        default_value = "mada_demo",
+        global = true
+    )]
     mongo_database: String,
 
     /// Redis URL, for `--read-store mongo-redis`.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/", global = true)]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/",
+        global = true
+    )]
     redis_url: String,
 
     /// Prefix of the demo's Redis keys, for `--read-store mongo-redis`. The demo
     /// deletes the keys under it first.
-    #[arg(long, env = "MADA_REDIS_PREFIX", default_value = "mada_demo", global = true)]
+    #[arg(
+        long,
+        env = "MADA_REDIS_PREFIX",
+        default_value = "mada_demo",
+        global = true
+    )]
     redis_prefix: String,
 
     /// How long today's lists stay in the Redis cache, in seconds.
@@ -152,19 +167,35 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
     let user = cli.user.as_str();
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
-            let planner = Planner::start(MemoryEventStore::new(), MemoryReadModelStore::new(), options);
+            let planner = Planner::start(
+                MemoryEventStore::new(),
+                MemoryReadModelStore::new(),
+                options,
+            );
             demo(planner, user, today, "in-memory").await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
             let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
             let planner = Planner::start(MemoryEventStore::new(), read, options);
-            demo(planner, user, today, "in-memory event store, MongoDB + Redis read").await
+            demo(
+                planner,
+                user,
+                today,
+                "in-memory event store, MongoDB + Redis read",
+            )
+            .await
         }
         (StoreKind::Postgres, ReadStoreKind::Same) => {
             let (events, read) = postgres(&cli.database_url, &cli.pg_schema)
                 .await
                 .map_err(|e| e.to_string())?;
-            demo(Planner::start(events, read, options), user, today, "PostgreSQL").await
+            demo(
+                Planner::start(events, read, options),
+                user,
+                today,
+                "PostgreSQL",
+            )
+            .await
         }
         (StoreKind::Postgres, ReadStoreKind::MongoRedis) => {
             let (events, _) = postgres(&cli.database_url, &cli.pg_schema)
@@ -172,7 +203,13 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
                 .map_err(|e| e.to_string())?;
             let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
             let planner = Planner::start(events, read, options);
-            demo(planner, user, today, "PostgreSQL event store, MongoDB + Redis read").await
+            demo(
+                planner,
+                user,
+                today,
+                "PostgreSQL event store, MongoDB + Redis read",
+            )
+            .await
         }
     }
 }
@@ -195,7 +232,10 @@ async fn mongo_redis(cli: &Cli) -> Result<SplitReadStore, Box<dyn std::error::Er
         .query_async(&mut conn)
         .await?;
     if !keys.is_empty() {
-        let _: i64 = cqrs_redis::redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await?;
+        let _: i64 = cqrs_redis::redis::cmd("UNLINK")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await?;
     }
     let cache = RedisCache::new(mongo, redis.connection())
         .with_prefix(&cli.redis_prefix)

@@ -229,7 +229,11 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     let memory = run("same");
     let split = run("mongo-redis");
     let stderr = String::from_utf8_lossy(&split.stderr);
-    assert!(split.status.success(), "{stderr}\n{}", cqrs_testkit::HOW_TO_START);
+    assert!(
+        split.status.success(),
+        "{stderr}\n{}",
+        cqrs_testkit::HOW_TO_START
+    );
     let (memory, split) = (
         String::from_utf8_lossy(&memory.stdout),
         String::from_utf8_lossy(&split.stdout),

@@ -177,7 +177,11 @@ pub trait ReadModelWriter: Send + Sync {
     ///
     /// # Errors
     /// [`Error::Backend`] if the store fails; the alias is then unchanged.
-    fn set_alias(&self, alias: &str, target: &str) -> impl Future<Output = Result<(), Error>> + Send;
+    fn set_alias(
+        &self,
+        alias: &str,
+        target: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// Both read-model roles: what a [`ProjectionRunner`](crate::ProjectionRunner) needs.

@@ -47,7 +47,7 @@ impl ProjectionStats {
     }
 }
 
-/// Controls a spawned [`ProjectionRunner`] and tells how far it is.
+/// Controls a spawned [`ProjectionRunner`](crate::ProjectionRunner) and tells how far it is.
 #[derive(Debug)]
 pub struct ProjectionHandle {
     pub(crate) name: String,

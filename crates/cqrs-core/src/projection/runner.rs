@@ -340,7 +340,9 @@ where
             match outcome {
                 Ok(Exit::Stopped) => return Ok(()),
                 Ok(Exit::LeaseLost) => {
-                    tracing::warn!("lease lost: another runner may have taken over; waiting for it again");
+                    tracing::warn!(
+                        "lease lost: another runner may have taken over; waiting for it again"
+                    );
                     progress.send_modify(|p| p.leader = false);
                 }
                 Err(error @ Error::Backend { .. }) => {
