@@ -10,7 +10,9 @@ use redis::Script;
 /// change: `p` (put) or `d` (delete), id, position, value (empty for a delete).
 /// Every check is made before the first write, so an error writes nothing; the
 /// shebang makes the server refuse the script up front when it is out of memory.
-/// Returns the number of changes written (the others were already applied).
+/// The positions are read with a few `HMGET`s and the writes made with a few variadic
+/// `HSET`/`HDEL`s (chunks of 1,000, within Lua's `unpack` limit), not a call per
+/// change. Returns the number of documents written (the others were already applied).
 pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"#!lua
@@ -27,20 +29,54 @@ end
 if (#ARGV - 1) % 4 ~= 0 then
   return redis.error_reply('ERR malformed batch')
 end
-local written = 0
-for i = 2, #ARGV, 4 do
-  local id, p = ARGV[i + 1], ARGV[i + 2]
-  local current = redis.call('HGET', KEYS[2], id)
-  if (not current) or current < p then
-    if ARGV[i] == 'p' then
-      redis.call('HSET', KEYS[1], id, ARGV[i + 3])
-    else
-      redis.call('HDEL', KEYS[1], id)
-    end
-    redis.call('HSET', KEYS[2], id, p)
-    written = written + 1
+local n = (#ARGV - 1) / 4
+local CHUNK = 1000
+-- The stored positions of the changed documents, a few HMGETs for the whole batch.
+local stored = {}
+for from = 1, n, CHUNK do
+  local ids = {}
+  for j = from, math.min(from + CHUNK - 1, n) do
+    ids[#ids + 1] = ARGV[4 * j - 1]
+  end
+  local positions = redis.call('HMGET', KEYS[2], unpack(ids))
+  for k = 1, #ids do
+    if positions[k] then stored[ids[k]] = positions[k] end
   end
 end
+-- The winning change per document: newer than what is stored (and than an earlier
+-- change of the same document in this batch).
+local puts, dels, newest = {}, {}, {}
+for j = 1, n do
+  local op, id, p = ARGV[4 * j - 2], ARGV[4 * j - 1], ARGV[4 * j]
+  local current = newest[id] or stored[id]
+  if (not current) or current < p then
+    newest[id] = p
+    if op == 'p' then puts[id] = ARGV[4 * j + 1]; dels[id] = nil
+    else dels[id] = true; puts[id] = nil end
+  end
+end
+-- The writes: a few variadic HSET / HDEL calls.
+local function flush(key, cmd, args)
+  if #args > 0 then redis.call(cmd, key, unpack(args)) end
+end
+local docs, gone, positions, written = {}, {}, {}, 0
+for id, p in pairs(newest) do
+  written = written + 1
+  positions[#positions + 1] = id
+  positions[#positions + 1] = p
+  if puts[id] then
+    docs[#docs + 1] = id
+    docs[#docs + 1] = puts[id]
+  else
+    gone[#gone + 1] = id
+  end
+  if #docs >= 2 * CHUNK then flush(KEYS[1], 'HSET', docs); docs = {} end
+  if #gone >= CHUNK then flush(KEYS[1], 'HDEL', gone); gone = {} end
+  if #positions >= 2 * CHUNK then flush(KEYS[2], 'HSET', positions); positions = {} end
+end
+flush(KEYS[1], 'HSET', docs)
+flush(KEYS[1], 'HDEL', gone)
+flush(KEYS[2], 'HSET', positions)
 local checkpoint = redis.call('GET', KEYS[3])
 if (not checkpoint) or checkpoint < ARGV[1] then
   redis.call('SET', KEYS[3], ARGV[1])

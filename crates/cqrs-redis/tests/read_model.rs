@@ -214,3 +214,44 @@ async fn a_rebuild_is_cut_over_without_downtime() {
     scenarios::cut_over_without_downtime(store.clone()).await;
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
+
+#[tokio::test]
+async fn large_batches_and_repeated_ids_are_applied_whole() {
+    let store = common::store().await;
+    // 2,500 documents in one batch (more than a Lua `unpack` takes at once), and one
+    // document changed three times, out of order: the newest change wins.
+    let mut changes: Vec<DocumentChange> = (0..2_500)
+        .map(|i| DocumentChange::Put {
+            id: format!("d{i}"),
+            value: json!({ "i": i }),
+            position: Position(10),
+        })
+        .collect();
+    for (n, p) in [(1, 11), (3, 13), (2, 12)] {
+        changes.push(DocumentChange::Put {
+            id: "twice".into(),
+            value: json!({ "n": n }),
+            position: Position(p),
+        });
+    }
+    store.commit("big", changes, Position(13)).await.unwrap();
+    let all = store.documents("big").await.unwrap();
+    assert_eq!(all.len(), 2_501);
+    let twice = store.get("big", "twice").await.unwrap().unwrap();
+    assert_eq!((twice.value, twice.position), (json!({ "n": 3 }), Position(13)));
+    assert_eq!(store.get("big", "d2499").await.unwrap().unwrap().value, json!({ "i": 2499 }));
+    // Deleting them all in one batch leaves 2,500 tombstones.
+    let deletes = (0..2_500)
+        .map(|i| DocumentChange::Delete {
+            id: format!("d{i}"),
+            position: Position(20),
+        })
+        .collect();
+    store.commit("big", deletes, Position(20)).await.unwrap();
+    assert_eq!(store.documents("big").await.unwrap().len(), 1);
+    let ids: Vec<String> = (0..2_500).map(|i| format!("d{i}")).collect();
+    let tombstones = store.get_many("big", &ids).await.unwrap();
+    assert!(tombstones.values().all(|d| d.value.is_null() && d.position == Position(20)));
+    assert_eq!(tombstones.len(), 2_500);
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
