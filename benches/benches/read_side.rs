@@ -5,7 +5,8 @@
 //!   1,000) into `MongoReadModelStore` and into `RedisReadModelStore`, beside raw
 //!   batched writes of the very same document changes with the same client (one
 //!   unguarded upsert per change, no load, no checkpoint: what a projection must
-//!   write at the least);
+//!   write at the least), and beside the same projection into the in-memory store
+//!   (the projection's own CPU work, no I/O);
 //! * read latency of a today's list: through `RedisCache` (a hit) against the
 //!   uncached read from MongoDB, p50 / p99 printed after criterion.
 //!
@@ -63,6 +64,21 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoRead
     let mut round = 0u64;
     for batch in BATCHES {
         let changes = changes_per_batch(rt, &events, batch);
+        // The projection's own work (decode, apply, encode) with no I/O at all: the
+        // in-memory store, as a second reference.
+        group.bench_with_input(BenchmarkId::new("memory", batch), &batch, |b, &batch| {
+            b.to_async(rt).iter(|| {
+                let (source, events) = (source.clone(), &events);
+                async move {
+                    let store = MemoryReadModelStore::new();
+                    let runner = ProjectionRunner::new(TodayProjection, source, store);
+                    let mut checkpoint = Position::START;
+                    for chunk in events.chunks(batch) {
+                        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+                    }
+                }
+            });
+        });
         group.bench_with_input(BenchmarkId::new("mongo", batch), &batch, |b, &batch| {
             b.to_async(rt).iter(|| {
                 round += 1;
