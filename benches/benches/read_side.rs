@@ -39,12 +39,19 @@ fn changes_per_batch(
         let mut all = Vec::new();
         for chunk in events.chunks(batch) {
             let plan = ProjectionBatch::plan(&TodayProjection, chunk).expect("plan");
-            let stored = memory.get_many("today", plan.document_ids()).await.expect("load");
+            let stored = memory
+                .get_many("today", plan.document_ids())
+                .await
+                .expect("load");
             let changes = plan
                 .apply(&TodayProjection, "today", stored, Guard::SkipApplied)
                 .expect("apply");
             memory
-                .commit("today", changes.clone(), chunk.last().expect("event").position)
+                .commit(
+                    "today",
+                    changes.clone(),
+                    chunk.last().expect("event").position,
+                )
                 .await
                 .expect("commit");
             all.push(changes);
@@ -53,7 +60,12 @@ fn changes_per_batch(
     })
 }
 
-fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoReadModelStore, redis: &RedisReadModelStore) {
+fn projection(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    mongo: &MongoReadModelStore,
+    redis: &RedisReadModelStore,
+) {
     let (source, events) = rt.block_on(planner_events(100));
     let mut group = c.benchmark_group("projection/read-side");
     group.throughput(Throughput::Elements(events.len() as u64));
@@ -134,7 +146,11 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoRead
                     for batch in changes {
                         raw_redis(&mut conn, &key, batch).await;
                     }
-                    let _: i64 = redis::cmd("UNLINK").arg(&key).query_async(&mut conn).await.expect("unlink");
+                    let _: i64 = redis::cmd("UNLINK")
+                        .arg(&key)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("unlink");
                 }
             });
         });
@@ -169,13 +185,18 @@ async fn raw_mongo(store: &MongoReadModelStore, collection: &str, changes: &[Doc
 }
 
 /// The same changes as one pipelined `HSET` per batch.
-async fn raw_redis(conn: &mut redis::aio::ConnectionManager, key: &str, changes: &[DocumentChange]) {
+async fn raw_redis(
+    conn: &mut redis::aio::ConnectionManager,
+    key: &str,
+    changes: &[DocumentChange],
+) {
     let mut pipe = redis::pipe();
     let mut hset = redis::cmd("HSET");
     hset.arg(key);
     for change in changes {
         if let DocumentChange::Put { id, value, .. } = change {
-            hset.arg(id).arg(serde_json::to_string(value).expect("json"));
+            hset.arg(id)
+                .arg(serde_json::to_string(value).expect("json"));
         }
     }
     pipe.add_command(hset).ignore();
@@ -188,7 +209,12 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 }
 
 /// Read latency of a today's list: a Redis cache hit against MongoDB.
-fn reads(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoReadModelStore, cache: &RedisCache<MongoReadModelStore>) {
+fn reads(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    mongo: &MongoReadModelStore,
+    cache: &RedisCache<MongoReadModelStore>,
+) {
     let (source, events) = rt.block_on(planner_events(100));
     let ids: Vec<String> = rt.block_on(async {
         let runner = ProjectionRunner::new(TodayProjection, source, cache.clone());
@@ -199,16 +225,26 @@ fn reads(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoReadModel
             .apply(Position::START, &e)
             .await
             .expect("apply");
-        memory.documents(TodayProjection::NAME).into_iter().map(|(id, _)| id).collect()
+        memory
+            .documents(TodayProjection::NAME)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
     });
     // Warm the cache: every list read once.
     rt.block_on(async {
         for id in &ids {
-            cache.get("today", id).await.expect("read").expect("document");
+            cache
+                .get("today", id)
+                .await
+                .expect("read")
+                .expect("document");
         }
     });
     let mut group = c.benchmark_group("read/today");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
     let mut i = 0usize;
     group.bench_function("redis-cache-hit", |b| {
         b.to_async(rt).iter(|| {
@@ -244,7 +280,11 @@ fn reads(c: &mut Criterion, rt: &tokio::runtime::Runtime, mongo: &MongoReadModel
             all
         });
         all.sort_unstable();
-        println!("{who:<22} {:>10.3?} {:>10.3?}", percentile(&all, 0.50), percentile(&all, 0.99));
+        println!(
+            "{who:<22} {:>10.3?} {:>10.3?}",
+            percentile(&all, 0.50),
+            percentile(&all, 0.99)
+        );
     }
 }
 
@@ -259,10 +299,14 @@ fn main() {
     let (mongo, redis) = rt.block_on(async {
         let mongo = MongoReadModelStore::connect(&cqrs_testkit::mongodb_url(), &name)
             .await
-            .unwrap_or_else(|e| cqrs_testkit::server_unreachable("MongoDB", &cqrs_testkit::mongodb_url(), e));
+            .unwrap_or_else(|e| {
+                cqrs_testkit::server_unreachable("MongoDB", &cqrs_testkit::mongodb_url(), e)
+            });
         let redis = RedisReadModelStore::connect(&cqrs_testkit::redis_url())
             .await
-            .unwrap_or_else(|e| cqrs_testkit::server_unreachable("Redis", &cqrs_testkit::redis_url(), e))
+            .unwrap_or_else(|e| {
+                cqrs_testkit::server_unreachable("Redis", &cqrs_testkit::redis_url(), e)
+            })
             .with_prefix(&name);
         (mongo, redis)
     });
@@ -275,9 +319,17 @@ fn main() {
     rt.block_on(async {
         mongo.database().drop().await.expect("drop");
         let mut conn = redis.connection();
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{name}:*")).query_async(&mut conn).await.expect("keys");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{name}:*"))
+            .query_async(&mut conn)
+            .await
+            .expect("keys");
         if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await.expect("unlink");
+            let _: i64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .expect("unlink");
         }
     });
 }

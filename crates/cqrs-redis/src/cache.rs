@@ -2,8 +2,8 @@
 //! kept current by the projection's own commits.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cqrs_core::{
     DocumentChange, Error, Index, Position, ReadModelReader, ReadModelWriter, StoredDocument,
@@ -39,8 +39,9 @@ const WRITING: &str = "w|";
 /// the time to live (the marks expire) could cache an older copy, until the next
 /// commit of that document or the time to live.
 ///
-/// If Redis is unreachable, reads fall back to `S` (logged), and commits fail (the
-/// runner retries), so a cache outage never serves old data.
+/// If Redis is unreachable, reads fall back to `S` (logged; for a second after a
+/// failure they skip Redis altogether, so an outage adds no latency to every read),
+/// and commits fail (the runner retries), so a cache outage never serves old data.
 ///
 /// [`get_many`](ReadModelReader::get_many) (what runners use to load documents)
 /// reads `S` directly.
@@ -51,7 +52,14 @@ pub struct RedisCache<S> {
     prefix: Arc<str>,
     ttl: Duration,
     only: Option<Arc<HashSet<String>>>,
+    /// Until when reads skip Redis, after it failed one.
+    bypass_until: Arc<Mutex<Option<Instant>>>,
 }
+
+/// How long reads go straight to the store after Redis failed one, so that an outage
+/// does not add a failing round trip (and the driver's reconnection attempts) to every
+/// read.
+const BYPASS: Duration = Duration::from_secs(1);
 
 impl<S> std::fmt::Debug for RedisCache<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,6 +92,7 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
             prefix: Arc::from(DEFAULT_PREFIX),
             ttl: Self::DEFAULT_TTL,
             only: None,
+            bypass_until: Arc::default(),
         }
     }
 
@@ -111,6 +120,13 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
     /// The store underneath.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+
+    fn bypassed(&self) -> bool {
+        self.bypass_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|until| Instant::now() < until)
     }
 
     fn cached(&self, projection: &str) -> bool {
@@ -190,7 +206,7 @@ fn decode(entry: &str) -> Option<Option<StoredDocument>> {
 
 impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        if !self.cached(projection) {
+        if !self.cached(projection) || self.bypassed() {
             return self.inner.get(projection, id).await;
         }
         let mut conn = self.conn.clone();
@@ -205,7 +221,12 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
             },
             Ok(None) => self.fill(projection, id).await,
             Err(error) => {
-                tracing::warn!(%error, projection, "cache unreachable; reading the store");
+                tracing::warn!(%error, projection, ?BYPASS, "cache unreachable; reading the store");
+                *self
+                    .bypass_until
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(Instant::now() + BYPASS);
                 self.inner.get(projection, id).await
             }
         }

@@ -238,8 +238,14 @@ async fn large_batches_and_repeated_ids_are_applied_whole() {
     let all = store.documents("big").await.unwrap();
     assert_eq!(all.len(), 2_501);
     let twice = store.get("big", "twice").await.unwrap().unwrap();
-    assert_eq!((twice.value, twice.position), (json!({ "n": 3 }), Position(13)));
-    assert_eq!(store.get("big", "d2499").await.unwrap().unwrap().value, json!({ "i": 2499 }));
+    assert_eq!(
+        (twice.value, twice.position),
+        (json!({ "n": 3 }), Position(13))
+    );
+    assert_eq!(
+        store.get("big", "d2499").await.unwrap().unwrap().value,
+        json!({ "i": 2499 })
+    );
     // Deleting them all in one batch leaves 2,500 tombstones.
     let deletes = (0..2_500)
         .map(|i| DocumentChange::Delete {
@@ -251,7 +257,11 @@ async fn large_batches_and_repeated_ids_are_applied_whole() {
     assert_eq!(store.documents("big").await.unwrap().len(), 1);
     let ids: Vec<String> = (0..2_500).map(|i| format!("d{i}")).collect();
     let tombstones = store.get_many("big", &ids).await.unwrap();
-    assert!(tombstones.values().all(|d| d.value.is_null() && d.position == Position(20)));
+    assert!(
+        tombstones
+            .values()
+            .all(|d| d.value.is_null() && d.position == Position(20))
+    );
     assert_eq!(tombstones.len(), 2_500);
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
