@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use cqrs_benches::planner_events;
 use cqrs_core::{
-    DocumentChange, Guard, MemoryReadModelStore, Position, Projection, ProjectionBatch,
-    ProjectionRunner, ReadModelReader, ReadModelWriter, RecordedEvent,
+    DocumentChange, Guard, MemoryEventStore, MemoryReadModelStore, Position, Projection,
+    ProjectionBatch, ProjectionRunner, ReadModelReader, ReadModelStore, ReadModelWriter,
+    RecordedEvent,
 };
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_mongo::mongodb::bson::{self, Document, doc};
@@ -60,6 +61,24 @@ fn changes_per_batch(
     })
 }
 
+/// Applies `events` in batches of `batch` to a fresh read model `name` of `store`,
+/// then removes it.
+async fn catch_up<S: ReadModelStore + Clone + 'static>(
+    store: S,
+    source: MemoryEventStore,
+    events: &[RecordedEvent],
+    batch: usize,
+    name: String,
+) {
+    let runner =
+        ProjectionRunner::new(TodayProjection, source, store.clone()).with_name(name.clone());
+    let mut checkpoint = Position::START;
+    for chunk in events.chunks(batch) {
+        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+    }
+    store.reset(&name).await.expect("reset");
+}
+
 fn projection(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
@@ -81,30 +100,20 @@ fn projection(
         group.bench_with_input(BenchmarkId::new("memory", batch), &batch, |b, &batch| {
             b.to_async(rt).iter(|| {
                 let (source, events) = (source.clone(), &events);
-                async move {
-                    let store = MemoryReadModelStore::new();
-                    let runner = ProjectionRunner::new(TodayProjection, source, store);
-                    let mut checkpoint = Position::START;
-                    for chunk in events.chunks(batch) {
-                        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                    }
-                }
+                catch_up(
+                    MemoryReadModelStore::new(),
+                    source,
+                    events,
+                    batch,
+                    "today".into(),
+                )
             });
         });
         group.bench_with_input(BenchmarkId::new("mongo", batch), &batch, |b, &batch| {
             b.to_async(rt).iter(|| {
                 round += 1;
                 let name = format!("today_{round}");
-                let (store, source, events) = (mongo.clone(), source.clone(), &events);
-                async move {
-                    let runner = ProjectionRunner::new(TodayProjection, source, store.clone())
-                        .with_name(name.clone());
-                    let mut checkpoint = Position::START;
-                    for chunk in events.chunks(batch) {
-                        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                    }
-                    store.reset(&name).await.expect("reset");
-                }
+                catch_up(mongo.clone(), source.clone(), &events, batch, name)
             });
         });
         group.bench_with_input(BenchmarkId::new("mongo-ceiling", batch), &batch, |b, _| {
@@ -124,16 +133,7 @@ fn projection(
             b.to_async(rt).iter(|| {
                 round += 1;
                 let name = format!("today_{round}");
-                let (store, source, events) = (redis.clone(), source.clone(), &events);
-                async move {
-                    let runner = ProjectionRunner::new(TodayProjection, source, store.clone())
-                        .with_name(name.clone());
-                    let mut checkpoint = Position::START;
-                    for chunk in events.chunks(batch) {
-                        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                    }
-                    store.reset(&name).await.expect("reset");
-                }
+                catch_up(redis.clone(), source.clone(), &events, batch, name)
             });
         });
         group.bench_with_input(BenchmarkId::new("redis-ceiling", batch), &batch, |b, _| {

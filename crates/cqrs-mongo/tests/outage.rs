@@ -5,24 +5,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use cqrs_core::{MemoryEventStore, ProjectionRunner};
 use cqrs_testkit::scenarios::{WAIT, tally_documents};
 use cqrs_testkit::tally::{TallyProjection, append_tally, reference_tally, tally_log};
-
-fn services(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/services.sh");
-    let status = Command::new("bash")
-        .args([script, action, "mongo"])
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "scripts/services.sh {action} mongo failed"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_loses_no_event_and_applies_none_twice() {
@@ -35,7 +22,7 @@ async fn a_stopped_server_loses_no_event_and_applies_none_twice() {
     let head = append_tally(&events, &tally_log(400, 41)).await;
     handle.wait_for_timeout(head, WAIT).await.unwrap();
 
-    services("stop");
+    cqrs_testkit::services("stop", "mongo");
     let head = append_tally(&events, &tally_log(400, 42)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
@@ -43,7 +30,7 @@ async fn a_stopped_server_loses_no_event_and_applies_none_twice() {
         "nothing can be committed while it is down"
     );
     assert!(!handle.is_finished(), "the runner retries, it does not die");
-    services("start");
+    cqrs_testkit::services("start", "mongo");
 
     handle.wait_for_timeout(head, WAIT).await.unwrap();
     handle.stop().await.unwrap();

@@ -213,23 +213,9 @@ async fn one_runner_at_a_time_with_a_lease_document() {
 
 #[tokio::test]
 async fn a_lease_is_exclusive_until_released_or_expired() {
-    use cqrs_core::Lease;
-    use std::time::Duration;
     let store = common::store().await;
-    let lease = MongoLease::new(store.database());
-    let ttl = Duration::from_millis(300);
-    assert!(lease.acquire("p", "a", ttl).await.unwrap());
-    assert!(!lease.acquire("p", "b", ttl).await.unwrap());
-    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "renewal");
-    lease.release("p", "b").await.unwrap();
-    assert!(
-        !lease.acquire("p", "b", ttl).await.unwrap(),
-        "b cannot release a's lease"
-    );
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    assert!(lease.acquire("p", "b", ttl).await.unwrap(), "expired");
-    lease.release("p", "b").await.unwrap();
-    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "released");
+    scenarios::lease_is_exclusive_until_released_or_expired(MongoLease::new(store.database()))
+        .await;
     common::drop_store(store).await;
 }
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore, ProjectionRunner, ReadModelReader};
@@ -14,18 +13,6 @@ use cqrs_redis::RedisCache;
 use cqrs_testkit::scenarios::{WAIT, tally_documents, tally_ids};
 use cqrs_testkit::tally::{TallyProjection, append_tally, reference_tally, tally_log};
 use cqrs_testkit::{redis_url, unique_name};
-
-fn services(action: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/services.sh");
-    let status = Command::new("bash")
-        .args([script, action, "redis"])
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "scripts/services.sh {action} redis failed"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_redis_loses_no_event_and_serves_no_stale_read() {
@@ -50,7 +37,7 @@ async fn a_stopped_redis_loses_no_event_and_serves_no_stale_read() {
         cache.get("tally", &id).await.unwrap(); // warm
     }
 
-    services("stop");
+    cqrs_testkit::services("stop", "redis");
     // Reads through the cache fall back to the store underneath: current answers.
     for id in tally_ids() {
         assert_eq!(
@@ -68,7 +55,7 @@ async fn a_stopped_redis_loses_no_event_and_serves_no_stale_read() {
         "runners retry, not die"
     );
 
-    services("start");
+    cqrs_testkit::services("start", "redis");
     // The server came back empty (the test server keeps nothing on disk): the Redis
     // runner finds no checkpoint and rebuilds, the cache's runner resumes.
     in_redis.wait_for_timeout(head, WAIT).await.unwrap();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cqrs_core::{
-    DocumentChange, Error, Lease, MemoryEventStore, Position, ProjectionRunner, ReadModelReader,
+    DocumentChange, Error, MemoryEventStore, Position, ProjectionRunner, ReadModelReader,
     ReadModelWriter,
 };
 use cqrs_redis::RedisLease;
@@ -192,19 +192,7 @@ async fn one_runner_at_a_time_with_a_lease_key() {
 async fn a_lease_is_exclusive_until_released_or_expired() {
     let store = common::store().await;
     let lease = RedisLease::new(store.connection()).with_prefix(store.prefix());
-    let ttl = Duration::from_millis(300);
-    assert!(lease.acquire("p", "a", ttl).await.unwrap());
-    assert!(!lease.acquire("p", "b", ttl).await.unwrap());
-    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "renewal");
-    lease.release("p", "b").await.unwrap();
-    assert!(
-        !lease.acquire("p", "b", ttl).await.unwrap(),
-        "b cannot release a's lease"
-    );
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    assert!(lease.acquire("p", "b", ttl).await.unwrap(), "expired");
-    lease.release("p", "b").await.unwrap();
-    assert!(lease.acquire("p", "a", ttl).await.unwrap(), "released");
+    scenarios::lease_is_exclusive_until_released_or_expired(lease).await;
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
 

@@ -73,3 +73,21 @@ impl<T, E: Display> OrUnreachable<T> for Result<T, E> {
         }
     }
 }
+
+/// Runs `scripts/services.sh {action} {server}` (`stop`, `start`, ...), for tests that
+/// stop a server mid-run. Such a test must be alone in its test binary: the others
+/// would lose the server too.
+///
+/// # Panics
+/// If the script fails.
+pub fn services(action: &str, server: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/services.sh");
+    let status = std::process::Command::new("bash")
+        .args([script, action, server])
+        .status()
+        .expect("run scripts/services.sh");
+    assert!(
+        status.success(),
+        "scripts/services.sh {action} {server} failed"
+    );
+}
