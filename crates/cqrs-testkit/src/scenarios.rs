@@ -209,11 +209,14 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
     let reads_before = reads.load(Ordering::Relaxed);
     // The grace period is far longer than the readers' refresh (20 ms) and than a read
     // descheduled on a loaded machine.
-    let outcome = cut_over(&store, &alias, live, &next, head, Duration::from_secs(1))
+    let outcome = cut_over(&store, &alias, &live, &next, head, Duration::from_secs(1))
         .await
         .expect("cut over");
     assert_eq!(outcome.previous, alias);
     assert_eq!(outcome.current, next_name);
+    live.join()
+        .await
+        .expect("the old version's runner ended cleanly");
     tokio::time::sleep(Duration::from_millis(50)).await;
     done.store(true, Ordering::SeqCst);
     for task in tasks {

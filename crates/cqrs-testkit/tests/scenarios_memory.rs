@@ -1,5 +1,6 @@
 //! The store scenarios on the in-memory adapters: the reference behaviour the real
 //! adapters are held to.
+#![allow(clippy::unwrap_used)]
 
 use cqrs_core::{MemoryLease, MemoryReadModelStore};
 use cqrs_testkit::scenarios;
@@ -17,4 +18,35 @@ async fn memory_one_runner_at_a_time() {
 #[tokio::test]
 async fn memory_cut_over_without_downtime() {
     scenarios::cut_over_without_downtime(MemoryReadModelStore::new()).await;
+}
+
+#[tokio::test]
+async fn a_failed_cut_over_changes_nothing_and_keeps_the_live_runner() {
+    use cqrs_core::{Error, MemoryEventStore, ProjectionRunner, ReadModelWriter, cut_over};
+    use cqrs_testkit::tally::{TallyProjection, append_tally, tally_log};
+    use std::time::Duration;
+
+    let events = MemoryEventStore::new();
+    let store = MemoryReadModelStore::new();
+    let head = append_tally(&events, &tally_log(100, 1)).await;
+    let live = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
+    let next = ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+        .with_name("tally_v2")
+        .spawn();
+    store.set_alias("tally", "tally_v2").await.unwrap();
+    // Already pointing there: refused before anything changes.
+    let error = cut_over(&store, "tally", &live, &next, head, Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidInput(_)), "{error}");
+    assert_eq!(
+        store.alias("tally").await.unwrap().as_deref(),
+        Some("tally_v2")
+    );
+    // The live runner still runs: it applies new events.
+    let head = append_tally(&events, &tally_log(10, 2)).await;
+    live.wait_for_timeout(head, scenarios::WAIT).await.unwrap();
+    assert!(!live.is_finished());
+    live.stop().await.unwrap();
+    next.stop().await.unwrap();
 }

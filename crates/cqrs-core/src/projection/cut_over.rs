@@ -143,13 +143,14 @@ pub struct CutOver {
 ///    just before);
 /// 2. points `alias` at `next`'s read model: readers switch, and runners started later
 ///    under the projection's name write there;
-/// 3. stops `live`, the runner of the old version (`next` goes on: it is the live
-///    one now);
+/// 3. stops `live`, the runner of the old version ([`ProjectionHandle::halt`]; `next`
+///    goes on: it is the live one now);
 /// 4. waits `grace` (longer than the readers' [`Aliased`] refresh interval, and than
 ///    the longest read in flight) and drops the old version.
 ///
 /// Both versions are complete and current until the switch, so a reader sees either
-/// the old one or the new one, never a half-built one.
+/// the old one or the new one, never a half-built one. If it fails before the switch,
+/// nothing changed and `live` still runs.
 ///
 /// # Errors
 /// [`Error::Closed`] or [`Error::Timeout`]-like errors of `next` if it does not get
@@ -159,7 +160,7 @@ pub struct CutOver {
 pub async fn cut_over<S: ReadModelWriter>(
     store: &S,
     alias: &str,
-    live: ProjectionHandle,
+    live: &ProjectionHandle,
     next: &ProjectionHandle,
     head: Position,
     grace: Duration,
@@ -177,9 +178,7 @@ pub async fn cut_over<S: ReadModelWriter>(
     }
     store.set_alias(alias, &current).await?;
     tracing::info!(%alias, %previous, %current, "readers switched to the new version");
-    if let Err(error) = live.stop().await {
-        tracing::warn!(%error, "the old version's runner had failed");
-    }
+    live.halt().await;
     tokio::time::sleep(grace).await;
     store.reset(&previous).await?;
     tracing::info!(%previous, "old version dropped");

@@ -48,6 +48,9 @@ impl ProjectionStats {
 }
 
 /// Controls a spawned [`ProjectionRunner`](crate::ProjectionRunner) and tells how far it is.
+///
+/// Dropping the handle stops the runner (after the batch in progress), as
+/// [`stop`](Self::stop) does: keep it for as long as the projection should run.
 #[derive(Debug)]
 pub struct ProjectionHandle {
     pub(crate) name: String,
@@ -119,6 +122,15 @@ impl ProjectionHandle {
     /// Whether the runner has ended (stopped or failed).
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+
+    /// Asks the runner to stop after the batch in progress and waits until it has
+    /// ended, keeping the handle ([`join`](Self::join) it to learn how it ended).
+    pub async fn halt(&self) {
+        self.stop.send_replace(true);
+        let mut progress = self.progress.clone();
+        // An error means the runner is gone already: ended too.
+        let _ = progress.wait_for(|p| p.ended.is_some()).await;
     }
 
     /// Stops the runner after the batch in progress, and returns how it ended.
