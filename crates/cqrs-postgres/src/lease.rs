@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cqrs_core::{Error, Lease};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -17,15 +17,26 @@ const NAMESPACE: i32 = 0x6371_7273;
 /// Leases as session advisory locks: `pg_try_advisory_lock` on a connection of its
 /// own, held while the lease is held. A renewal checks the connection is alive. If
 /// the holder's process dies, its session ends and the server frees the lock at once,
-/// without waiting for a time to live (the `ttl` is not used). A holder that loses its
-/// connection loses the lease at its next renewal.
+/// without waiting for the time to live. A holder that loses its connection loses the
+/// lease at its next renewal. Within one process (clones of one `PgLease`), a holder
+/// that has not renewed for its time to live (a runner task that panicked or was
+/// aborted) loses the lease to the next holder that asks, as with the other stores.
 ///
 /// The lock key is `hashtext(name)`: two names with the same 32-bit hash share a lease
 /// (harmless: one of the two runners waits).
 #[derive(Clone, Debug)]
 pub struct PgLease {
     pool: PgPool,
-    held: Arc<Mutex<HashMap<String, (String, PgConnection)>>>,
+    held: Arc<Mutex<HashMap<String, Held>>>,
+}
+
+/// A lease held by this process.
+#[derive(Debug)]
+struct Held {
+    holder: String,
+    conn: PgConnection,
+    renewed: Instant,
+    ttl: Duration,
 }
 
 impl PgLease {
@@ -40,19 +51,30 @@ impl PgLease {
 }
 
 impl Lease for PgLease {
-    async fn acquire(&self, name: &str, holder: &str, _ttl: Duration) -> Result<bool, Error> {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, Error> {
         let mut held = self.held.lock().await;
-        if let Some((owner, conn)) = held.get_mut(name) {
-            if owner != holder {
+        if let Some(lease) = held.get_mut(name) {
+            if lease.holder == holder {
+                return match lease.conn.ping().await {
+                    Ok(()) => {
+                        lease.renewed = Instant::now();
+                        lease.ttl = ttl;
+                        Ok(true)
+                    }
+                    Err(error) => {
+                        held.remove(name);
+                        Err(backend("renew lease")(error))
+                    }
+                };
+            }
+            if lease.renewed.elapsed() < lease.ttl {
                 return Ok(false);
             }
-            return match conn.ping().await {
-                Ok(()) => Ok(true),
-                Err(error) => {
-                    held.remove(name);
-                    Err(backend("renew lease")(error))
-                }
-            };
+            // Its holder stopped renewing without releasing: free the lock.
+            tracing::warn!(lease = name, stale = %lease.holder, "taking over a lease not renewed in time");
+            if let Some(stale) = held.remove(name) {
+                let _ = stale.conn.close().await;
+            }
         }
         let options = self.pool.connect_options();
         let mut conn = PgConnection::connect_with(&options)
@@ -65,7 +87,13 @@ impl Lease for PgLease {
             .await
             .map_err(backend("take lease"))?;
         if taken {
-            held.insert(name.to_owned(), (holder.to_owned(), conn));
+            let lease = Held {
+                holder: holder.to_owned(),
+                conn,
+                renewed: Instant::now(),
+                ttl,
+            };
+            held.insert(name.to_owned(), lease);
         } else {
             let _ = conn.close().await;
         }
@@ -74,10 +102,10 @@ impl Lease for PgLease {
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), Error> {
         let mut held = self.held.lock().await;
-        if held.get(name).is_some_and(|(owner, _)| owner == holder) {
-            if let Some((_, conn)) = held.remove(name) {
+        if held.get(name).is_some_and(|lease| lease.holder == holder) {
+            if let Some(lease) = held.remove(name) {
                 // Closing the session frees its advisory locks.
-                conn.close().await.map_err(backend("release lease"))?;
+                lease.conn.close().await.map_err(backend("release lease"))?;
             }
         }
         Ok(())

@@ -32,7 +32,8 @@ async fn a_lease_is_exclusive_until_released_or_its_session_ends() {
         "held by a in this process"
     );
     assert!(first.acquire(&name, "a", ttl).await.unwrap(), "renewal");
-    // No time to live: the lock lives as long as the holder's session.
+    // For another process (another PgLease), the lock lasts as long as the holder's
+    // session, whatever the time to live.
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     assert!(
         !second.acquire(&name, "b", ttl).await.unwrap(),

@@ -90,7 +90,8 @@ pub async fn replay_changes_nothing<S: ReadModelStore + Clone + 'static>(store: 
 
 /// Two runners of the same projection on the same store share `lease`: checks that
 /// at no sampled moment both lead, that only the leader moves the read model, that
-/// the other takes over after the leader stops, and that the result equals a rebuild.
+/// the other takes over after the leader stops, that a third takes over after that
+/// one crashes (once the lease expires), and that the result equals a rebuild.
 ///
 /// # Panics
 /// If both lead at once, the second never takes over, or the read model differs.
@@ -154,7 +155,25 @@ where
         reference_tally(&events).await,
         "the read model differs from a rebuild after the take-over"
     );
-    follower.stop().await.expect("stop");
+
+    // The new leader crashes without releasing the lease: a new runner takes over
+    // once the lease has expired.
+    follower.abort();
+    let third = ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+        .with_name(name)
+        .with_lease(lease.clone(), ttl)
+        .spawn();
+    let head = append_tally(&events, &tally_log(100, 13)).await;
+    third
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("a new runner takes over");
+    assert_eq!(
+        tally_documents(&store, name).await,
+        reference_tally(&events).await,
+        "the read model differs from a rebuild after a crashed leader"
+    );
+    third.stop().await.expect("stop");
 }
 
 /// A rebuild without downtime: the live version of a read model serves readers while
