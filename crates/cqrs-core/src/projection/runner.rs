@@ -424,6 +424,8 @@ where
             .as_ref()
             .map_or(Duration::from_secs(3600), |l| l.ttl / 3);
         let mut renewal = tokio::time::interval(renew_every);
+        // After a long batch, renew once, not once per missed tick.
+        renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renewal.tick().await;
         let mut meter = Meter::new();
         loop {
