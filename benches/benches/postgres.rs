@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{create_goal, planner_events, toggle};
+use cqrs_benches::{catch_up, create_goal, planner_events, toggle};
 use cqrs_core::{
     AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
-    ProjectionRunner, RawEvent, ReadModelWriter, Repository, SnapshotPolicy,
+    ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
 };
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate as PeerAggregate, DomainEvent};
@@ -342,15 +342,7 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             let store = store.clone();
             let source = _memory.clone();
             let events = &events;
-            async move {
-                let runner = ProjectionRunner::new(TodayProjection, source, store.clone())
-                    .with_name(name.clone());
-                let mut checkpoint = Position::START;
-                for chunk in events.chunks(1000) {
-                    checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
-                }
-                store.reset(&name).await.expect("reset");
-            }
+            catch_up(store, source, events, 1000, name)
         });
     });
     group.bench_function("ceiling/raw-batched-insert", |b| {

@@ -14,11 +14,10 @@
 
 use std::time::{Duration, Instant};
 
-use cqrs_benches::planner_events;
+use cqrs_benches::{catch_up, planner_events};
 use cqrs_core::{
-    DocumentChange, Guard, MemoryEventStore, MemoryReadModelStore, Position, Projection,
-    ProjectionBatch, ProjectionRunner, ReadModelReader, ReadModelStore, ReadModelWriter,
-    RecordedEvent,
+    DocumentChange, Guard, MemoryReadModelStore, Position, ProjectionBatch, ProjectionRunner,
+    ReadModelReader, ReadModelWriter, RecordedEvent,
 };
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_mongo::mongodb::bson::{self, Document, doc};
@@ -35,48 +34,35 @@ fn changes_per_batch(
     events: &[RecordedEvent],
     batch: usize,
 ) -> Vec<Vec<DocumentChange>> {
-    rt.block_on(async {
-        let memory = MemoryReadModelStore::new();
-        let mut all = Vec::new();
-        for chunk in events.chunks(batch) {
-            let plan = ProjectionBatch::plan(&TodayProjection, chunk).expect("plan");
-            let stored = memory
-                .get_many("today", plan.document_ids())
-                .await
-                .expect("load");
-            let changes = plan
-                .apply(&TodayProjection, "today", stored, Guard::SkipApplied)
-                .expect("apply");
-            memory
-                .commit(
-                    "today",
-                    changes.clone(),
-                    chunk.last().expect("event").position,
-                )
-                .await
-                .expect("commit");
-            all.push(changes);
-        }
-        all
-    })
+    rt.block_on(changes_per_batch_async(events, batch))
 }
 
-/// Applies `events` in batches of `batch` to a fresh read model `name` of `store`,
-/// then removes it.
-async fn catch_up<S: ReadModelStore + Clone + 'static>(
-    store: S,
-    source: MemoryEventStore,
+async fn changes_per_batch_async(
     events: &[RecordedEvent],
     batch: usize,
-    name: String,
-) {
-    let runner =
-        ProjectionRunner::new(TodayProjection, source, store.clone()).with_name(name.clone());
-    let mut checkpoint = Position::START;
+) -> Vec<Vec<DocumentChange>> {
+    let memory = MemoryReadModelStore::new();
+    let mut all = Vec::new();
     for chunk in events.chunks(batch) {
-        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+        let plan = ProjectionBatch::plan(&TodayProjection, chunk).expect("plan");
+        let stored = memory
+            .get_many("today", plan.document_ids())
+            .await
+            .expect("load");
+        let changes = plan
+            .apply(&TodayProjection, "today", stored, Guard::SkipApplied)
+            .expect("apply");
+        memory
+            .commit(
+                "today",
+                changes.clone(),
+                chunk.last().expect("event").position,
+            )
+            .await
+            .expect("commit");
+        all.push(changes);
     }
-    store.reset(&name).await.expect("reset");
+    all
 }
 
 fn projection(
@@ -219,16 +205,13 @@ fn reads(
     let ids: Vec<String> = rt.block_on(async {
         let runner = ProjectionRunner::new(TodayProjection, source, cache.clone());
         runner.apply(Position::START, &events).await.expect("apply");
-        let memory = MemoryReadModelStore::new();
-        let (s, e) = planner_events(100).await;
-        ProjectionRunner::new(TodayProjection, s, memory.clone())
-            .apply(Position::START, &e)
+        // Every document the log produces: the ids of the last batch's changes cover
+        // them all (one batch holds the whole log).
+        changes_per_batch_async(&events, events.len())
             .await
-            .expect("apply");
-        memory
-            .documents(TodayProjection::NAME)
             .into_iter()
-            .map(|(id, _)| id)
+            .flatten()
+            .map(|change| change.id().to_owned())
             .collect()
     });
     // Warm the cache: every list read once.

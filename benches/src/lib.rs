@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use cqrs_core::{
     AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, Metadata, NewEvent, Position,
-    RecordedEvent,
+    ProjectionRunner, ReadModelStore, RecordedEvent,
 };
 use mada::domain::{CategoryFact, GoalCommand, GoalDetails, GoalEvent, Schedule};
 use std::sync::Arc;
@@ -110,4 +110,25 @@ pub fn done_flags(tasks: usize, per_task: usize) -> Arc<Vec<Vec<AtomicBool>>> {
             .map(|_| (0..per_task).map(|_| AtomicBool::new(false)).collect())
             .collect(),
     )
+}
+
+/// Applies `events` in batches of `batch` to a fresh read model `name` of `store`,
+/// then removes it: a catch-up from the first event, as a bench iteration.
+///
+/// # Panics
+/// If the store fails.
+pub async fn catch_up<S: ReadModelStore + Clone + 'static>(
+    store: S,
+    source: MemoryEventStore,
+    events: &[RecordedEvent],
+    batch: usize,
+    name: String,
+) {
+    let runner = ProjectionRunner::new(mada::projections::TodayProjection, source, store.clone())
+        .with_name(name.clone());
+    let mut checkpoint = Position::START;
+    for chunk in events.chunks(batch) {
+        checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
+    }
+    store.reset(&name).await.expect("reset");
 }
