@@ -6,10 +6,8 @@ use cqrs_core::{Error, Lease};
 use mongodb::bson::{DateTime, Document, doc};
 use mongodb::{Collection, Database};
 
+use crate::command::update;
 use crate::error::backend;
-
-/// MongoDB's code for a duplicate key.
-const DUPLICATE_KEY: i32 = 11_000;
 
 /// Leases as documents of a collection (`cqrs_leases` by default):
 /// `{_id: name, holder, expires}`. Taking or renewing is one conditional upsert that
@@ -44,39 +42,18 @@ impl Lease for MongoLease {
         let now = SystemTime::now();
         let expires = DateTime::from_system_time(now + ttl);
         let now = DateTime::from_system_time(now);
-        // A command rather than `update_one`: FerretDB's reply to a failed upsert lacks
-        // fields the driver's typed result requires.
-        let reply = self
-            .db
-            .run_command(doc! {
-                "update": self.leases.name(),
-                "updates": [{
-                    "q": {
-                        "_id": name,
-                        "$or": [ { "holder": holder }, { "expires": { "$lt": now } } ],
-                    },
-                    "u": { "$set": { "holder": holder, "expires": expires } },
-                    "upsert": true,
-                }],
-            })
-            .await
-            .map_err(backend("take lease"))?;
-        let Ok(errors) = reply.get_array("writeErrors") else {
-            return Ok(true);
+        let statement = doc! {
+            "q": {
+                "_id": name,
+                "$or": [ { "holder": holder }, { "expires": { "$lt": now } } ],
+            },
+            "u": { "$set": { "holder": holder, "expires": expires } },
+            "upsert": true,
         };
-        let taken_by_another = errors.iter().all(|e| {
-            e.as_document()
-                .and_then(|e| e.get_i32("code").ok())
-                .is_some_and(|code| code == DUPLICATE_KEY)
-        });
-        if taken_by_another {
-            Ok(false)
-        } else {
-            Err(Error::backend(
-                "take lease",
-                format!("write error: {errors:?}"),
-            ))
-        }
+        // Another holder has it: the upsert's insert hits its `_id`.
+        let taken_by_another =
+            update(&self.db, self.leases.name(), vec![statement], "take lease").await?;
+        Ok(taken_by_another.is_empty())
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), Error> {

@@ -6,12 +6,10 @@ use mongodb::IndexModel;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::IndexOptions;
 
+use crate::command::update;
 use crate::convert::{json_to_bson, position_from, position_to_bson};
 use crate::error::backend;
 use crate::store::{ALIASES, CHECKPOINTS, MongoReadModelStore};
-
-/// MongoDB's code for a duplicate key.
-const DUPLICATE_KEY: i32 = 11_000;
 
 impl MongoReadModelStore {
     /// Writes `changes` to the documents of `projection`, each only if the stored
@@ -33,7 +31,7 @@ impl MongoReadModelStore {
                 .iter()
                 .map(|change| statement(projection, change, true))
                 .collect::<Result<Vec<_>, _>>()?;
-            let lost_races = self.run_update(collection, statements).await?;
+            let lost_races = update(&self.db, collection, statements, "write documents").await?;
             if lost_races.is_empty() {
                 continue;
             }
@@ -43,7 +41,7 @@ impl MongoReadModelStore {
                 .iter()
                 .map(|&i| statement(projection, &chunk[i], false))
                 .collect::<Result<Vec<_>, _>>()?;
-            let again = self.run_update(collection, retries).await?;
+            let again = update(&self.db, collection, retries, "write documents").await?;
             if !again.is_empty() {
                 return Err(Error::backend(
                     "write documents",
@@ -76,51 +74,6 @@ impl MongoReadModelStore {
             .await
             .map_err(backend("write checkpoint"))?;
         Ok(())
-    }
-
-    /// Runs one `update` command; returns the indexes of the upserts that hit a
-    /// duplicate key (their document is at or past the change, or another writer
-    /// created it meanwhile). Any other write error fails.
-    async fn run_update(
-        &self,
-        collection: &str,
-        updates: Vec<Document>,
-    ) -> Result<Vec<usize>, Error> {
-        let reply = self
-            .db
-            .run_command(doc! { "update": collection, "updates": updates, "ordered": false })
-            .await
-            .map_err(backend("write documents"))?;
-        let mut duplicates = Vec::new();
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            for error in errors {
-                let Some(error) = error.as_document() else {
-                    continue;
-                };
-                let code = error.get_i32("code").unwrap_or_default();
-                let index = match error.get("index") {
-                    Some(Bson::Int32(i)) => usize::try_from(*i).ok(),
-                    Some(Bson::Int64(i)) => usize::try_from(*i).ok(),
-                    _ => None,
-                };
-                match (code, index) {
-                    (DUPLICATE_KEY, Some(index)) => duplicates.push(index),
-                    _ => {
-                        return Err(Error::backend(
-                            "write documents",
-                            format!("write error: {error}"),
-                        ));
-                    }
-                }
-            }
-        }
-        if let Ok(error) = reply.get_document("writeConcernError") {
-            return Err(Error::backend(
-                "write documents",
-                format!("write concern error: {error}"),
-            ));
-        }
-        Ok(duplicates)
     }
 }
 
