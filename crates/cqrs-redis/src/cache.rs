@@ -162,27 +162,34 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
         Ok(())
     }
 
+    /// The cache entry (key, position, entry) of document `id` at `position`: its value,
+    /// or `None` for a document that does not exist (never did, or was deleted).
+    fn entry(
+        &self,
+        projection: &str,
+        id: &str,
+        position: Position,
+        value: Option<&serde_json::Value>,
+    ) -> Result<(String, String, String), Error> {
+        let p = encode_position(position);
+        let entry = match value {
+            Some(value) => {
+                let json = serde_json::to_string(value).map_err(|e| Error::codec(projection, e))?;
+                format!("{p}|{VALUE}{json}")
+            }
+            None => format!("{p}|{ABSENT}"),
+        };
+        Ok((self.key(projection, id), p, entry))
+    }
+
     /// Reads `S` and caches what it found; a failure to cache is logged, not returned.
     async fn fill(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
         let found = self.inner.get(projection, id).await?;
-        let (position, entry) = match &found {
-            Some(doc) => {
-                let p = encode_position(doc.position);
-                let json =
-                    serde_json::to_string(&doc.value).map_err(|e| Error::codec(projection, e))?;
-                let entry = format!("{p}|{VALUE}{json}");
-                (p, entry)
-            }
-            None => {
-                let p = encode_position(Position::START);
-                let entry = format!("{p}|{ABSENT}");
-                (p, entry)
-            }
+        let entry = match &found {
+            Some(doc) => self.entry(projection, id, doc.position, Some(&doc.value))?,
+            None => self.entry(projection, id, Position::START, None)?,
         };
-        if let Err(error) = self
-            .set(vec![(self.key(projection, id), position, entry)])
-            .await
-        {
+        if let Err(error) = self.set(vec![entry]).await {
             tracing::warn!(%error, projection, id, "could not fill the cache");
         }
         Ok(found)
@@ -263,19 +270,16 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelWriter for RedisCache<S> {
                 (self.key(projection, change.id()), p, entry)
             })
             .collect();
-        let mut values = Vec::with_capacity(changes.len());
-        for change in &changes {
-            let p = encode_position(change.position());
-            let entry = match change {
-                DocumentChange::Put { value, .. } => {
-                    let json =
-                        serde_json::to_string(value).map_err(|e| Error::codec(projection, e))?;
-                    format!("{p}|{VALUE}{json}")
-                }
-                DocumentChange::Delete { .. } => format!("{p}|{ABSENT}"),
-            };
-            values.push((self.key(projection, change.id()), p, entry));
-        }
+        let values = changes
+            .iter()
+            .map(|change| {
+                let value = match change {
+                    DocumentChange::Put { value, .. } => Some(value),
+                    DocumentChange::Delete { .. } => None,
+                };
+                self.entry(projection, change.id(), change.position(), value)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.set(marks).await?;
         self.inner.commit(projection, changes, checkpoint).await?;
         self.set(values).await
