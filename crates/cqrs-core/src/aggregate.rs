@@ -26,14 +26,8 @@ pub trait Command: Send + Sync {
 /// use cqrs_core::{Aggregate, Command, Event};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 /// enum LightEvent { SwitchedOn, SwitchedOff }
-/// impl Event for LightEvent {
-///     const TYPES: &'static [&'static str] = &["SwitchedOn", "SwitchedOff"];
-///     fn event_type(&self) -> &'static str {
-///         match self { Self::SwitchedOn => "SwitchedOn", Self::SwitchedOff => "SwitchedOff" }
-///     }
-/// }
 ///
 /// struct Toggle { light: String }
 /// impl Command for Toggle {

@@ -31,14 +31,18 @@ pub enum Error {
         actual: Version,
     },
 
-    /// An event or document could not be serialized, deserialized or upcast. The data
-    /// is kept as it was; fix the code (or add an upcaster) and retry.
-    #[error("cannot encode or decode `{event_type}`: {message}")]
+    /// An event, document or stored number could not be serialized, deserialized or
+    /// upcast. The data is kept as it was; `location` says where it is (stream,
+    /// version, position, projection, document): fix the code (or add an upcaster)
+    /// and retry.
+    #[error("cannot encode or decode `{what}`{location}: {message}")]
     Codec {
-        /// The event type (or document kind) concerned.
-        event_type: String,
+        /// The event type (or document kind, or column) concerned.
+        what: String,
         /// What went wrong.
         message: String,
+        /// Where the data is, as far as known.
+        location: Box<Location>,
     },
 
     /// The input was refused before anything was written (for example an append of
@@ -75,13 +79,84 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// A [`Error::Codec`] for `event_type`.
-    pub fn codec(event_type: impl Into<String>, message: impl fmt::Display) -> Self {
-        Self::Codec {
-            event_type: event_type.into(),
-            message: message.to_string(),
+/// Where the data of an [`Error::Codec`] is: what an operator needs to find the row
+/// or document. Printed as ` (stream `s`, version 3, position 17, projection `p`)`,
+/// with only the parts known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The stream of the event.
+    pub stream_id: Option<StreamId>,
+    /// The event's version in its stream.
+    pub version: Option<Version>,
+    /// The event's position in the global log.
+    pub position: Option<Position>,
+    /// The projection (read model) that was applying it.
+    pub projection: Option<String>,
+    /// The read-model document concerned.
+    pub document: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(stream) = &self.stream_id {
+            parts.push(format!("stream `{stream}`"));
         }
+        if let Some(version) = self.version {
+            parts.push(format!("version {version}"));
+        }
+        if let Some(position) = self.position {
+            parts.push(format!("position {position}"));
+        }
+        if let Some(projection) = &self.projection {
+            parts.push(format!("projection `{projection}`"));
+        }
+        if let Some(document) = &self.document {
+            parts.push(format!("document `{document}`"));
+        }
+        if parts.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " ({})", parts.join(", "))
+        }
+    }
+}
+
+impl Error {
+    /// A [`Error::Codec`] for `what` (an event type, a document kind, a column), with
+    /// no location yet.
+    pub fn codec(what: impl Into<String>, message: impl fmt::Display) -> Self {
+        Self::Codec {
+            what: what.into(),
+            message: message.to_string(),
+            location: Box::default(),
+        }
+    }
+
+    /// Adds where a codec error happened: the event at `stream_id`, `version` and
+    /// `position`. Other errors are returned unchanged.
+    #[must_use]
+    pub fn at_event(mut self, stream_id: &StreamId, version: Version, position: Position) -> Self {
+        if let Self::Codec { location, .. } = &mut self {
+            location.stream_id = Some(stream_id.clone());
+            location.version = Some(version);
+            location.position = Some(position);
+        }
+        self
+    }
+
+    /// Adds the projection (and, if known, the document) a codec error happened in.
+    /// Other errors are returned unchanged.
+    #[must_use]
+    pub fn in_projection(mut self, projection: &str, document: Option<&str>) -> Self {
+        if let Self::Codec { location, .. } = &mut self {
+            location.projection = Some(projection.to_owned());
+            if let Some(document) = document {
+                location.document = Some(document.to_owned());
+            }
+        }
+        self
     }
 
     /// A [`Error::Backend`] wrapping a driver error.
@@ -90,6 +165,19 @@ impl Error {
             context,
             source: source.into(),
         }
+    }
+
+    /// A function that wraps a driver error in [`Error::Backend`], for `map_err`:
+    /// `.map_err(Error::backend_in("append"))`. Every adapter uses this one helper.
+    pub fn backend_in<E: Into<BoxError>>(context: &'static str) -> impl FnOnce(E) -> Self {
+        move |source| Self::backend(context, source)
+    }
+
+    /// A stored integer that is not a valid `what` (negative, or too large): an
+    /// [`Error::Codec`], never a silent 0 (which would defeat the guards built on
+    /// positions and versions).
+    pub fn out_of_range(what: &'static str, value: impl fmt::Display) -> Self {
+        Self::codec(what, format!("{value} is out of range"))
     }
 
     /// Whether this is an optimistic-concurrency conflict.

@@ -13,43 +13,44 @@ use crate::error::Error;
 
 /// A domain event: something that happened, named in the past tense.
 ///
-/// Events are stored as JSON with a stable type name and a schema version. The
-/// default [`encode`](Event::encode) / [`decode`](Event::decode) expect the serde
-/// default layout of an enum (*externally tagged*): the variant name is the type
-/// name and the variant's content is the payload. Override both for another layout.
+/// Events are stored as JSON with a stable type name and a schema version. Derive the
+/// trait (`#[derive(Event)]`, re-exported from `cqrs-derive`): it lists every type
+/// name and names them in a namespace, `goal.Created` for `GoalEvent::Created`, so
+/// that two aggregates' events with the same variant name never collide in one store.
 ///
-/// Type names must be unique across every event type that shares a store, because a
-/// projection picks the events it understands by name ([`Event::TYPES`]).
+/// The default [`encode`](Event::encode) / [`decode`](Event::decode) expect the serde
+/// default layout of an enum (*externally tagged*): the variant's content is the
+/// payload, and [`VARIANTS`](Event::VARIANTS) maps each stored name to its variant.
+/// Override both for another layout.
 ///
 /// ```
 /// use cqrs_core::Event;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 /// enum CounterEvent {
 ///     Incremented { by: u32 },
 ///     Reset,
 /// }
 ///
-/// impl Event for CounterEvent {
-///     const TYPES: &'static [&'static str] = &["Incremented", "Reset"];
-///     fn event_type(&self) -> &'static str {
-///         match self {
-///             Self::Incremented { .. } => "Incremented",
-///             Self::Reset => "Reset",
-///         }
-///     }
-/// }
-///
+/// assert_eq!(CounterEvent::TYPES, ["counter.Incremented", "counter.Reset"]);
 /// let raw = CounterEvent::Incremented { by: 2 }.encode().unwrap();
-/// assert_eq!(raw.event_type, "Incremented");
+/// assert_eq!(raw.event_type, "counter.Incremented");
 /// assert_eq!(raw.payload, serde_json::json!({ "by": 2 }));
 /// assert_eq!(CounterEvent::decode(raw).unwrap(), CounterEvent::Incremented { by: 2 });
 /// ```
+///
+/// Implemented by hand, `TYPES` and `event_type` must agree, and `VARIANTS` defaults
+/// to `TYPES` (stored names are the variant names, with no namespace).
 pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
-    /// Every type name this event type can have. Events whose stored type name is not
-    /// listed are not for this type and are skipped by projections.
+    /// Every stored type name this event type can have. Events whose stored type name
+    /// is not listed are not for this type: projections skip them, and decoding one
+    /// is an [`Error::Codec`].
     const TYPES: &'static [&'static str];
+
+    /// The serde variant name of each type in [`TYPES`](Event::TYPES), in the same
+    /// order: what the stored name is decoded as. Defaults to `TYPES` (no namespace).
+    const VARIANTS: &'static [&'static str] = Self::TYPES;
 
     /// The stable name of this event, stored beside its payload. Never rename it once
     /// events are stored; add an upcaster instead.
@@ -75,17 +76,18 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// [`event_type`](Event::event_type).
     fn encode(&self) -> Result<RawEvent, Error> {
         let event_type = self.event_type();
+        let variant = variant_of::<Self>(event_type)?;
         let value = serde_json::to_value(self).map_err(|e| Error::codec(event_type, e))?;
         let payload = match value {
-            Value::String(name) if name == event_type => Value::Null,
-            Value::Object(mut map) if map.len() == 1 && map.contains_key(event_type) => {
-                map.remove(event_type).unwrap_or(Value::Null)
+            Value::String(name) if name == variant => Value::Null,
+            Value::Object(mut map) if map.len() == 1 && map.contains_key(variant) => {
+                map.remove(variant).unwrap_or(Value::Null)
             }
             other => {
                 return Err(Error::codec(
                     event_type,
                     format!(
-                        "expected an externally tagged enum variant named `{event_type}`, got {}",
+                        "expected an externally tagged enum variant named `{variant}`, got {}",
                         short(&other)
                     ),
                 ));
@@ -109,11 +111,12 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
             payload,
             ..
         } = raw;
+        let variant = variant_of::<Self>(&event_type)?;
         let tagged = if payload.is_null() {
-            Value::String(event_type.clone())
+            Value::String(variant.to_owned())
         } else {
             let mut map = serde_json::Map::with_capacity(1);
-            map.insert(event_type.clone(), payload);
+            map.insert(variant.to_owned(), payload);
             Value::Object(map)
         };
         serde_json::from_value(tagged).map_err(|e| Error::codec(&event_type, e))
@@ -123,6 +126,23 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn handles(event_type: &str) -> bool {
         Self::TYPES.contains(&event_type)
     }
+}
+
+/// The serde variant that the stored name `event_type` of `E` decodes as.
+fn variant_of<E: Event>(event_type: &str) -> Result<&'static str, Error> {
+    E::TYPES
+        .iter()
+        .position(|t| *t == event_type)
+        .and_then(|i| E::VARIANTS.get(i).copied())
+        .ok_or_else(|| {
+            Error::codec(
+                event_type,
+                format!(
+                    "not a type of this event (it has {}); an event of another aggregate in the same stream, or a renamed type without an upcaster",
+                    E::TYPES.join(", ")
+                ),
+            )
+        })
 }
 
 fn short(value: &Value) -> String {
@@ -208,6 +228,33 @@ impl Version {
     }
 }
 
+impl TryFrom<i64> for Version {
+    type Error = Error;
+
+    /// A version read from a store's signed column.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if it is negative.
+    fn try_from(value: i64) -> Result<Self, Error> {
+        u64::try_from(value)
+            .map(Self)
+            .map_err(|_| Error::out_of_range("version", value))
+    }
+}
+
+impl TryFrom<Version> for i64 {
+    type Error = Error;
+
+    /// A version for a store's signed column.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] past `i64::MAX`.
+    fn try_from(value: Version) -> Result<Self, Error> {
+        i64::try_from(value.0)
+            .map_err(|_| Error::InvalidInput(format!("version {value} is out of range")))
+    }
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -226,6 +273,33 @@ pub struct Position(pub u64);
 impl Position {
     /// The position before the first event.
     pub const START: Self = Self(0);
+}
+
+impl TryFrom<i64> for Position {
+    type Error = Error;
+
+    /// A position read from a store's signed column.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if it is negative.
+    fn try_from(value: i64) -> Result<Self, Error> {
+        u64::try_from(value)
+            .map(Self)
+            .map_err(|_| Error::out_of_range("position", value))
+    }
+}
+
+impl TryFrom<Position> for i64 {
+    type Error = Error;
+
+    /// A position for a store's signed column.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] past `i64::MAX`.
+    fn try_from(value: Position) -> Result<Self, Error> {
+        i64::try_from(value.0)
+            .map_err(|_| Error::InvalidInput(format!("position {value} is out of range")))
+    }
 }
 
 impl fmt::Display for Position {
@@ -377,8 +451,9 @@ impl RecordedEvent {
             metadata,
             event,
         } = self;
+        let event = E::decode(event).map_err(|e| e.at_event(&stream_id, version, position))?;
         Ok(Envelope {
-            event: E::decode(event)?,
+            event,
             event_id,
             stream_id,
             version,
@@ -388,14 +463,26 @@ impl RecordedEvent {
         })
     }
 
-    /// Decodes the event if `E` handles its type name, `Ok(None)` if not.
+    /// Decodes the event if `E` handles its type name, `Ok(None)` if not. Only the
+    /// event is cloned, not the whole envelope, and only when it is decoded.
     ///
     /// # Errors
-    /// [`Error::Codec`] if `E` handles the type name but the payload cannot be decoded.
+    /// [`Error::Codec`] (naming the stream, version and position) if `E` handles the
+    /// type name but the payload cannot be decoded.
     pub fn decode_if<E: Event>(&self) -> Result<Option<Envelope<E>>, Error> {
         if !E::handles(&self.event.event_type) {
             return Ok(None);
         }
-        self.clone().decode().map(Some)
+        let event = E::decode(self.event.clone())
+            .map_err(|e| e.at_event(&self.stream_id, self.version, self.position))?;
+        Ok(Some(Envelope {
+            event_id: self.event_id,
+            stream_id: self.stream_id.clone(),
+            version: self.version,
+            position: self.position,
+            recorded_at: self.recorded_at,
+            metadata: self.metadata.clone(),
+            event,
+        }))
     }
 }

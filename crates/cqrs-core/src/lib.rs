@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod aggregate;
+mod backoff;
 mod error;
 mod event;
 pub mod memory;
@@ -10,8 +11,12 @@ mod repository;
 mod subscription;
 pub mod testing;
 
+/// `#[derive(Event)]`: see [`Event`] and the `cqrs-derive` crate docs.
+#[cfg(feature = "derive")]
+pub use cqrs_derive::Event;
+
 pub use crate::aggregate::{Aggregate, Command};
-pub use crate::error::{BoxError, CommandError, Error};
+pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
 };
@@ -24,7 +29,7 @@ pub use crate::ports::{
 };
 pub use crate::projection::{
     Aliased, CutOver, Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,
-    ProjectionStats, cut_over,
+    ProjectionStats, ReadModel, cut_over,
 };
 pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
 pub use crate::subscription::{catch_up, relay};

@@ -254,5 +254,5 @@ async fn the_bus_relays_in_order_and_drops_republished_events() {
     assert_eq!(positions, (1..=10).collect::<Vec<_>>());
     assert_eq!(bus.read_all(Position::START, 100).await.unwrap().len(), 10);
     let decoded = received[0].clone().decode::<AccountEvent>().unwrap();
-    assert_eq!(decoded.event.event_type(), "Deposited");
+    assert_eq!(decoded.event.event_type(), "account.Deposited");
 }

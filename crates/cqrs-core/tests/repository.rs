@@ -364,7 +364,7 @@ async fn old_event_versions_are_upcast_on_load() {
     let v1 = NewEvent {
         event_id: Uuid::now_v7(),
         event: RawEvent {
-            event_type: "Deposited".into(),
+            event_type: "account.Deposited".into(),
             schema_version: 1,
             payload: json!({ "cents": 250 }),
         },
@@ -398,7 +398,7 @@ async fn old_event_versions_are_upcast_on_load() {
     let bad = NewEvent {
         event_id: Uuid::now_v7(),
         event: RawEvent {
-            event_type: "Deposited".into(),
+            event_type: "account.Deposited".into(),
             schema_version: 1,
             payload: json!({ "euros": 1 }),
         },
@@ -414,8 +414,17 @@ async fn old_event_versions_are_upcast_on_load() {
         .unwrap();
     let err = repo.load("a").await.unwrap_err();
     assert!(
-        matches!(err, Error::Codec { ref event_type, .. } if event_type == "Deposited"),
+        matches!(err, Error::Codec { ref what, .. } if what == "account.Deposited"),
         "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("stream `account-a`") && message.contains("version 3"),
+        "the error names the stream and version: {message}"
+    );
+    assert!(
+        message.contains("position 3"),
+        "and the position: {message}"
     );
     assert_eq!(store.len(), 3);
 }

@@ -333,7 +333,7 @@ async fn an_undecodable_event_stops_the_runner_with_a_typed_error() {
     let poison = NewEvent {
         event_id: Uuid::now_v7(),
         event: RawEvent {
-            event_type: "Deposited".into(),
+            event_type: "account.Deposited".into(),
             schema_version: 2,
             payload: json!({"amount": "lots"}),
         },
@@ -355,9 +355,19 @@ async fn an_undecodable_event_stops_the_runner_with_a_typed_error() {
         .spawn();
     let err = handle.wait_for_timeout(bad, WAIT).await.unwrap_err();
     assert!(
-        matches!(err, Error::Closed(ref why) if why.contains("Deposited")),
+        matches!(err, Error::Closed(ref why) if why.contains("account.Deposited")),
         "{err}"
     );
+    // The operator can find the row: stream, version, position and projection.
+    let message = err.to_string();
+    for part in [
+        "stream `account-acc0`".to_owned(),
+        "version 3".to_owned(),
+        format!("position {bad}"),
+        "projection `balances`".to_owned(),
+    ] {
+        assert!(message.contains(&part), "`{part}` missing from: {message}");
+    }
     assert_eq!(
         handle.position(),
         good,

@@ -19,16 +19,9 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
 enum Tick {
     Ticked { n: u64 },
-}
-
-impl Event for Tick {
-    const TYPES: &'static [&'static str] = &["Ticked"];
-    fn event_type(&self) -> &'static str {
-        "Ticked"
-    }
 }
 
 /// Per stream: how many events, the last version, and whether one came out of
@@ -74,7 +67,7 @@ async fn write(pool: sqlx::PgPool, writer: u64, transactions: usize) -> HashMap<
         sqlx::query("SELECT * FROM cqrs_append($1, -1, NULL, $2, $3, $4, $5, $6)")
             .bind(&stream)
             .bind(&ids)
-            .bind(vec!["Ticked"; count])
+            .bind(vec!["tick.Ticked"; count])
             .bind(vec![1_i32; count])
             .bind(&payloads)
             .bind(vec![serde_json::json!({}); count])
@@ -215,7 +208,7 @@ async fn the_slot_advances_only_past_what_was_handled() {
             .unwrap()
             .event
             .event_type(),
-        "Ticked"
+        "tick.Ticked"
     );
     assert_eq!(
         confirmed_lsn(&db.pool, &slot).await,

@@ -282,36 +282,29 @@ async fn snapshots_make_a_long_stream_load_like_a_short_one() {
 }
 
 /// An event whose first schema stored minutes, the second seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(upcast = upcast_timer)]
 enum TimerEvent {
+    #[event(version = 2)]
     Set { seconds: u64 },
 }
 
-impl Event for TimerEvent {
-    const TYPES: &'static [&'static str] = &["Set"];
-    fn event_type(&self) -> &'static str {
-        "Set"
+fn upcast_timer(mut raw: RawEvent) -> Result<RawEvent, Error> {
+    if raw.schema_version == 1 {
+        let minutes = raw.payload["minutes"]
+            .as_u64()
+            .ok_or_else(|| Error::codec("timer.Set", "v1 without minutes"))?;
+        raw.payload = json!({ "seconds": minutes * 60 });
+        raw.schema_version = 2;
     }
-    fn schema_version(&self) -> u32 {
-        2
-    }
-    fn upcast(mut raw: RawEvent) -> Result<RawEvent, Error> {
-        if raw.schema_version == 1 {
-            let minutes = raw.payload["minutes"]
-                .as_u64()
-                .ok_or_else(|| Error::codec("Set", "v1 without minutes"))?;
-            raw.payload = json!({ "seconds": minutes * 60 });
-            raw.schema_version = 2;
-        }
-        Ok(raw)
-    }
+    Ok(raw)
 }
 
 #[tokio::test]
 async fn old_schema_versions_are_upcast_when_loaded() {
     let db = TestDb::new(2).await;
     let store = db.store();
-    let old = raw("Set", json!({ "minutes": 3 }));
+    let old = raw("timer.Set", json!({ "minutes": 3 }));
     let new = NewEvent::encode(&TimerEvent::Set { seconds: 10 }, Metadata::new()).unwrap();
     store
         .append(AppendRequest::new(

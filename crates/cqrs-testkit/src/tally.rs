@@ -10,7 +10,7 @@ use cqrs_core::{
 use serde::{Deserialize, Serialize};
 
 /// An event of the tally log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum TallyEvent {
     /// `amount` was added to `key`.
     Added {
@@ -24,16 +24,6 @@ pub enum TallyEvent {
         /// The counter.
         key: String,
     },
-}
-
-impl Event for TallyEvent {
-    const TYPES: &'static [&'static str] = &["Added", "Cleared"];
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Added { .. } => "Added",
-            Self::Cleared { .. } => "Cleared",
-        }
-    }
 }
 
 /// A counter document.

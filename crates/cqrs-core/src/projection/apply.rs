@@ -42,7 +42,8 @@ impl<E: crate::event::Event> ProjectionBatch<E> {
     /// documents each changes.
     ///
     /// # Errors
-    /// [`Error::Codec`] if an event of a type the projection reads cannot be decoded.
+    /// [`Error::Codec`] (naming the event's stream, version and position) if an event
+    /// of a type the projection reads cannot be decoded.
     pub fn plan<P: Projection<Event = E>>(
         projection: &P,
         batch: &[RecordedEvent],
@@ -94,7 +95,10 @@ impl<E: crate::event::Event> ProjectionBatch<E> {
             let document = if doc.value.is_null() {
                 None
             } else {
-                Some(serde_json::from_value(doc.value).map_err(|e| Error::codec(name, e))?)
+                Some(
+                    serde_json::from_value(doc.value)
+                        .map_err(|e| Error::codec("document", e).in_projection(name, Some(&id)))?,
+                )
             };
             working.insert(
                 id,
@@ -130,7 +134,8 @@ impl<E: crate::event::Event> ProjectionBatch<E> {
             }
             changes.push(match entry.document {
                 Some(document) => DocumentChange::Put {
-                    value: serde_json::to_value(&document).map_err(|e| Error::codec(name, e))?,
+                    value: serde_json::to_value(&document)
+                        .map_err(|e| Error::codec("document", e).in_projection(name, Some(&id)))?,
                     id,
                     position: entry.position,
                 },
@@ -157,7 +162,7 @@ where
     P: Projection,
     S: ReadModelReader + ?Sized,
 {
-    let plan = ProjectionBatch::plan(projection, batch)?;
+    let plan = ProjectionBatch::plan(projection, batch).map_err(|e| e.in_projection(name, None))?;
     if plan.is_empty() {
         return Ok(Vec::new());
     }

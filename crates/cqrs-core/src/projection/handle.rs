@@ -5,8 +5,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::{Projection, ReadModel};
 use crate::error::Error;
 use crate::event::Position;
+use crate::ports::ReadModelReader;
 
 /// Where a running projection is, and how fast it goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,19 @@ pub struct ProjectionStats {
     pub caught_up: bool,
     /// Whether the runner holds its lease (always `true` without a lease).
     pub leader: bool,
+    /// How many times another runner took the lease away (a renewal was refused).
+    pub leases_lost: u64,
+    /// How many times a renewal could not reach the lease store; the runner then
+    /// stepped down, not knowing whether it still held the lease.
+    pub lease_errors: u64,
+    /// How many times a backend error made the runner resume from its checkpoint.
+    pub retries: u64,
+    /// The wait before the next retry, zero while the runner is healthy. It starts
+    /// small, doubles with each failure in a row (with jitter) up to the maximum,
+    /// and starts small again once a batch has gone through.
+    pub backoff: Duration,
+    /// The last error the runner retried after.
+    pub last_error: Option<String>,
     /// Why the runner ended, once it has.
     pub ended: Option<String>,
 }
@@ -42,6 +57,11 @@ impl ProjectionStats {
             lag: None,
             caught_up: false,
             leader: false,
+            leases_lost: 0,
+            lease_errors: 0,
+            retries: 0,
+            backoff: Duration::ZERO,
+            last_error: None,
             ended: None,
         }
     }
@@ -52,6 +72,7 @@ impl ProjectionStats {
 /// Dropping the handle stops the runner (after the batch in progress), as
 /// [`stop`](Self::stop) does: keep it for as long as the projection should run.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the runner; keep it while the projection should run"]
 pub struct ProjectionHandle {
     pub(crate) name: String,
     pub(crate) progress: watch::Receiver<ProjectionStats>,
@@ -59,7 +80,32 @@ pub struct ProjectionHandle {
     pub(crate) task: JoinHandle<Result<(), Error>>,
 }
 
+/// Waits until `progress` reaches `position`, or its runner ends.
+pub(crate) async fn wait_for_progress(
+    progress: &watch::Receiver<ProjectionStats>,
+    name: &str,
+    position: Position,
+) -> Result<(), Error> {
+    let mut progress = progress.clone();
+    let result = progress
+        .wait_for(|p| p.position >= position || p.ended.is_some())
+        .await
+        .map(|p| p.clone());
+    match result {
+        Ok(p) if p.position >= position => Ok(()),
+        Ok(p) => Err(Error::Closed(format!(
+            "projection `{name}` ended at {} ({}) before reaching {position}",
+            p.position,
+            p.ended.unwrap_or_default()
+        ))),
+        Err(_) => Err(Error::Closed(format!("projection `{name}` is gone"))),
+    }
+}
+
 impl ProjectionHandle {
+    /// How long [`wait_for`](Self::wait_for) waits.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
     /// The projection's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -80,36 +126,31 @@ impl ProjectionHandle {
         self.progress.borrow().position
     }
 
-    /// Waits until the projection has applied every event up to `position` (read
-    /// your own writes: pass the position a command returned).
-    ///
-    /// # Errors
-    /// [`Error::Closed`] if the runner ended before getting there.
-    pub async fn wait_for(&self, position: Position) -> Result<(), Error> {
-        let mut progress = self.progress.clone();
-        let result = progress
-            .wait_for(|p| p.position >= position || p.ended.is_some())
-            .await
-            .map(|p| p.clone());
-        match result {
-            Ok(p) if p.position >= position => Ok(()),
-            Ok(p) => Err(Error::Closed(format!(
-                "projection `{}` ended at {} ({}) before reaching {position}",
-                self.name,
-                p.position,
-                p.ended.unwrap_or_default()
-            ))),
-            Err(_) => Err(Error::Closed(format!("projection `{}` is gone", self.name))),
-        }
+    /// A typed reader of the documents this runner writes, over `store` (the one the
+    /// runner writes to, or a reader in front of it), whose waits follow this runner.
+    pub fn read_model<P: Projection, R: ReadModelReader>(&self, store: R) -> ReadModel<P, R> {
+        ReadModel::following(store, self.name.clone(), self.progress.clone())
     }
 
-    /// [`wait_for`](Self::wait_for) with a time limit.
+    /// Waits until the projection has applied every event up to `position` (read
+    /// your own writes: pass the position a command returned), for at most
+    /// [`DEFAULT_WAIT`](Self::DEFAULT_WAIT).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if it does not get there in time, [`Error::Closed`] if the
+    /// runner ended before getting there.
+    pub async fn wait_for(&self, position: Position) -> Result<(), Error> {
+        self.wait_for_timeout(position, Self::DEFAULT_WAIT).await
+    }
+
+    /// [`wait_for`](Self::wait_for) with another time limit.
     ///
     /// # Errors
     /// [`Error::Timeout`] if the limit passes first, [`Error::Closed`] if the runner
     /// ended.
     pub async fn wait_for_timeout(&self, position: Position, limit: Duration) -> Result<(), Error> {
-        match tokio::time::timeout(limit, self.wait_for(position)).await {
+        let wait = wait_for_progress(&self.progress, &self.name, position);
+        match tokio::time::timeout(limit, wait).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
                 projection: self.name.clone(),

@@ -4,11 +4,13 @@
 mod apply;
 mod cut_over;
 mod handle;
+mod read_model;
 mod runner;
 
 pub use apply::{Guard, ProjectionBatch};
 pub use cut_over::{Aliased, CutOver, cut_over};
 pub use handle::{ProjectionHandle, ProjectionStats};
+pub use read_model::ReadModel;
 pub use runner::ProjectionRunner;
 
 pub(crate) use apply::apply_batch;
@@ -32,12 +34,8 @@ use crate::ports::Index;
 /// use cqrs_core::{Envelope, Event, Projection};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, Clone, Serialize, Deserialize)]
+/// #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 /// enum AccountEvent { Deposited { owner: String, amount: u64 } }
-/// impl Event for AccountEvent {
-///     const TYPES: &'static [&'static str] = &["Deposited"];
-///     fn event_type(&self) -> &'static str { "Deposited" }
-/// }
 ///
 /// #[derive(Debug, Default, Serialize, Deserialize)]
 /// struct Total { amount: u64 }

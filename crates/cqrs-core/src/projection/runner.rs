@@ -9,7 +9,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::handle::{ProjectionHandle, ProjectionStats};
-use super::{Projection, apply_batch};
+use super::{Projection, ReadModel, apply_batch};
+use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::event::{Position, RecordedEvent};
 use crate::ports::{EventSubscriber, Lease, ReadModelStore};
@@ -48,7 +49,11 @@ struct LeaseConfig {
 /// Why [`ProjectionRunner::follow`] returned without an error.
 enum Exit {
     Stopped,
+    /// A renewal was refused: another runner holds the lease.
     LeaseLost,
+    /// A renewal failed with a backend error: whether the lease is still held is
+    /// unknown, so the runner steps down as if lost.
+    LeaseUnknown(Error),
 }
 
 /// Throughput over about the last second of batches.
@@ -94,12 +99,8 @@ impl Meter {
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # use cqrs_core::{Envelope, Event, Projection};
 /// # use serde::{Deserialize, Serialize};
-/// # #[derive(Debug, Clone, Serialize, Deserialize)]
+/// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 /// # enum Ev { Happened }
-/// # impl Event for Ev {
-/// #     const TYPES: &'static [&'static str] = &["Happened"];
-/// #     fn event_type(&self) -> &'static str { "Happened" }
-/// # }
 /// # struct Count;
 /// # impl Projection for Count {
 /// #     const NAME: &'static str = "count";
@@ -137,6 +138,7 @@ pub struct ProjectionRunner<P, Src, S> {
     batch_size: usize,
     max_backoff: Duration,
     lease: Option<LeaseConfig>,
+    progress: watch::Sender<ProjectionStats>,
 }
 
 impl<P, Src, S> std::fmt::Debug for ProjectionRunner<P, Src, S> {
@@ -172,7 +174,21 @@ where
             batch_size: Self::DEFAULT_BATCH_SIZE,
             max_backoff: Duration::from_secs(5),
             lease: None,
+            progress: watch::channel(ProjectionStats::new(P::NAME.to_owned())).0,
         }
+    }
+
+    /// A typed reader of the read model this runner writes, whose waits follow this
+    /// runner (before and after [`spawn`](Self::spawn)).
+    pub fn read_model(&self) -> ReadModel<P, S>
+    where
+        S: Clone,
+    {
+        ReadModel::following(
+            self.store.clone(),
+            self.name.clone(),
+            self.progress.subscribe(),
+        )
     }
 
     /// Writes to the read model `name` instead, whatever aliases say (for a new
@@ -181,6 +197,8 @@ where
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self.follow_alias = false;
+        let name = self.name.clone();
+        self.progress.send_modify(|p| p.target = name);
         self
     }
 
@@ -247,6 +265,7 @@ where
     ///
     /// # Errors
     /// [`Error::Backend`] if the reset fails.
+    #[must_use = "dropping the handle stops the runner"]
     pub async fn rebuild(self) -> Result<ProjectionHandle, Error> {
         self.reset().await?;
         Ok(self.spawn())
@@ -285,15 +304,17 @@ where
         Ok(last)
     }
 
-    /// Runs in a new task until stopped; the handle reports progress.
+    /// Runs in a new task until stopped; the handle reports progress. Dropping the
+    /// handle stops the runner.
+    #[must_use = "dropping the handle stops the runner; keep it while the projection should run"]
     pub fn spawn(self) -> ProjectionHandle {
-        let (progress, receiver) = watch::channel(ProjectionStats::new(self.name.clone()));
+        let receiver = self.progress.subscribe();
         let (stop, stopped) = watch::channel(false);
         let name = self.name.clone();
         let span = tracing::info_span!("projection", projection = %name);
         let task = tokio::spawn(
             async move {
-                let result = self.run(&progress, stopped).await;
+                let result = self.run(stopped).await;
                 let reason = match &result {
                     Ok(()) => "stopped".to_owned(),
                     Err(error) => {
@@ -301,7 +322,7 @@ where
                         error.to_string()
                     }
                 };
-                progress.send_modify(|p| {
+                self.progress.send_modify(|p| {
                     p.ended = Some(reason);
                     p.leader = false;
                 });
@@ -317,41 +338,63 @@ where
         }
     }
 
-    async fn run(
-        &self,
-        progress: &watch::Sender<ProjectionStats>,
-        mut stopped: watch::Receiver<bool>,
-    ) -> Result<(), Error> {
-        let mut backoff = Duration::from_millis(50);
+    async fn run(&self, mut stopped: watch::Receiver<bool>) -> Result<(), Error> {
+        let progress = &self.progress;
+        let mut backoff = Backoff::new(Duration::from_millis(50), self.max_backoff);
         loop {
+            let before = progress.borrow().events;
             let outcome = match self.target().await {
                 Ok(target) => {
                     if !self.lead(&target, progress, &mut stopped).await? {
                         return Ok(());
                     }
                     let outcome = self.follow(&target, progress, &mut stopped).await;
-                    if !matches!(outcome, Ok(Exit::LeaseLost) | Err(Error::Backend { .. })) {
+                    if !matches!(
+                        outcome,
+                        Ok(Exit::LeaseLost | Exit::LeaseUnknown(_)) | Err(Error::Backend { .. })
+                    ) {
                         self.release(&target).await;
                     }
                     outcome
                 }
                 Err(error) => Err(error),
             };
+            if progress.borrow().events > before {
+                // Batches went through since the last failure: start small again.
+                backoff.reset();
+            }
             match outcome {
                 Ok(Exit::Stopped) => return Ok(()),
                 Ok(Exit::LeaseLost) => {
+                    tracing::warn!("lease lost: another runner took it over; waiting for it again");
+                    progress.send_modify(|p| {
+                        p.leader = false;
+                        p.leases_lost += 1;
+                    });
+                }
+                Ok(Exit::LeaseUnknown(error)) => {
                     tracing::warn!(
-                        "lease lost: another runner may have taken over; waiting for it again"
+                        %error,
+                        "cannot reach the lease store to renew the lease; stepping down until it answers"
                     );
-                    progress.send_modify(|p| p.leader = false);
+                    progress.send_modify(|p| {
+                        p.leader = false;
+                        p.lease_errors += 1;
+                        p.last_error = Some(error.to_string());
+                    });
                 }
                 Err(error @ Error::Backend { .. }) => {
-                    tracing::warn!(%error, ?backoff, "backend error, resuming from the checkpoint");
+                    let wait = backoff.fail();
+                    tracing::warn!(%error, ?wait, "backend error, resuming from the checkpoint");
+                    progress.send_modify(|p| {
+                        p.retries += 1;
+                        p.backoff = wait;
+                        p.last_error = Some(error.to_string());
+                    });
                     tokio::select! {
                         _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(self.max_backoff);
                 }
                 Err(other) => return Err(other),
             }
@@ -436,9 +479,10 @@ where
             };
             let Some(batch) = batch else {
                 if let Some(lease) = &self.lease {
-                    let renewed = lease.lease.acquire(target, &lease.holder, lease.ttl).await;
-                    if !renewed.unwrap_or(false) {
-                        return Ok(Exit::LeaseLost);
+                    match lease.lease.acquire(target, &lease.holder, lease.ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(Exit::LeaseLost),
+                        Err(error) => return Ok(Exit::LeaseUnknown(error)),
                     }
                 }
                 continue;
@@ -460,6 +504,7 @@ where
             let caught_up = batch.len() < self.batch_size;
             progress.send_modify(|p| {
                 p.position = checkpoint;
+                p.backoff = Duration::ZERO;
                 p.events += applied;
                 p.events_per_second = rate;
                 p.lag = lag.or(p.lag);

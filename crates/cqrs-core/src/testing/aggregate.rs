@@ -10,12 +10,8 @@ use crate::event::Event;
 /// ```
 /// # use cqrs_core::{Aggregate, Command, Event};
 /// # use serde::{Deserialize, Serialize};
-/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 /// # enum DoorEvent { Opened, Closed }
-/// # impl Event for DoorEvent {
-/// #     const TYPES: &'static [&'static str] = &["Opened", "Closed"];
-/// #     fn event_type(&self) -> &'static str { match self { Self::Opened => "Opened", Self::Closed => "Closed" } }
-/// # }
 /// # enum DoorCommand { Open, Close }
 /// # impl Command for DoorCommand { fn aggregate_id(&self) -> String { "front".into() } }
 /// # #[derive(Debug, PartialEq, thiserror::Error)]

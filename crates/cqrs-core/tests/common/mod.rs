@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(upcast = upcast_account)]
 pub enum AccountEvent {
     Opened {
         owner: String,
     },
     /// Schema v2. v1 stored `{ "cents": n }` with no currency.
+    #[event(version = 2)]
     Deposited {
         amount: u64,
         currency: String,
@@ -21,34 +23,15 @@ pub enum AccountEvent {
     },
 }
 
-impl Event for AccountEvent {
-    const TYPES: &'static [&'static str] = &["Opened", "Deposited", "Withdrawn"];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Opened { .. } => "Opened",
-            Self::Deposited { .. } => "Deposited",
-            Self::Withdrawn { .. } => "Withdrawn",
-        }
+fn upcast_account(mut raw: RawEvent) -> Result<RawEvent, Error> {
+    if raw.event_type == "account.Deposited" && raw.schema_version == 1 {
+        let cents = raw.payload["cents"]
+            .as_u64()
+            .ok_or_else(|| Error::codec("account.Deposited", "v1 payload without `cents`"))?;
+        raw.payload = json!({ "amount": cents, "currency": "EUR" });
+        raw.schema_version = 2;
     }
-
-    fn schema_version(&self) -> u32 {
-        match self {
-            Self::Deposited { .. } => 2,
-            _ => 1,
-        }
-    }
-
-    fn upcast(mut raw: RawEvent) -> Result<RawEvent, Error> {
-        if raw.event_type == "Deposited" && raw.schema_version == 1 {
-            let cents = raw.payload["cents"]
-                .as_u64()
-                .ok_or_else(|| Error::codec("Deposited", "v1 payload without `cents`"))?;
-            raw.payload = json!({ "amount": cents, "currency": "EUR" });
-            raw.schema_version = 2;
-        }
-        Ok(raw)
-    }
+    Ok(raw)
 }
 
 #[derive(Debug, Clone)]

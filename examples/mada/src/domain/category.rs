@@ -120,7 +120,7 @@ impl CategoryCommand {
 }
 
 /// What happened to a category.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum CategoryEvent {
     /// A category was created.
     CategoryCreated {
@@ -158,24 +158,6 @@ pub enum CategoryEvent {
         /// Its owner.
         user_id: UserId,
     },
-}
-
-impl Event for CategoryEvent {
-    const TYPES: &'static [&'static str] = &[
-        "CategoryCreated",
-        "CategoryRenamed",
-        "CategoryRecoloured",
-        "CategoryDeleted",
-    ];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::CategoryCreated { .. } => "CategoryCreated",
-            Self::CategoryRenamed { .. } => "CategoryRenamed",
-            Self::CategoryRecoloured { .. } => "CategoryRecoloured",
-            Self::CategoryDeleted { .. } => "CategoryDeleted",
-        }
-    }
 }
 
 /// Why a category command was refused.

@@ -175,7 +175,7 @@ impl Command for GoalCommand {
 /// What happened to a goal. Each event carries what the read models need to find
 /// the documents it changes (the user, the days concerned), so projections stay
 /// pure functions of one event and one document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 pub enum GoalEvent {
     /// A goal was created.
     GoalCreated {
@@ -243,28 +243,6 @@ pub enum GoalEvent {
         /// The days it was done.
         done: Vec<NaiveDate>,
     },
-}
-
-impl Event for GoalEvent {
-    const TYPES: &'static [&'static str] = &[
-        "GoalCreated",
-        "GoalEdited",
-        "GoalRescheduled",
-        "GoalCompleted",
-        "GoalUncompleted",
-        "GoalDeleted",
-    ];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::GoalCreated { .. } => "GoalCreated",
-            Self::GoalEdited { .. } => "GoalEdited",
-            Self::GoalRescheduled { .. } => "GoalRescheduled",
-            Self::GoalCompleted { .. } => "GoalCompleted",
-            Self::GoalUncompleted { .. } => "GoalUncompleted",
-            Self::GoalDeleted { .. } => "GoalDeleted",
-        }
-    }
 }
 
 /// Why a goal command was refused.
