@@ -79,7 +79,11 @@ async fn concurrent_appends_to_one_stream_conflict_and_lose_nothing() {
     );
 
     let events = store
-        .read_stream(&StreamId::new("account-shared"), Version::INITIAL)
+        .read_stream(
+            &StreamId::new("account-shared"),
+            Version::INITIAL,
+            usize::MAX,
+        )
         .await
         .unwrap();
     assert_eq!(events.len(), WRITERS * 2, "no event lost");
@@ -127,7 +131,11 @@ async fn positions_are_unique_and_contiguous_across_streams() {
     // Per stream, versions follow positions.
     for i in 0..16 {
         let stream = store
-            .read_stream(&StreamId::new(format!("account-{i}")), Version::INITIAL)
+            .read_stream(
+                &StreamId::new(format!("account-{i}")),
+                Version::INITIAL,
+                usize::MAX,
+            )
             .await
             .unwrap();
         assert!(

@@ -25,6 +25,7 @@ struct Spy {
     inner: MemoryEventStore,
     conflicts_to_inject: Arc<AtomicU32>,
     reads_after: Arc<Mutex<Vec<Version>>>,
+    limits: Arc<Mutex<Vec<usize>>>,
 }
 
 impl EventAppender for Spy {
@@ -57,9 +58,11 @@ impl StreamReader for Spy {
         &self,
         stream_id: &StreamId,
         after: Version,
+        limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
         self.reads_after.lock().unwrap().push(after);
-        self.inner.read_stream(stream_id, after).await
+        self.limits.lock().unwrap().push(limit);
+        self.inner.read_stream(stream_id, after, limit).await
     }
 }
 impl LogReader for Spy {
@@ -108,7 +111,7 @@ async fn executes_and_loads() {
 
     let stored = repo
         .store()
-        .read_stream(&StreamId::new("account-a"), Version::INITIAL)
+        .read_stream(&StreamId::new("account-a"), Version::INITIAL, usize::MAX)
         .await
         .unwrap();
     assert_eq!(stored[1].metadata.user_id.as_deref(), Some("ada"));
@@ -254,7 +257,7 @@ async fn a_command_id_is_handled_once() {
     assert_eq!(repo.load("a").await.unwrap().state.balance, 10);
 
     let stored = store
-        .read_stream(&StreamId::new("account-a"), Version(1))
+        .read_stream(&StreamId::new("account-a"), Version(1), usize::MAX)
         .await
         .unwrap();
     assert_eq!(
@@ -382,7 +385,7 @@ async fn old_event_versions_are_upcast_on_load() {
     let loaded = repo.load("a").await.unwrap();
     assert_eq!(loaded.state.balance, 250);
     let stored = store
-        .read_stream(&StreamId::new("account-a"), Version(1))
+        .read_stream(&StreamId::new("account-a"), Version(1), usize::MAX)
         .await
         .unwrap();
     let decoded = stored[0].clone().decode::<AccountEvent>().unwrap();
@@ -504,4 +507,143 @@ async fn a_bounded_cache_evicts_and_still_decides_correctly() {
             .unwrap();
         assert_eq!(repo.load(id).await.unwrap().state.balance, 4);
     }
+}
+
+#[tokio::test]
+async fn a_hot_aggregate_stays_cached_while_many_cold_ones_pass_through() {
+    let spy = Spy::default();
+    let repo = Repository::<Account, _>::new(spy.clone()).with_cache(64);
+    repo.execute(&open("hot"), Metadata::new()).await.unwrap();
+    for i in 0..1_000 {
+        // A burst of one-off aggregates, with the hot one used between them.
+        repo.execute(&open(&format!("cold-{i}")), Metadata::new())
+            .await
+            .unwrap();
+        repo.execute(&deposit("hot", 1), Metadata::new())
+            .await
+            .unwrap();
+    }
+    spy.reads_after.lock().unwrap().clear();
+    for _ in 0..10 {
+        repo.execute(&deposit("hot", 1), Metadata::new())
+            .await
+            .unwrap();
+    }
+    assert!(
+        spy.reads_after.lock().unwrap().is_empty(),
+        "the hot aggregate was evicted by the cold ones"
+    );
+    assert_eq!(repo.load("hot").await.unwrap().state.balance, 1_010);
+}
+
+#[tokio::test]
+async fn loads_read_a_long_stream_in_bounded_chunks() {
+    let spy = Spy::default();
+    let repo = Repository::<Account, _>::new(spy.clone());
+    repo.execute(&open("a"), Metadata::new()).await.unwrap();
+    let deposits: Vec<NewEvent> = (0..1_199)
+        .map(|_| {
+            NewEvent::encode(
+                &AccountEvent::Deposited {
+                    amount: 1,
+                    currency: "EUR".into(),
+                },
+                Metadata::new(),
+            )
+            .unwrap()
+        })
+        .collect();
+    spy.inner
+        .append(AppendRequest::new(
+            "account-a",
+            ExpectedVersion::Any,
+            deposits,
+        ))
+        .await
+        .unwrap();
+    spy.limits.lock().unwrap().clear();
+    let loaded = repo.load("a").await.unwrap();
+    assert_eq!(loaded.version, Version(1_200));
+    assert_eq!(loaded.state.balance, 1_199);
+    let limits = spy.limits.lock().unwrap().clone();
+    assert_eq!(limits.len(), 3, "1,200 events in chunks of 512: {limits:?}");
+    assert!(
+        limits
+            .iter()
+            .all(|l| *l == Repository::<Account, Spy>::STREAM_CHUNK)
+    );
+
+    // A repeated command reads back only its own events, not the stream's tail.
+    let command = AccountCommand::Deposit {
+        id: "a".into(),
+        amount: 2,
+        command_id: Some(Uuid::now_v7()),
+    };
+    repo.execute(&command, Metadata::new()).await.unwrap();
+    repo.execute(&deposit("a", 1), Metadata::new())
+        .await
+        .unwrap();
+    spy.limits.lock().unwrap().clear();
+    let again = repo.execute(&command, Metadata::new()).await.unwrap();
+    assert!(again.already_handled);
+    assert_eq!(again.events.len(), 1);
+    assert_eq!(*spy.limits.lock().unwrap(), vec![1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_tasks_on_one_account_all_succeed_at_defaults() {
+    let store = MemoryEventStore::new();
+    let repo = Repository::<Account, _>::new(store.clone());
+    repo.execute(&open("a"), Metadata::new()).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    repo.execute(&deposit("a", 1), Metadata::new()).await?;
+                }
+                Ok::<_, CommandError<AccountError>>(())
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for task in tasks {
+        if let Err(error) = task.await.unwrap() {
+            failures.push(error.to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} tasks failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(repo.load("a").await.unwrap().state.balance, 800);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_that_share_no_queue_retry_conflicts_with_backoff() {
+    // Two repositories over one store: like two processes.
+    let store = MemoryEventStore::new();
+    let first = Repository::<Account, _>::new(store.clone());
+    let second = Repository::<Account, _>::new(store.clone());
+    first.execute(&open("a"), Metadata::new()).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let repo = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    repo.execute(&deposit("a", 1), Metadata::new()).await?;
+                }
+                Ok::<_, CommandError<AccountError>>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(first.load("a").await.unwrap().state.balance, 200);
 }

@@ -58,7 +58,7 @@ async fn appends_and_reads_back_streams_and_the_log() {
     );
 
     let s1 = store
-        .read_stream(&StreamId::new("s-1"), Version::INITIAL)
+        .read_stream(&StreamId::new("s-1"), Version::INITIAL, usize::MAX)
         .await
         .unwrap();
     assert_eq!(s1.len(), 2);
@@ -68,7 +68,7 @@ async fn appends_and_reads_back_streams_and_the_log() {
     assert_eq!(s1[1].position, first.position.unwrap());
     assert_eq!(
         store
-            .read_stream(&StreamId::new("s-1"), Version(1))
+            .read_stream(&StreamId::new("s-1"), Version(1), usize::MAX)
             .await
             .unwrap()
             .len(),
@@ -76,7 +76,7 @@ async fn appends_and_reads_back_streams_and_the_log() {
     );
     assert!(
         store
-            .read_stream(&StreamId::new("nope"), Version::INITIAL)
+            .read_stream(&StreamId::new("nope"), Version::INITIAL, usize::MAX)
             .await
             .unwrap()
             .is_empty()
@@ -130,7 +130,7 @@ async fn a_wrong_expected_version_is_a_typed_conflict_and_writes_nothing() {
     }
     assert_eq!(
         store
-            .read_stream(&StreamId::new("s"), Version::INITIAL)
+            .read_stream(&StreamId::new("s"), Version::INITIAL, usize::MAX)
             .await
             .unwrap()
             .len(),
@@ -175,7 +175,7 @@ async fn a_command_id_is_appended_once_even_when_copies_race() {
     );
     assert_eq!(
         store
-            .read_stream(&StreamId::new("s"), Version::INITIAL)
+            .read_stream(&StreamId::new("s"), Version::INITIAL, usize::MAX)
             .await
             .unwrap()
             .len(),
@@ -315,7 +315,7 @@ async fn old_schema_versions_are_upcast_when_loaded() {
         .await
         .unwrap();
     let events: Vec<TimerEvent> = store
-        .read_stream(&StreamId::new("timer-1"), Version::INITIAL)
+        .read_stream(&StreamId::new("timer-1"), Version::INITIAL, usize::MAX)
         .await
         .unwrap()
         .into_iter()

@@ -73,7 +73,7 @@ async fn many_streams_and_duplicate_command_ids_in_the_same_groups() {
     );
     assert_eq!(
         store
-            .read_stream(&StreamId::new("paid"), Version::INITIAL)
+            .read_stream(&StreamId::new("paid"), Version::INITIAL, usize::MAX)
             .await
             .unwrap()
             .len(),

@@ -118,7 +118,11 @@ async fn when_the_inline_projection_fails_the_events_are_not_stored_either() {
         "{err:?}"
     );
     let events = store
-        .read_stream(&StreamId::new(format!("goal-{goal}")), Version::INITIAL)
+        .read_stream(
+            &StreamId::new(format!("goal-{goal}")),
+            Version::INITIAL,
+            usize::MAX,
+        )
         .await
         .unwrap();
     assert!(

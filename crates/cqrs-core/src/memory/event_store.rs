@@ -47,7 +47,7 @@ struct Inner {
 ///     .await
 ///     .unwrap();
 /// assert_eq!(result.version, Version(1));
-/// let events = store.read_stream(&StreamId::new("account-1"), Version::INITIAL).await.unwrap();
+/// let events = store.read_stream(&StreamId::new("account-1"), Version::INITIAL, usize::MAX).await.unwrap();
 /// assert_eq!(events.len(), 1);
 /// # });
 /// ```
@@ -169,6 +169,7 @@ impl StreamReader for MemoryEventStore {
         &self,
         stream_id: &StreamId,
         after: Version,
+        limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
         let inner = lock(&self.inner);
         let Some(indices) = inner.streams.get(stream_id) else {
@@ -178,6 +179,7 @@ impl StreamReader for MemoryEventStore {
         Ok(indices
             .iter()
             .skip(skip)
+            .take(limit)
             .map(|&i| RecordedEvent::clone(&inner.log[i]))
             .collect())
     }

@@ -118,8 +118,11 @@ pub trait EventAppender: Send + Sync {
 
 /// Reads one stream.
 pub trait StreamReader: Send + Sync {
-    /// The events of `stream_id` with a version greater than `after`, in version
-    /// order (all of them for `Version::INITIAL`). An unknown stream is empty.
+    /// Up to `limit` events of `stream_id` with a version greater than `after`, in
+    /// version order. An unknown stream is empty. Callers read a long stream in
+    /// chunks (the [`Repository`](crate::Repository) reads
+    /// [`STREAM_CHUNK`](crate::Repository::STREAM_CHUNK) at a time), so no read holds
+    /// a whole stream in memory.
     ///
     /// # Errors
     /// [`Error::Backend`] if the store fails.
@@ -127,6 +130,7 @@ pub trait StreamReader: Send + Sync {
         &self,
         stream_id: &StreamId,
         after: Version,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, Error>> + Send;
 }
 
@@ -216,7 +220,7 @@ forward_port!(EventAppender {
     fn append(&self, request: AppendRequest) -> impl Future<Output = Result<AppendResult, Error>> + Send;
 });
 forward_port!(StreamReader {
-    fn read_stream(&self, stream_id: &StreamId, after: Version) -> impl Future<Output = Result<Vec<RecordedEvent>, Error>> + Send;
+    fn read_stream(&self, stream_id: &StreamId, after: Version, limit: usize) -> impl Future<Output = Result<Vec<RecordedEvent>, Error>> + Send;
 });
 forward_port!(LogReader {
     fn read_all(&self, after: Position, limit: usize) -> impl Future<Output = Result<Vec<RecordedEvent>, Error>> + Send;

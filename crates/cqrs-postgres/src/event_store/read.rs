@@ -66,12 +66,14 @@ impl StreamReader for PgEventStore {
         &self,
         stream_id: &StreamId,
         after: Version,
+        limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = $1 AND version > $2 ORDER BY version"
+            "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3"
         ))
         .bind(stream_id.as_str())
         .bind(clamp(after.0))
+        .bind(clamp(limit as u64))
         .fetch_all(&self.pool)
         .await
         .map_err(backend("read_stream"))?;

@@ -173,7 +173,7 @@ pub async fn assert_racing_writers_lose_nothing(
     );
 
     let events = store
-        .read_stream(&StreamId::new(stream), Version::INITIAL)
+        .read_stream(&StreamId::new(stream), Version::INITIAL, usize::MAX)
         .await
         .expect("read");
     assert_eq!(events.len(), writers * 2, "no event lost");

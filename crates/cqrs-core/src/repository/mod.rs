@@ -1,12 +1,18 @@
 //! The repository: loads aggregates and executes commands against them.
 
-use std::collections::HashMap;
+mod cache;
+mod locks;
+
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::Instrument;
 
+use self::cache::Cache;
+use self::locks::StreamLocks;
 use crate::aggregate::{Aggregate, Command};
+use crate::backoff::Backoff;
 use crate::error::{CommandError, Error};
 use crate::event::{Metadata, NewEvent, Position, StreamId, Version};
 use crate::ports::{AppendRequest, AppendResult, EventStore, ExpectedVersion, Snapshot};
@@ -53,6 +59,15 @@ pub enum SnapshotPolicy {
 /// loaded version, and on a conflict reload and decide again, a bounded number of
 /// times.
 ///
+/// **Contention.** Commands on one aggregate sent through one repository (or its
+/// clones) queue, one at a time per stream, so they never conflict with each other:
+/// sixteen tasks depositing into one account all succeed. Conflicts with other
+/// processes (or other repositories) are retried after a jittered backoff, 5 ms
+/// doubling to 250 ms, up to [`DEFAULT_MAX_ATTEMPTS`](Self::DEFAULT_MAX_ATTEMPTS)
+/// times; change these with [`with_max_attempts`](Self::with_max_attempts),
+/// [`with_conflict_backoff`](Self::with_conflict_backoff) and
+/// [`with_stream_queue`](Self::with_stream_queue).
+///
 /// A command with a [`command_id`](Command::command_id) is idempotent: if that id was
 /// already handled, the earlier outcome is returned and nothing is appended. The id
 /// is recorded atomically with the append, so two racing copies of one command
@@ -61,45 +76,10 @@ pub struct Repository<A, S> {
     store: S,
     snapshots: SnapshotPolicy,
     max_attempts: u32,
+    backoff: (Duration, Duration),
+    locks: Option<StreamLocks>,
     cache: Option<Arc<Cache<A>>>,
     _aggregate: PhantomData<fn() -> A>,
-}
-
-/// Aggregates as last written by this repository, keyed by stream.
-struct Cache<A> {
-    capacity: usize,
-    entries: Mutex<HashMap<StreamId, Loaded<A>>>,
-}
-
-impl<A: Clone> Cache<A> {
-    fn get(&self, stream_id: &StreamId) -> Option<Loaded<A>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(stream_id)
-            .cloned()
-    }
-
-    fn put(&self, stream_id: StreamId, loaded: Loaded<A>) {
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= self.capacity && !entries.contains_key(&stream_id) {
-            // Bounded: evict some entry (the map's first); a miss only costs a load.
-            if let Some(evicted) = entries.keys().next().cloned() {
-                entries.remove(&evicted);
-            }
-        }
-        entries.insert(stream_id, loaded);
-    }
-
-    fn forget(&self, stream_id: &StreamId) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(stream_id);
-    }
 }
 
 impl<A, S: Clone> Clone for Repository<A, S> {
@@ -108,6 +88,8 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             store: self.store.clone(),
             snapshots: self.snapshots,
             max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            locks: self.locks.clone(),
             cache: self.cache.clone(),
             _aggregate: PhantomData,
         }
@@ -120,24 +102,49 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
             .field("store", &self.store)
             .field("snapshots", &self.snapshots)
             .field("max_attempts", &self.max_attempts)
-            .finish()
+            .field("backoff", &self.backoff)
+            .field("stream_queue", &self.locks.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// The default number of times a command is decided before giving up on conflicts.
-    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
-    /// A repository over `store`, with no snapshots and
-    /// [`DEFAULT_MAX_ATTEMPTS`](Self::DEFAULT_MAX_ATTEMPTS).
+    /// How many events a load reads at a time.
+    pub const STREAM_CHUNK: usize = 512;
+
+    /// A repository over `store`: no snapshots, no cache, commands queued per
+    /// stream, conflicts retried [`DEFAULT_MAX_ATTEMPTS`](Self::DEFAULT_MAX_ATTEMPTS)
+    /// times after a jittered backoff of 5 ms doubling to 250 ms.
     pub fn new(store: S) -> Self {
         Self {
             store,
             snapshots: SnapshotPolicy::Never,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            backoff: (Duration::from_millis(5), Duration::from_millis(250)),
+            locks: Some(StreamLocks::default()),
             cache: None,
             _aggregate: PhantomData,
         }
+    }
+
+    /// Sets the wait after the first conflict (`initial`, doubled after each
+    /// further one, up to `max`); each wait is jittered between half and all of it.
+    #[must_use]
+    pub fn with_conflict_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = (initial, max.max(initial));
+        self
+    }
+
+    /// Whether commands on one stream queue inside this repository and its clones
+    /// (default: yes). Without the queue they race and retry on conflicts, as
+    /// commands from different processes do.
+    #[must_use]
+    pub fn with_stream_queue(mut self, queue: bool) -> Self {
+        self.locks = queue.then(StreamLocks::default);
+        self
     }
 
     /// Keeps up to `capacity` aggregates in memory, as this repository last wrote
@@ -148,12 +155,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// on stale state. Clones of the repository share the cache.
     #[must_use]
     pub fn with_cache(mut self, capacity: usize) -> Self {
-        self.cache = (capacity > 0).then(|| {
-            Arc::new(Cache {
-                capacity,
-                entries: Mutex::new(HashMap::new()),
-            })
-        });
+        self.cache = (capacity > 0).then(|| Arc::new(Cache::new(capacity)));
         self
     }
 
@@ -209,13 +211,22 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
             }
         }
-        for recorded in self.store.read_stream(stream_id, loaded.version).await? {
-            let version = recorded.version;
-            let envelope = recorded.decode::<A::Event>()?;
-            loaded.state.apply(&envelope.event);
-            loaded.version = version;
+        loop {
+            let chunk = self
+                .store
+                .read_stream(stream_id, loaded.version, Self::STREAM_CHUNK)
+                .await?;
+            let complete = chunk.len() < Self::STREAM_CHUNK;
+            for recorded in chunk {
+                let version = recorded.version;
+                let envelope = recorded.decode::<A::Event>()?;
+                loaded.state.apply(&envelope.event);
+                loaded.version = version;
+            }
+            if complete {
+                return Ok(loaded);
+            }
         }
-        Ok(loaded)
     }
 
     /// Executes `command`: see the type's docs. Events get `metadata`, with the
@@ -243,6 +254,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         mut metadata: Metadata,
         stream_id: StreamId,
     ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>> {
+        let _turn = match &self.locks {
+            Some(locks) => Some(locks.lock(&stream_id).await),
+            None => None,
+        };
         let command_id = command.command_id();
         if let Some(command_id) = command_id {
             if let Some(earlier) = self.store.handled_command(command_id).await? {
@@ -252,6 +267,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             metadata.correlation_id.get_or_insert(command_id);
         }
 
+        let mut backoff = Backoff::new(self.backoff.0, self.backoff.1);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -303,7 +319,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                             last: conflict,
                         });
                     }
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(backoff.fail()).await;
                 }
                 Err(other) => {
                     // The append may or may not have happened: do not trust the cache.
@@ -320,14 +336,20 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         &self,
         earlier: AppendResult,
     ) -> Result<CommandOutcome<A::Event>, Error> {
-        let events = self
-            .store
-            .read_stream(&earlier.stream_id, earlier.previous_version)
-            .await?
-            .into_iter()
-            .take_while(|e| e.version <= earlier.version)
-            .map(|e| e.decode::<A::Event>().map(|e| e.event))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Only the command's own events: no more than it appended.
+        let count = usize::try_from(earlier.version.0.saturating_sub(earlier.previous_version.0))
+            .unwrap_or(usize::MAX);
+        let events = if count == 0 {
+            Vec::new()
+        } else {
+            self.store
+                .read_stream(&earlier.stream_id, earlier.previous_version, count)
+                .await?
+                .into_iter()
+                .take_while(|e| e.version <= earlier.version)
+                .map(|e| e.decode::<A::Event>().map(|e| e.event))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         Ok(CommandOutcome {
             stream_id: earlier.stream_id,
             version: earlier.version,
