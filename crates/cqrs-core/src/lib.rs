@@ -28,8 +28,8 @@ pub use crate::ports::{
     StreamReader,
 };
 pub use crate::projection::{
-    Aliased, CutOver, Guard, Projection, ProjectionBatch, ProjectionHandle, ProjectionRunner,
-    ProjectionStats, ReadModel, cut_over,
+    Aliased, CutOver, CutOverOptions, Guard, Projection, ProjectionBatch, ProjectionHandle,
+    ProjectionRunner, ProjectionStats, ReadModel, cut_over,
 };
 pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
 pub use crate::subscription::{catch_up, relay};

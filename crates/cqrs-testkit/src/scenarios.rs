@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use cqrs_core::{
-    Aliased, Lease, LogReader, MemoryEventStore, Position, Projection, ProjectionRunner,
-    ReadModelReader, ReadModelStore, StoredDocument, cut_over,
+    Aliased, CutOverOptions, Lease, LogReader, MemoryEventStore, Position, Projection,
+    ProjectionRunner, ReadModelReader, ReadModelStore, StoredDocument, cut_over,
 };
 
 use crate::tally::{TallyProjection, append_tally, reference_tally, tally_log};
@@ -228,7 +228,10 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
     let reads_before = reads.load(Ordering::Relaxed);
     // The grace period is far longer than the readers' refresh (20 ms) and than a read
     // descheduled on a loaded machine.
-    let outcome = cut_over(&store, &alias, &live, &next, head, Duration::from_secs(1))
+    let options = CutOverOptions::default()
+        .with_grace(Duration::from_secs(1))
+        .with_deadline(WAIT);
+    let outcome = cut_over(&store, &alias, &live, &next, head, options)
         .await
         .expect("cut over");
     assert_eq!(outcome.previous, alias);

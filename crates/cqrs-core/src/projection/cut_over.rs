@@ -134,10 +134,49 @@ pub struct CutOver {
     pub current: String,
 }
 
+/// How long a [`cut_over`] may wait, and how long it keeps the old version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutOverOptions {
+    /// The longest wait for the new version to reach the head (default 60 s). A new
+    /// version that stalls makes the cut-over fail with [`Error::Timeout`], changing
+    /// nothing.
+    pub deadline: Duration,
+    /// How long readers may go on reading the old version after the switch before it
+    /// is dropped (default 2 s): longer than the readers' [`Aliased`] refresh
+    /// interval, and than the longest read in flight.
+    pub grace: Duration,
+}
+
+impl Default for CutOverOptions {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(60),
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+impl CutOverOptions {
+    /// Sets the longest wait for the new version to reach the head.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets how long the old version is kept after the switch.
+    #[must_use]
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+}
+
 /// Switches readers of `alias` from the live version of a read model to a new one
 /// built beside it, without a moment where they read nothing:
 ///
-/// 1. waits until `next` (a runner started
+/// 1. waits, at most `options.deadline`, until `next` (a runner started
 ///    [`with_name`](crate::ProjectionRunner::with_name) on a new name) has applied
 ///    every event up to `head` (take it from [`LogReader::head`](crate::LogReader::head)
 ///    just before);
@@ -145,16 +184,17 @@ pub struct CutOver {
 ///    under the projection's name write there;
 /// 3. stops `live`, the runner of the old version ([`ProjectionHandle::halt`]; `next`
 ///    goes on: it is the live one now);
-/// 4. waits `grace` (longer than the readers' [`Aliased`] refresh interval, and than
-///    the longest read in flight) and drops the old version.
+/// 4. waits `options.grace` (longer than the readers' [`Aliased`] refresh interval,
+///    and than the longest read in flight) and drops the old version.
 ///
 /// Both versions are complete and current until the switch, so a reader sees either
 /// the old one or the new one, never a half-built one. If it fails before the switch,
 /// nothing changed and `live` still runs.
 ///
 /// # Errors
-/// [`Error::Closed`] or [`Error::Timeout`]-like errors of `next` if it does not get
-/// to `head`; [`Error::InvalidInput`] if `alias` already points to `next`;
+/// [`Error::Timeout`] if `next` does not get to `head` within the deadline,
+/// [`Error::Closed`] if it ended; [`Error::InvalidInput`] if `alias` already points
+/// to `next`;
 /// [`Error::Backend`] if the store fails (if the switch happened, the old version is
 /// then left in place, to drop by hand with [`ReadModelWriter::reset`]).
 pub async fn cut_over<S: ReadModelWriter>(
@@ -163,9 +203,9 @@ pub async fn cut_over<S: ReadModelWriter>(
     live: &ProjectionHandle,
     next: &ProjectionHandle,
     head: Position,
-    grace: Duration,
+    options: CutOverOptions,
 ) -> Result<CutOver, Error> {
-    next.wait_for(head).await?;
+    next.wait_for_timeout(head, options.deadline).await?;
     let current = next.target();
     let previous = store
         .alias(alias)
@@ -179,7 +219,7 @@ pub async fn cut_over<S: ReadModelWriter>(
     store.set_alias(alias, &current).await?;
     tracing::info!(%alias, %previous, %current, "readers switched to the new version");
     live.halt().await;
-    tokio::time::sleep(grace).await;
+    tokio::time::sleep(options.grace).await;
     store.reset(&previous).await?;
     tracing::info!(%previous, "old version dropped");
     Ok(CutOver {

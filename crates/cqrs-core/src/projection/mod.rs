@@ -8,7 +8,7 @@ mod read_model;
 mod runner;
 
 pub use apply::{Guard, ProjectionBatch};
-pub use cut_over::{Aliased, CutOver, cut_over};
+pub use cut_over::{Aliased, CutOver, CutOverOptions, cut_over};
 pub use handle::{ProjectionHandle, ProjectionStats};
 pub use read_model::ReadModel;
 pub use runner::ProjectionRunner;
