@@ -5,8 +5,6 @@ use cqrs_core::Error;
 use mongodb::Database;
 use mongodb::bson::{Bson, Document, doc};
 
-use crate::error::backend;
-
 /// MongoDB's code for a duplicate key.
 const DUPLICATE_KEY: i32 = 11_000;
 
@@ -26,7 +24,7 @@ pub(crate) async fn update(
     let reply = db
         .run_command(doc! { "update": collection, "updates": updates, "ordered": false })
         .await
-        .map_err(backend(context))?;
+        .map_err(Error::backend_in(context))?;
     let mut duplicates = Vec::new();
     if let Ok(errors) = reply.get_array("writeErrors") {
         for error in errors {

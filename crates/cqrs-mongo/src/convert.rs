@@ -12,14 +12,18 @@ pub(crate) fn position_to_bson(position: Position) -> Result<i64, Error> {
     })
 }
 
-/// A stored position (missing or negative means the start).
-pub(crate) fn position_from(doc: &Document, field: &str) -> Position {
-    let raw = match doc.get(field) {
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Int32(v)) => i64::from(*v),
-        _ => 0,
-    };
-    Position(u64::try_from(raw).unwrap_or(0))
+/// A stored position (a missing field is the start).
+///
+/// # Errors
+/// [`Error::Codec`] if it is negative or not an integer: never a silent 0, which
+/// would let events be applied again to a document that already includes them.
+pub(crate) fn position_from(doc: &Document, field: &str) -> Result<Position, Error> {
+    match doc.get(field) {
+        None => Ok(Position::START),
+        Some(Bson::Int64(v)) => Position::try_from(*v),
+        Some(Bson::Int32(v)) => Position::try_from(i64::from(*v)),
+        Some(other) => Err(Error::out_of_range("position", other)),
+    }
 }
 
 /// A JSON value as BSON.
@@ -27,14 +31,24 @@ pub(crate) fn json_to_bson(projection: &str, value: &serde_json::Value) -> Resul
     bson::to_bson(value).map_err(|e| Error::codec(projection, e))
 }
 
-/// A stored read-model document (`{_id, value, position}`) as the port's type, with
-/// its id. A tombstone has a `Null` value.
-pub(crate) fn stored(doc: Document) -> Option<(String, StoredDocument)> {
-    let id = doc.get_str("_id").ok()?.to_owned();
-    let position = position_from(&doc, "position");
+/// A stored read-model document (`{_id, value, position}`) of `projection` as the
+/// port's type, with its id (`None` without a string id). A tombstone has a `Null`
+/// value.
+///
+/// # Errors
+/// [`Error::Codec`] if its position is not valid.
+pub(crate) fn stored(
+    projection: &str,
+    doc: Document,
+) -> Result<Option<(String, StoredDocument)>, Error> {
+    let Ok(id) = doc.get_str("_id").map(str::to_owned) else {
+        return Ok(None);
+    };
+    let position =
+        position_from(&doc, "position").map_err(|e| e.in_projection(projection, Some(&id)))?;
     let value = match doc.get("value") {
         None | Some(Bson::Null) => serde_json::Value::Null,
         Some(value) => value.clone().into_relaxed_extjson(),
     };
-    Some((id, StoredDocument { value, position }))
+    Ok(Some((id, StoredDocument { value, position })))
 }

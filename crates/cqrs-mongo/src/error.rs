@@ -8,7 +8,7 @@
 #[non_exhaustive]
 pub enum MongoError {
     /// The URL is not valid, or the server could not be reached. Check the URL and that
-    /// the server is up (`scripts/services.sh up mongo` in this repository).
+    /// the server is up.
     #[error("cannot connect to MongoDB: {0}")]
     Connect(#[source] mongodb::error::Error),
 
@@ -21,11 +21,4 @@ impl From<MongoError> for cqrs_core::Error {
     fn from(error: MongoError) -> Self {
         cqrs_core::Error::backend("mongodb", error)
     }
-}
-
-/// Wraps a driver error for a port.
-pub(crate) fn backend(
-    context: &'static str,
-) -> impl FnOnce(mongodb::error::Error) -> cqrs_core::Error {
-    move |error| cqrs_core::Error::backend(context, error)
 }

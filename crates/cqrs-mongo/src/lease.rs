@@ -7,7 +7,6 @@ use mongodb::bson::{DateTime, Document, doc};
 use mongodb::{Collection, Database};
 
 use crate::command::update;
-use crate::error::backend;
 
 /// Leases as documents of a collection (`cqrs_leases` by default):
 /// `{_id: name, holder, expires}`. Taking or renewing is one conditional upsert that
@@ -60,7 +59,7 @@ impl Lease for MongoLease {
         self.leases
             .delete_one(doc! { "_id": name, "holder": holder })
             .await
-            .map_err(backend("release lease"))?;
+            .map_err(Error::backend_in("release lease"))?;
         Ok(())
     }
 }

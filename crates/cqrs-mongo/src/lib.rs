@@ -10,7 +10,7 @@ mod writer;
 
 pub use crate::error::MongoError;
 pub use crate::lease::MongoLease;
-pub use crate::reader::Query;
+pub use crate::reader::{MongoQuery, Query};
 pub use crate::store::MongoReadModelStore;
 
 /// The driver, re-exported so that users name the same `bson` types.

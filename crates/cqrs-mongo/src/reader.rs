@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use cqrs_core::{Error, ReadModelReader, StoredDocument};
+use std::future::Future;
+
+use cqrs_core::{Error, Projection, ReadModel, ReadModelReader, StoredDocument};
 use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 
 use crate::convert::stored;
-use crate::error::backend;
 use crate::store::MongoReadModelStore;
 
 /// A query on the documents of a read model: a filter, a sort and a limit. Fields are
@@ -101,11 +102,60 @@ impl MongoReadModelStore {
         }
         let documents: Vec<Document> = find
             .await
-            .map_err(backend("find documents"))?
+            .map_err(Error::backend_in("find documents"))?
             .try_collect()
             .await
-            .map_err(backend("find documents"))?;
-        Ok(documents.into_iter().filter_map(stored).collect())
+            .map_err(Error::backend_in("find documents"))?;
+        collect(projection, documents)
+    }
+}
+
+/// The stored documents of `projection` as the port's type, tombstones included.
+fn collect<C: FromIterator<(String, StoredDocument)>>(
+    projection: &str,
+    documents: Vec<Document>,
+) -> Result<C, Error> {
+    documents
+        .into_iter()
+        .filter_map(|doc| stored(projection, doc).transpose())
+        .collect()
+}
+
+/// Queries on a typed [`ReadModel`] kept in MongoDB: the documents come back as the
+/// projection's own type.
+///
+/// ```no_run
+/// # async fn demo(totals: cqrs_core::ReadModel<impl cqrs_core::Projection, cqrs_mongo::MongoReadModelStore>) -> Result<(), cqrs_core::Error> {
+/// use cqrs_mongo::{MongoQuery, Query};
+/// use mongodb::bson::doc;
+///
+/// let largest = totals.find(&Query::new().sort_by("total", false).limit(10)).await?;
+/// # Ok(()) }
+/// ```
+pub trait MongoQuery<P: Projection> {
+    /// The documents that match `query`, in its order, decoded, with their ids.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server fails, [`Error::Codec`] if a document cannot
+    /// be decoded.
+    fn find(
+        &self,
+        query: &Query,
+    ) -> impl Future<Output = Result<Vec<(String, P::Document)>, Error>> + Send;
+}
+
+impl<P: Projection> MongoQuery<P> for ReadModel<P, MongoReadModelStore> {
+    async fn find(&self, query: &Query) -> Result<Vec<(String, P::Document)>, Error> {
+        let target = self.target();
+        let found = self.store().find(&target, query).await?;
+        found
+            .into_iter()
+            .map(|(id, doc)| {
+                let document = serde_json::from_value(doc.value)
+                    .map_err(|e| Error::codec("document", e).in_projection(&target, Some(&id)))?;
+                Ok((id, document))
+            })
+            .collect()
     }
 }
 
@@ -115,9 +165,9 @@ impl ReadModelReader for MongoReadModelStore {
             .collection(projection)
             .find_one(doc! { "_id": id })
             .await
-            .map_err(backend("get document"))?;
-        Ok(found
-            .and_then(stored)
+            .map_err(Error::backend_in("get document"))?;
+        let Some(found) = found else { return Ok(None) };
+        Ok(stored(projection, found)?
             .map(|(_, d)| d)
             .filter(|d| !d.value.is_null()))
     }
@@ -134,10 +184,10 @@ impl ReadModelReader for MongoReadModelStore {
             .collection(projection)
             .find(doc! { "_id": { "$in": ids } })
             .await
-            .map_err(backend("get documents"))?
+            .map_err(Error::backend_in("get documents"))?
             .try_collect()
             .await
-            .map_err(backend("get documents"))?;
-        Ok(documents.into_iter().filter_map(stored).collect())
+            .map_err(Error::backend_in("get documents"))?;
+        collect(projection, documents)
     }
 }

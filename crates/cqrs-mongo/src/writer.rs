@@ -8,10 +8,25 @@ use mongodb::options::IndexOptions;
 
 use crate::command::update;
 use crate::convert::{json_to_bson, position_from, position_to_bson};
-use crate::error::backend;
 use crate::store::{ALIASES, CHECKPOINTS, MongoReadModelStore};
 
 impl MongoReadModelStore {
+    /// Deletes the checkpoint of `projection`, leaving its documents: the first step
+    /// of [`reset`](ReadModelWriter::reset), and what a reset that failed after it
+    /// leaves behind (public for the test that shows this is safe).
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server fails.
+    #[doc(hidden)]
+    pub async fn reset_checkpoint(&self, projection: &str) -> Result<(), Error> {
+        self.db
+            .collection::<Document>(CHECKPOINTS)
+            .delete_one(doc! { "_id": projection })
+            .await
+            .map_err(Error::backend_in("reset checkpoint"))?;
+        Ok(())
+    }
+
     /// Writes `changes` to the documents of `projection`, each only if the stored
     /// document is at an earlier position: the first half of a commit, without the
     /// checkpoint. One `update` command per
@@ -72,7 +87,7 @@ impl MongoReadModelStore {
             )
             .upsert(true)
             .await
-            .map_err(backend("write checkpoint"))?;
+            .map_err(Error::backend_in("write checkpoint"))?;
         Ok(())
     }
 }
@@ -100,8 +115,10 @@ impl ReadModelWriter for MongoReadModelStore {
             .collection::<Document>(CHECKPOINTS)
             .find_one(doc! { "_id": projection })
             .await
-            .map_err(backend("read checkpoint"))?;
-        Ok(found.map_or(Position::START, |d| position_from(&d, "position")))
+            .map_err(Error::backend_in("read checkpoint"))?;
+        found.map_or(Ok(Position::START), |d| {
+            position_from(&d, "position").map_err(|e| e.in_projection(projection, None))
+        })
     }
 
     async fn commit(
@@ -114,16 +131,18 @@ impl ReadModelWriter for MongoReadModelStore {
         self.write_checkpoint(projection, checkpoint).await
     }
 
+    /// Deletes the checkpoint first, then drops the documents. A failure in between
+    /// leaves documents with no checkpoint: the next runner replays from the first
+    /// event over them, and the per-document guard skips what they already include,
+    /// so the read model is still complete. (The other order would leave a
+    /// checkpoint over an empty collection: a runner resuming from it would miss
+    /// every event before it.)
     async fn reset(&self, projection: &str) -> Result<(), Error> {
+        self.reset_checkpoint(projection).await?;
         self.collection(projection)
             .drop()
             .await
-            .map_err(backend("drop read model"))?;
-        self.db
-            .collection::<Document>(CHECKPOINTS)
-            .delete_one(doc! { "_id": projection })
-            .await
-            .map_err(backend("reset checkpoint"))?;
+            .map_err(Error::backend_in("drop read model"))?;
         Ok(())
     }
 
@@ -149,7 +168,7 @@ impl ReadModelWriter for MongoReadModelStore {
         self.collection(projection)
             .create_indexes(models)
             .await
-            .map_err(backend("create indexes"))?;
+            .map_err(Error::backend_in("create indexes"))?;
         Ok(())
     }
 
@@ -159,7 +178,7 @@ impl ReadModelWriter for MongoReadModelStore {
             .collection::<Document>(ALIASES)
             .find_one(doc! { "_id": alias })
             .await
-            .map_err(backend("read alias"))?;
+            .map_err(Error::backend_in("read alias"))?;
         Ok(found.and_then(|d| d.get_str("target").ok().map(str::to_owned)))
     }
 
@@ -169,7 +188,7 @@ impl ReadModelWriter for MongoReadModelStore {
             .update_one(doc! { "_id": alias }, doc! { "$set": { "target": target } })
             .upsert(true)
             .await
-            .map_err(backend("set alias"))?;
+            .map_err(Error::backend_in("set alias"))?;
         Ok(())
     }
 }

@@ -224,3 +224,50 @@ async fn a_rebuild_is_cut_over_without_downtime() {
     scenarios::cut_over_without_downtime(store.clone()).await;
     common::drop_store(store).await;
 }
+
+#[tokio::test]
+async fn a_reset_that_fails_halfway_still_leaves_a_complete_read_model() {
+    // A reset that stops after its first step (the server went away) must not leave
+    // a checkpoint over missing documents: the runner would resume past them.
+    let store = common::store().await;
+    let events = MemoryEventStore::new();
+    let log = tally_log(120, 9);
+    let head = append_tally(&events, &log).await;
+    let runner = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
+    runner.wait_for_timeout(head, WAIT).await.unwrap();
+    runner.stop().await.unwrap();
+
+    store.reset_checkpoint("tally").await.unwrap();
+    // ... the documents were not dropped. A restarted runner replays from the start.
+    assert_eq!(store.checkpoint("tally").await.unwrap(), Position::START);
+    let more = tally_log(40, 10);
+    let head = append_tally(&events, &more).await;
+    let runner = ProjectionRunner::new(TallyProjection, events.clone(), store.clone()).spawn();
+    runner.wait_for_timeout(head, WAIT).await.unwrap();
+    runner.stop().await.unwrap();
+    assert_eq!(
+        tally_documents(&store, "tally").await,
+        reference_tally(&events).await
+    );
+    common::drop_store(store).await;
+}
+
+#[tokio::test]
+async fn a_negative_stored_position_is_a_codec_error_not_a_zero() {
+    // A silent 0 would let the runner apply again events the document includes.
+    let store = common::store().await;
+    store
+        .collection("m")
+        .insert_one(doc! { "_id": "a", "value": { "n": 1 }, "position": -5_i64 })
+        .await
+        .unwrap();
+    for error in [
+        store.get("m", "a").await.unwrap_err(),
+        store.get_many("m", &["a".to_owned()]).await.unwrap_err(),
+    ] {
+        assert!(matches!(error, cqrs_core::Error::Codec { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("document `a`"), "{message}");
+    }
+    common::drop_store(store).await;
+}

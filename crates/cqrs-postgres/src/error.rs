@@ -9,7 +9,7 @@
 #[non_exhaustive]
 pub enum PgError {
     /// The server could not be reached or refused the connection. Check the URL and
-    /// that the server is up (`scripts/services.sh up postgres` in this repository).
+    /// that the server is up.
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(#[source] sqlx::Error),
 
@@ -40,9 +40,4 @@ impl From<PgError> for cqrs_core::Error {
     fn from(error: PgError) -> Self {
         cqrs_core::Error::backend("postgres", error)
     }
-}
-
-/// Wraps a driver error for a port.
-pub(crate) fn backend(context: &'static str) -> impl FnOnce(sqlx::Error) -> cqrs_core::Error {
-    move |error| cqrs_core::Error::backend(context, error)
 }

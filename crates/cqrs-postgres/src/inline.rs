@@ -12,7 +12,6 @@ use cqrs_core::{Error, Guard, Projection, ProjectionBatch, RecordedEvent};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
-use crate::error::backend;
 use crate::read_model::{load_documents, write_documents};
 
 /// A projection applied inside an append's transaction (type-erased).
@@ -66,7 +65,7 @@ impl<P: Projection> InlineProjection for Inline<P> {
             .bind(&sorted)
             .execute(&mut *conn)
             .await
-            .map_err(backend("inline projection lock"))?;
+            .map_err(Error::backend_in("inline projection lock"))?;
             let stored = load_documents(conn, &self.name, plan.document_ids()).await?;
             let changes = plan.apply(&self.projection, &self.name, stored, Guard::ApplyAll)?;
             write_documents(conn, &self.name, changes, Guard::ApplyAll).await

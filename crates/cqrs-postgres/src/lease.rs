@@ -8,8 +8,6 @@ use cqrs_core::{Error, Lease};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Mutex;
 
-use crate::error::backend;
-
 /// The first key of every lease lock, so that leases do not meet other advisory locks
 /// ("cqrs" in ASCII).
 const NAMESPACE: i32 = 0x6371_7273;
@@ -63,7 +61,7 @@ impl Lease for PgLease {
                     }
                     Err(error) => {
                         held.remove(name);
-                        Err(backend("renew lease")(error))
+                        Err(Error::backend_in("renew lease")(error))
                     }
                 };
             }
@@ -79,13 +77,13 @@ impl Lease for PgLease {
         let options = self.pool.connect_options();
         let mut conn = PgConnection::connect_with(&options)
             .await
-            .map_err(backend("lease connection"))?;
+            .map_err(Error::backend_in("lease connection"))?;
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(NAMESPACE)
             .bind(name)
             .fetch_one(&mut conn)
             .await
-            .map_err(backend("take lease"))?;
+            .map_err(Error::backend_in("take lease"))?;
         if taken {
             let lease = Held {
                 holder: holder.to_owned(),
@@ -105,7 +103,11 @@ impl Lease for PgLease {
         if held.get(name).is_some_and(|lease| lease.holder == holder) {
             if let Some(lease) = held.remove(name) {
                 // Closing the session frees its advisory locks.
-                lease.conn.close().await.map_err(backend("release lease"))?;
+                lease
+                    .conn
+                    .close()
+                    .await
+                    .map_err(Error::backend_in("release lease"))?;
             }
         }
         Ok(())

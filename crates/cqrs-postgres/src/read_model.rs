@@ -8,8 +8,6 @@ use cqrs_core::{
 };
 use sqlx::{PgConnection, PgPool};
 
-use crate::error::backend;
-
 /// Read models in PostgreSQL: a row per document in `cqrs_documents`, keyed by
 /// projection and id, with the position of the last event applied. A commit writes
 /// its documents and moves the checkpoint in one transaction: both or neither. A
@@ -34,12 +32,8 @@ impl PgReadModelStore {
     }
 }
 
-fn position(value: i64) -> Position {
-    Position(u64::try_from(value).unwrap_or_default())
-}
-
-fn to_i64(position: Position) -> i64 {
-    i64::try_from(position.0).unwrap_or(i64::MAX)
+fn to_i64(position: Position) -> Result<i64, Error> {
+    i64::try_from(position)
 }
 
 /// Loads the documents among `ids` of `projection`, tombstones as `Null`.
@@ -55,18 +49,19 @@ pub(crate) async fn load_documents(
     .bind(ids)
     .fetch_all(&mut *conn)
     .await
-    .map_err(backend("load documents"))?;
-    Ok(rows.into_iter().map(document).collect())
+    .map_err(Error::backend_in("load documents"))?;
+    rows.into_iter()
+        .map(|row| document(projection, row))
+        .collect()
 }
 
-fn document((id, value, p): (String, Option<serde_json::Value>, i64)) -> (String, StoredDocument) {
-    (
-        id,
-        StoredDocument {
-            value: value.unwrap_or(serde_json::Value::Null),
-            position: position(p),
-        },
-    )
+fn document(
+    projection: &str,
+    (id, value, p): (String, Option<serde_json::Value>, i64),
+) -> Result<(String, StoredDocument), Error> {
+    let position = Position::try_from(p).map_err(|e| e.in_projection(projection, Some(&id)))?;
+    let value = value.unwrap_or(serde_json::Value::Null);
+    Ok((id, StoredDocument { value, position }))
 }
 
 /// Writes `changes` in one statement. With [`Guard::SkipApplied`] a stored document
@@ -93,12 +88,12 @@ pub(crate) async fn write_documents(
             } => {
                 ids.push(id);
                 values.push(Some(value));
-                positions.push(to_i64(position));
+                positions.push(to_i64(position)?);
             }
             DocumentChange::Delete { id, position } => {
                 ids.push(id);
                 values.push(None);
-                positions.push(to_i64(position));
+                positions.push(to_i64(position)?);
             }
         }
     }
@@ -121,7 +116,7 @@ pub(crate) async fn write_documents(
     .bind(&positions)
     .execute(&mut *conn)
     .await
-    .map_err(backend("write documents"))?;
+    .map_err(Error::backend_in("write documents"))?;
     Ok(())
 }
 
@@ -134,11 +129,12 @@ impl ReadModelReader for PgReadModelStore {
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend("get"))?;
-        Ok(row.map(|(value, p)| StoredDocument {
-            value,
-            position: position(p),
-        }))
+        .map_err(Error::backend_in("get"))?;
+        row.map(|(value, p)| {
+            let (_, document) = document(projection, (id.to_owned(), Some(value), p))?;
+            Ok(document)
+        })
+        .transpose()
     }
 
     async fn get_many(
@@ -146,7 +142,11 @@ impl ReadModelReader for PgReadModelStore {
         projection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
-        let mut conn = self.pool.acquire().await.map_err(backend("get_many"))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::backend_in("get_many"))?;
         load_documents(&mut conn, projection, ids).await
     }
 }
@@ -158,8 +158,8 @@ impl ReadModelWriter for PgReadModelStore {
                 .bind(projection)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(backend("checkpoint"))?;
-        Ok(row.map_or(Position::START, position))
+                .map_err(Error::backend_in("checkpoint"))?;
+        row.map_or(Ok(Position::START), Position::try_from)
     }
 
     async fn commit(
@@ -168,30 +168,38 @@ impl ReadModelWriter for PgReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(backend("commit"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::backend_in("commit"))?;
         write_documents(&mut tx, projection, changes, Guard::SkipApplied).await?;
         sqlx::query(
             "INSERT INTO cqrs_checkpoints AS c (projection, position) VALUES ($1, $2)
              ON CONFLICT (projection) DO UPDATE SET position = GREATEST(c.position, EXCLUDED.position), updated_at = now()",
         )
         .bind(projection)
-        .bind(to_i64(checkpoint))
+        .bind(to_i64(checkpoint)?)
         .execute(&mut *tx)
         .await
-        .map_err(backend("commit"))?;
-        tx.commit().await.map_err(backend("commit"))
+        .map_err(Error::backend_in("commit"))?;
+        tx.commit().await.map_err(Error::backend_in("commit"))
     }
 
     async fn reset(&self, projection: &str) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(backend("reset"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::backend_in("reset"))?;
         for table in ["cqrs_documents", "cqrs_checkpoints"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
                 .bind(projection)
                 .execute(&mut *tx)
                 .await
-                .map_err(backend("reset"))?;
+                .map_err(Error::backend_in("reset"))?;
         }
-        tx.commit().await.map_err(backend("reset"))
+        tx.commit().await.map_err(Error::backend_in("reset"))
     }
 
     async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
@@ -199,7 +207,7 @@ impl ReadModelWriter for PgReadModelStore {
             .bind(alias)
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("read alias"))
+            .map_err(Error::backend_in("read alias"))
     }
 
     async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
@@ -211,7 +219,7 @@ impl ReadModelWriter for PgReadModelStore {
         .bind(target)
         .execute(&self.pool)
         .await
-        .map_err(backend("set alias"))?;
+        .map_err(Error::backend_in("set alias"))?;
         Ok(())
     }
 }

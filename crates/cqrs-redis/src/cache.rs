@@ -10,7 +10,7 @@ use cqrs_core::{
 };
 use redis::aio::ConnectionManager;
 
-use crate::error::{RedisError, backend};
+use crate::error::RedisError;
 use crate::scripts::CACHE_SET;
 use crate::store::{DEFAULT_PREFIX, connect, decode_position, encode_position};
 
@@ -158,7 +158,7 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
         let _: i64 = invocation
             .invoke_async(&mut conn)
             .await
-            .map_err(backend("update cache"))?;
+            .map_err(Error::backend_in("update cache"))?;
         Ok(())
     }
 
@@ -200,7 +200,7 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
 /// must be read from the store (missing, being written, or unreadable).
 fn decode(entry: &str) -> Option<Option<StoredDocument>> {
     let (position, rest) = (entry.get(..20)?, entry.get(21..)?);
-    let position = decode_position(Some(position));
+    let position = decode_position(Some(position)).ok()?;
     if let Some(json) = rest.strip_prefix(VALUE) {
         let value = serde_json::from_str(json).ok()?;
         Some(Some(StoredDocument { value, position }))
@@ -303,13 +303,13 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelWriter for RedisCache<S> {
                 .arg(1_000)
                 .query_async(&mut conn)
                 .await
-                .map_err(backend("clear cache"))?;
+                .map_err(Error::backend_in("clear cache"))?;
             if !keys.is_empty() {
                 let _: i64 = redis::cmd("UNLINK")
                     .arg(&keys)
                     .query_async(&mut conn)
                     .await
-                    .map_err(backend("clear cache"))?;
+                    .map_err(Error::backend_in("clear cache"))?;
             }
             if next == 0 {
                 return Ok(());

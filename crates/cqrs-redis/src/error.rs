@@ -8,7 +8,7 @@
 #[non_exhaustive]
 pub enum RedisError {
     /// The URL is not valid, or the server could not be reached. Check the URL and that
-    /// the server is up (`scripts/services.sh up redis` in this repository).
+    /// the server is up.
     #[error("cannot connect to Redis: {0}")]
     Connect(#[source] redis::RedisError),
 
@@ -21,9 +21,4 @@ impl From<RedisError> for cqrs_core::Error {
     fn from(error: RedisError) -> Self {
         cqrs_core::Error::backend("redis", error)
     }
-}
-
-/// Wraps a driver error for a port.
-pub(crate) fn backend(context: &'static str) -> impl FnOnce(redis::RedisError) -> cqrs_core::Error {
-    move |error| cqrs_core::Error::backend(context, error)
 }

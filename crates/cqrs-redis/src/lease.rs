@@ -5,7 +5,7 @@ use std::time::Duration;
 use cqrs_core::{Error, Lease};
 use redis::aio::ConnectionManager;
 
-use crate::error::{RedisError, backend};
+use crate::error::RedisError;
 use crate::scripts::{ACQUIRE, RELEASE};
 use crate::store::{DEFAULT_PREFIX, connect};
 
@@ -66,7 +66,7 @@ impl Lease for RedisLease {
             .arg(ttl)
             .invoke_async(&mut conn)
             .await
-            .map_err(backend("take lease"))?;
+            .map_err(Error::backend_in("take lease"))?;
         Ok(held == 1)
     }
 
@@ -77,7 +77,7 @@ impl Lease for RedisLease {
             .arg(holder)
             .invoke_async(&mut conn)
             .await
-            .map_err(backend("release lease"))?;
+            .map_err(Error::backend_in("release lease"))?;
         Ok(())
     }
 }

@@ -6,7 +6,6 @@ use cqrs_core::{
     DocumentChange, Error, Position, ReadModelReader, ReadModelWriter, StoredDocument,
 };
 
-use crate::error::backend;
 use crate::scripts::COMMIT;
 use crate::store::{RedisReadModelStore, decode_position, encode_position};
 
@@ -32,11 +31,12 @@ impl RedisReadModelStore {
                 .hgetall(self.positions_key(projection))
                 .query_async(&mut conn)
                 .await
-                .map_err(backend("read documents"))?;
+                .map_err(Error::backend_in("read documents"))?;
         let mut all = documents
             .into_iter()
             .map(|(id, json)| {
-                let position = decode_position(positions.get(&id).map(String::as_str));
+                let position = decode_position(positions.get(&id).map(String::as_str))
+                    .map_err(|e| e.in_projection(projection, Some(&id)))?;
                 Ok((
                     id,
                     StoredDocument {
@@ -59,11 +59,12 @@ impl ReadModelReader for RedisReadModelStore {
             .hget(self.positions_key(projection), id)
             .query_async(&mut conn)
             .await
-            .map_err(backend("get document"))?;
+            .map_err(Error::backend_in("get document"))?;
         json.map(|json| {
             Ok(StoredDocument {
                 value: parse(projection, &json)?,
-                position: decode_position(position.as_deref()),
+                position: decode_position(position.as_deref())
+                    .map_err(|e| e.in_projection(projection, Some(id)))?,
             })
         })
         .transpose()
@@ -87,7 +88,7 @@ impl ReadModelReader for RedisReadModelStore {
             .arg(ids)
             .query_async(&mut conn)
             .await
-            .map_err(backend("get documents"))?;
+            .map_err(Error::backend_in("get documents"))?;
         let mut found = HashMap::new();
         for ((id, json), position) in ids.iter().zip(documents).zip(positions) {
             let Some(position) = position else { continue };
@@ -95,7 +96,8 @@ impl ReadModelReader for RedisReadModelStore {
                 Some(json) => parse(projection, &json)?,
                 None => serde_json::Value::Null,
             };
-            let position = decode_position(Some(&position));
+            let position = decode_position(Some(&position))
+                .map_err(|e| e.in_projection(projection, Some(id)))?;
             found.insert(id.clone(), StoredDocument { value, position });
         }
         Ok(found)
@@ -109,8 +111,8 @@ impl ReadModelWriter for RedisReadModelStore {
             .arg(self.checkpoint_key(projection))
             .query_async(&mut conn)
             .await
-            .map_err(backend("read checkpoint"))?;
-        Ok(decode_position(stored.as_deref()))
+            .map_err(Error::backend_in("read checkpoint"))?;
+        decode_position(stored.as_deref()).map_err(|e| e.in_projection(projection, None))
     }
 
     async fn commit(
@@ -153,7 +155,7 @@ impl ReadModelWriter for RedisReadModelStore {
         let written: i64 = invocation
             .invoke_async(&mut conn)
             .await
-            .map_err(backend("commit batch"))?;
+            .map_err(Error::backend_in("commit batch"))?;
         tracing::trace!(written, changes = changes.len(), "batch committed to Redis");
         Ok(())
     }
@@ -166,7 +168,7 @@ impl ReadModelWriter for RedisReadModelStore {
             .arg(self.checkpoint_key(projection))
             .query_async(&mut conn)
             .await
-            .map_err(backend("reset read model"))?;
+            .map_err(Error::backend_in("reset read model"))?;
         Ok(())
     }
 
@@ -177,7 +179,7 @@ impl ReadModelWriter for RedisReadModelStore {
             .arg(alias)
             .query_async(&mut conn)
             .await
-            .map_err(backend("read alias"))
+            .map_err(Error::backend_in("read alias"))
     }
 
     async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
@@ -188,7 +190,7 @@ impl ReadModelWriter for RedisReadModelStore {
             .arg(target)
             .query_async(&mut conn)
             .await
-            .map_err(backend("set alias"))?;
+            .map_err(Error::backend_in("set alias"))?;
         Ok(())
     }
 }

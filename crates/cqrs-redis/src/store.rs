@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::Position;
+use cqrs_core::{Error, Position};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::RedisError;
@@ -121,7 +121,17 @@ pub(crate) fn encode_position(position: Position) -> String {
     format!("{:020}", position.0)
 }
 
-/// A stored position (anything unreadable is the start).
-pub(crate) fn decode_position(stored: Option<&str>) -> Position {
-    Position(stored.and_then(|s| s.parse().ok()).unwrap_or(0))
+/// A stored position (none is the start).
+///
+/// # Errors
+/// [`Error::Codec`] if it is not a number: never a silent 0, which would let events
+/// be applied again to a document that already includes them.
+pub(crate) fn decode_position(stored: Option<&str>) -> Result<Position, Error> {
+    match stored {
+        None => Ok(Position::START),
+        Some(text) => text
+            .parse()
+            .map(Position)
+            .map_err(|_| Error::out_of_range("position", format!("`{text}`"))),
+    }
 }

@@ -253,3 +253,35 @@ async fn large_batches_and_repeated_ids_are_applied_whole() {
     assert_eq!(tombstones.len(), 2_500);
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
+
+#[tokio::test]
+async fn an_unreadable_stored_position_is_a_codec_error_not_a_zero() {
+    // A silent 0 would let the runner apply again events the document includes.
+    let store = common::store().await;
+    let put = DocumentChange::Put {
+        id: "a".into(),
+        value: json!({ "n": 1 }),
+        position: Position(7),
+    };
+    store.commit("m", vec![put], Position(7)).await.unwrap();
+    let positions = format!("{}:{{m}}:pos", store.prefix());
+    let _: i64 = redis::cmd("HSET")
+        .arg(&positions)
+        .arg("a")
+        .arg("-3")
+        .query_async(&mut store.connection())
+        .await
+        .unwrap();
+    for error in [
+        store.get("m", "a").await.unwrap_err(),
+        store.get_many("m", &["a".to_owned()]).await.unwrap_err(),
+    ] {
+        assert!(matches!(error, Error::Codec { .. }), "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains("projection `m`") && message.contains("document `a`"),
+            "{message}"
+        );
+    }
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}

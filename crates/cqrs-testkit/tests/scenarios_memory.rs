@@ -26,7 +26,6 @@ async fn a_failed_cut_over_changes_nothing_and_keeps_the_live_runner() {
         CutOverOptions, Error, MemoryEventStore, ProjectionRunner, ReadModelWriter, cut_over,
     };
     use cqrs_testkit::tally::{TallyProjection, append_tally, tally_log};
-    use std::time::Duration;
 
     let events = MemoryEventStore::new();
     let store = MemoryReadModelStore::new();

@@ -109,8 +109,9 @@ impl<P: Projection, R: ReadModelReader> ReadModel<P, R> {
         &self.store
     }
 
-    /// The read model the runner followed writes to (after aliases), or the name.
-    fn target(&self) -> String {
+    /// The read model read now: the one the runner followed writes to (after
+    /// aliases), or the name.
+    pub fn target(&self) -> String {
         match &self.progress {
             Some(progress) => progress.borrow().target.clone(),
             None => self.name.clone(),

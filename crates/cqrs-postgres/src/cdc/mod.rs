@@ -156,7 +156,8 @@ impl PgCdcSource {
         .bind(&*self.slot)
         .fetch_one(&self.pool)
         .await?;
-        Ok(u64::try_from(retained).unwrap_or_default())
+        // Negative when the slot is ahead of the flushed WAL: nothing retained.
+        Ok(u64::try_from(retained).unwrap_or(0))
     }
 
     /// Sets how often the slot is read when no notification arrives (default 200 ms).

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::PgCdcSource;
 use super::pgoutput::{Decoder, Transaction};
-use crate::error::backend;
 
 /// Rows of decoded changes asked for per peek (whole transactions are returned, so
 /// a peek may return more).
@@ -75,9 +74,10 @@ impl State {
             let safe: i64 = sqlx::query_scalar("SELECT cqrs_safe_position()")
                 .fetch_one(&self.source.pool)
                 .await
-                .map_err(backend("change-data-capture"))?;
+                .map_err(Error::backend_in("change-data-capture"))?;
             self.peek().await?;
-            let batch = self.release(Position(u64::try_from(safe).unwrap_or_default()));
+            // Negative only before any transaction ever ran: nothing is safe yet.
+            let batch = self.release(Position::try_from(safe.max(0))?);
             if !batch.is_empty() {
                 return Ok(batch);
             }
@@ -106,7 +106,7 @@ impl State {
             .bind(format_lsn(lsn))
             .execute(&self.source.pool)
             .await
-            .map_err(backend("change-data-capture: advance the slot"))?;
+            .map_err(Error::backend_in("change-data-capture: advance the slot"))?;
         self.pending.drain(..handled);
         Ok(())
     }

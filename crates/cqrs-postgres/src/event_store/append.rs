@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use cqrs_core::{
-    AppendRequest, AppendResult, Envelope, Error, EventAppender, Position, RecordedEvent, Version,
+    AppendRequest, AppendResult, Envelope, Error, EventAppender, Position, RecordedEvent,
 };
 use sqlx::PgExecutor;
 use tracing::Instrument;
@@ -10,54 +10,28 @@ use tracing::Instrument;
 use super::PgEventStore;
 use super::columns::{self, EventColumns};
 use super::group::{Job, Outcome as GroupOutcome};
-use crate::error::backend;
+use super::row::AppendRow;
 
-/// `cqrs_append`'s result: status, previous version, version, last position.
-type AppendRow = (String, i64, i64, Option<i64>);
-
-/// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction).
-pub(super) async fn call_append<'e>(
+/// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction) and
+/// turns its row into the port's result.
+pub(super) async fn append_one<'e>(
     executor: impl PgExecutor<'e>,
     request: &AppendRequest,
     notify: bool,
-) -> Result<AppendRow, Error> {
+) -> Result<AppendResult, Error> {
     let mut events = EventColumns::default();
     events.push(1, &request.events)?;
     let query = sqlx::query_as("SELECT * FROM cqrs_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(request.stream_id.as_str())
         .bind(columns::expected(request.expected)?)
         .bind(request.command_id);
-    events
+    let row: AppendRow = events
         .bind(query)
         .bind(notify)
         .fetch_one(executor)
         .await
-        .map_err(backend("append"))
-}
-
-/// Turns `cqrs_append`'s row into the port's result.
-pub(super) fn outcome(request: &AppendRequest, row: AppendRow) -> Result<AppendResult, Error> {
-    let (status, previous, version, last) = row;
-    let previous_version = Version(previous.try_into().unwrap_or_default());
-    let version = Version(version.try_into().unwrap_or_default());
-    match status.as_str() {
-        "conflict" => Err(Error::Conflict {
-            stream_id: request.stream_id.clone(),
-            expected: request.expected,
-            actual: version,
-        }),
-        "ok" | "duplicate" => Ok(AppendResult {
-            stream_id: request.stream_id.clone(),
-            previous_version,
-            version,
-            position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
-            already_handled: status == "duplicate",
-        }),
-        other => Err(Error::backend(
-            "append",
-            format!("unexpected append status `{other}`"),
-        )),
-    }
+        .map_err(Error::backend_in("append"))?;
+    row.into_result(&request.stream_id, request.expected)
 }
 
 /// The events of `request` as stored by an append that returned `result`: positions
@@ -88,8 +62,12 @@ pub(super) fn recorded(request: &AppendRequest, result: &AppendResult) -> Vec<Re
 impl PgEventStore {
     /// An append with the inline projections, all in one transaction.
     async fn append_inline(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
-        let mut tx = self.pool.begin().await.map_err(backend("append"))?;
-        let result = outcome(request, call_append(&mut *tx, request, self.notify).await?)?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::backend_in("append"))?;
+        let result = append_one(&mut *tx, request, self.notify).await?;
         if !result.already_handled && result.position.is_some() {
             let events = recorded(request, &result);
             for projection in self.inline.iter() {
@@ -98,7 +76,7 @@ impl PgEventStore {
         }
         // An error above drops the transaction: the events roll back with the
         // documents. Here both commit (with the command id, even for no event).
-        tx.commit().await.map_err(backend("append"))?;
+        tx.commit().await.map_err(Error::backend_in("append"))?;
         Ok(result)
     }
 }
@@ -117,18 +95,14 @@ impl EventAppender for PgEventStore {
                 }
                 return match answer.await {
                     Ok(Ok(GroupOutcome::Done(result))) => result,
-                    Ok(Ok(GroupOutcome::Retry(request))) => outcome(
-                        &request,
-                        call_append(&self.pool, &request, self.notify).await?,
-                    ),
+                    Ok(Ok(GroupOutcome::Retry(request))) => {
+                        append_one(&self.pool, &request, self.notify).await
+                    }
                     Ok(Err(error)) => Err(error),
                     Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
                 };
             }
-            outcome(
-                &request,
-                call_append(&self.pool, &request, self.notify).await?,
-            )
+            append_one(&self.pool, &request, self.notify).await
         }
         .instrument(span)
         .await

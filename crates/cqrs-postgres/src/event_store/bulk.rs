@@ -1,14 +1,12 @@
 //! Bulk appends, for imports and migrations.
 
-use cqrs_core::{AppendRequest, AppendResult, Error, Position, StreamId, Version};
+use cqrs_core::{AppendRequest, AppendResult, Error};
 use tracing::Instrument;
 
 use super::PgEventStore;
 use super::append::recorded;
 use super::columns::{self, EventColumns};
-use crate::error::backend;
-
-type Row = (String, String, i64, i64, Option<i64>);
+use super::row::AppendRow;
 
 impl PgEventStore {
     /// Appends the events of many streams in one transaction and one round trip (a
@@ -48,37 +46,31 @@ impl PgEventStore {
             expected.push(columns::expected(request.expected)?);
             events.push(i + 1, &request.events)?;
         }
-        let mut tx = self.pool.begin().await.map_err(backend("append_many"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::backend_in("append_many"))?;
         let query =
             sqlx::query_as("SELECT * FROM cqrs_append_many($1, $2, $3, $4, $5, $6, $7, $8)")
                 .bind(&streams)
                 .bind(&expected)
                 .bind(&events.owners);
-        let rows: Vec<Row> = events.bind(query).fetch_all(&mut *tx).await.map_err(|e| {
-            match e.as_database_error().map(|d| d.message().to_owned()) {
-                Some(message) if message.contains("appears twice") => Error::InvalidInput(message),
-                _ => Error::backend("append_many", e),
-            }
-        })?;
-        let mut results = Vec::with_capacity(rows.len());
-        for ((stream, status, previous, version, last), request) in rows.into_iter().zip(&requests)
-        {
-            let version = Version(u64::try_from(version).unwrap_or_default());
-            if status == "conflict" {
-                return Err(Error::Conflict {
-                    stream_id: StreamId::new(stream),
-                    expected: request.expected,
-                    actual: version,
-                });
-            }
-            results.push(AppendResult {
-                stream_id: StreamId::new(stream),
-                previous_version: Version(u64::try_from(previous).unwrap_or_default()),
-                version,
-                position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
-                already_handled: false,
-            });
-        }
+        let rows: Vec<AppendRow> =
+            events.bind(query).fetch_all(&mut *tx).await.map_err(|e| {
+                match e.as_database_error().map(|d| d.message().to_owned()) {
+                    Some(message) if message.contains("appears twice") => {
+                        Error::InvalidInput(message)
+                    }
+                    _ => Error::backend("append_many", e),
+                }
+            })?;
+        // The first conflict fails the whole call (nothing is committed).
+        let results = rows
+            .into_iter()
+            .zip(&requests)
+            .map(|(row, request)| row.into_result(&request.stream_id, request.expected))
+            .collect::<Result<Vec<_>, _>>()?;
         if !self.inline.is_empty() {
             let events: Vec<_> = requests
                 .iter()
@@ -89,7 +81,9 @@ impl PgEventStore {
                 projection.apply(&mut tx, &events).await?;
             }
         }
-        tx.commit().await.map_err(backend("append_many"))?;
+        tx.commit()
+            .await
+            .map_err(Error::backend_in("append_many"))?;
         Ok(results)
     }
 }

@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
-use cqrs_core::{AppendRequest, AppendResult, Error, Position, Version};
+use cqrs_core::{AppendRequest, AppendResult, Error};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::columns::{self, EventColumns};
+use super::row::{AppendRow, AppendStatus};
 
 /// The most appends one transaction takes.
 pub(crate) const MAX_GROUP: usize = 256;
@@ -60,63 +61,58 @@ pub(crate) fn start(pool: PgPool, workers: usize, notify: bool) -> mpsc::Sender<
     sender
 }
 
-type Row = (String, i64, i64, Option<i64>);
-
 async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool) {
     let size = group.len();
     if size == 1 {
         // Nobody to share the commit with: the single-append function is cheaper.
         let Some(job) = group.pop() else { return };
-        let result = match super::append::call_append(pool, &job.request, notify).await {
-            Ok(row) => super::append::outcome(&job.request, row),
-            Err(error) => Err(error),
-        };
+        let result = super::append::append_one(pool, &job.request, notify).await;
         let _ = job.reply.send(Ok(Outcome::Done(result)));
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = size);
     match execute(pool, &group, notify).instrument(span).await {
         Ok(rows) => {
-            for (job, (status, previous, version, last)) in group.into_iter().zip(rows) {
-                let previous_version = Version(u64::try_from(previous).unwrap_or_default());
-                let version = Version(u64::try_from(version).unwrap_or_default());
-                let outcome = match status.as_str() {
-                    "retry" => Outcome::Retry(job.request),
-                    "conflict" => Outcome::Done(Err(Error::Conflict {
-                        stream_id: job.request.stream_id,
-                        expected: job.request.expected,
-                        actual: version,
-                    })),
-                    "ok" | "duplicate" => Outcome::Done(Ok(AppendResult {
-                        stream_id: job.request.stream_id,
-                        previous_version,
-                        version,
-                        position: last.and_then(|p| u64::try_from(p).ok()).map(Position),
-                        already_handled: status == "duplicate",
-                    })),
-                    other => Outcome::Done(Err(Error::backend(
-                        "append",
-                        format!("unexpected status `{other}`"),
-                    ))),
+            for (job, row) in group.into_iter().zip(rows) {
+                let outcome = if row.status == AppendStatus::Retry {
+                    Outcome::Retry(job.request)
+                } else {
+                    Outcome::Done(row.into_result(&job.request.stream_id, job.request.expected))
                 };
                 let _ = job.reply.send(Ok(outcome));
             }
         }
-        Err(error) => {
-            // The transaction failed as a whole: nothing of the group was written.
+        Err(GroupError::Input(error)) => {
+            // Refused before anything was sent: every append gets the reason.
             let message = error.to_string();
             for job in group {
-                let _ = job.reply.send(Err(Error::backend(
-                    "append (group commit)",
-                    message.clone(),
-                )));
+                let _ = job.reply.send(Err(Error::InvalidInput(message.clone())));
+            }
+        }
+        Err(GroupError::Driver(error)) => {
+            // The transaction failed as a whole: nothing of the group was written.
+            // Every append gets the driver's error itself (shared, as
+            // `Arc<sqlx::Error>`), not a copy of its text.
+            let error = Arc::new(error);
+            for job in group {
+                let _ = job
+                    .reply
+                    .send(Err(Error::backend("append (group commit)", error.clone())));
             }
         }
     }
 }
 
-/// Runs the group; on failure, the driver's message (every job gets it).
-async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<Row>, String> {
+/// Why a group failed as a whole.
+enum GroupError {
+    /// A request was refused before anything was sent.
+    Input(Error),
+    /// The server or the connection failed.
+    Driver(sqlx::Error),
+}
+
+/// Runs the group in one transaction and one round trip.
+async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<AppendRow>, GroupError> {
     let mut streams = Vec::with_capacity(group.len());
     let mut expected = Vec::with_capacity(group.len());
     let mut commands = Vec::with_capacity(group.len());
@@ -124,11 +120,11 @@ async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<Row>,
     for (i, job) in group.iter().enumerate() {
         let request = &job.request;
         streams.push(request.stream_id.as_str());
-        expected.push(columns::expected(request.expected).map_err(|e| e.to_string())?);
+        expected.push(columns::expected(request.expected).map_err(GroupError::Input)?);
         commands.push(request.command_id);
         events
             .push(i + 1, &request.events)
-            .map_err(|e| e.to_string())?;
+            .map_err(GroupError::Input)?;
     }
     let query =
         sqlx::query_as("SELECT * FROM cqrs_append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
@@ -141,5 +137,5 @@ async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<Row>,
         .bind(notify)
         .fetch_all(pool)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(GroupError::Driver)
 }

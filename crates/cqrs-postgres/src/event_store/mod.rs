@@ -5,6 +5,7 @@ mod bulk;
 mod columns;
 mod group;
 mod read;
+mod row;
 mod snapshot;
 
 use std::sync::Arc;

@@ -9,7 +9,6 @@ use cqrs_core::{
 use uuid::Uuid;
 
 use super::PgEventStore;
-use crate::error::backend;
 
 /// The columns of an event, in the order the queries select them.
 pub(crate) const EVENT_COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
@@ -40,18 +39,25 @@ pub(crate) fn into_event(row: EventRow) -> Result<RecordedEvent, Error> {
         metadata,
         recorded_at,
     ) = row;
+    let stream_id = StreamId::new(stream_id);
+    let position = Position::try_from(position)?;
+    let version = Version::try_from(version)
+        .map_err(|e| e.at_event(&stream_id, Version::INITIAL, position))?;
+    let located = |e: Error| e.at_event(&stream_id, version, position);
     let metadata: Metadata = serde_json::from_value(metadata)
-        .map_err(|e| Error::codec(format!("{event_type} metadata"), e))?;
+        .map_err(|e| located(Error::codec(format!("{event_type} metadata"), e)))?;
+    let schema_version = u32::try_from(schema_version)
+        .map_err(|_| located(Error::out_of_range("schema_version", schema_version)))?;
     Ok(Envelope {
         event_id,
-        stream_id: StreamId::new(stream_id),
-        version: Version(u64::try_from(version).unwrap_or_default()),
-        position: Position(u64::try_from(position).unwrap_or_default()),
+        stream_id,
+        version,
+        position,
         recorded_at,
         metadata,
         event: RawEvent {
             event_type,
-            schema_version: u32::try_from(schema_version).unwrap_or_default(),
+            schema_version,
             payload,
         },
     })
@@ -76,7 +82,7 @@ impl StreamReader for PgEventStore {
         .bind(clamp(limit as u64))
         .fetch_all(&self.pool)
         .await
-        .map_err(backend("read_stream"))?;
+        .map_err(Error::backend_in("read_stream"))?;
         rows.into_iter().map(into_event).collect()
     }
 }
@@ -95,7 +101,7 @@ impl LogReader for PgEventStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
-        .map_err(backend("read_all"))?;
+        .map_err(Error::backend_in("read_all"))?;
         rows.into_iter().map(into_event).collect()
     }
 
@@ -105,10 +111,8 @@ impl LogReader for PgEventStore {
         )
         .fetch_one(&self.pool)
         .await
-        .map_err(backend("head"))?;
-        Ok(Position(
-            head.and_then(|p| u64::try_from(p).ok()).unwrap_or(0),
-        ))
+        .map_err(Error::backend_in("head"))?;
+        head.map_or(Ok(Position::START), Position::try_from)
     }
 }
 

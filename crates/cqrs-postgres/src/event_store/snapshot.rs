@@ -2,16 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_core::{
-    AppendResult, CommandLog, Error, Position, Snapshot, SnapshotStore, StreamId, Version,
+    AppendResult, CommandLog, Error, ExpectedVersion, Snapshot, SnapshotStore, StreamId, Version,
 };
 use uuid::Uuid;
 
 use super::PgEventStore;
-use crate::error::backend;
-
-fn version(value: i64) -> Version {
-    Version(u64::try_from(value).unwrap_or_default())
-}
+use super::row::AppendRow;
 
 impl SnapshotStore for PgEventStore {
     async fn load_snapshot(&self, stream_id: &StreamId) -> Result<Option<Snapshot>, Error> {
@@ -21,11 +17,15 @@ impl SnapshotStore for PgEventStore {
         .bind(stream_id.as_str())
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend("load_snapshot"))?;
-        Ok(row.map(|(v, schema, state, taken_at)| Snapshot {
+        .map_err(Error::backend_in("load_snapshot"))?;
+        let Some((version, schema, state, taken_at)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Snapshot {
             stream_id: stream_id.clone(),
-            version: version(v),
-            schema: u32::try_from(schema).unwrap_or_default(),
+            version: Version::try_from(version)?,
+            schema: u32::try_from(schema)
+                .map_err(|_| Error::out_of_range("snapshot schema", schema))?,
             state,
             taken_at,
         }))
@@ -41,32 +41,36 @@ impl SnapshotStore for PgEventStore {
              WHERE s.version < EXCLUDED.version",
         )
         .bind(snapshot.stream_id.as_str())
-        .bind(i64::try_from(snapshot.version.0).unwrap_or(i64::MAX))
-        .bind(i32::try_from(snapshot.schema).unwrap_or(i32::MAX))
+        .bind(i64::try_from(snapshot.version)?)
+        .bind(i32::try_from(snapshot.schema).map_err(|_| {
+            Error::InvalidInput(format!(
+                "snapshot schema {} is out of range",
+                snapshot.schema
+            ))
+        })?)
         .bind(&snapshot.state)
         .bind(snapshot.taken_at)
         .execute(&self.pool)
         .await
-        .map_err(backend("save_snapshot"))?;
+        .map_err(Error::backend_in("save_snapshot"))?;
         Ok(())
     }
 }
 
 impl CommandLog for PgEventStore {
     async fn handled_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, Error> {
-        let row: Option<(String, i64, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT stream_id, previous_version, version, position FROM cqrs_commands WHERE command_id = $1",
+        let row: Option<AppendRow> = sqlx::query_as(
+            "SELECT stream_id, 'duplicate' AS status, previous_version, version, position AS last_position
+             FROM cqrs_commands WHERE command_id = $1",
         )
         .bind(command_id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(backend("handled_command"))?;
-        Ok(row.map(|(stream_id, previous, v, position)| AppendResult {
-            stream_id: StreamId::new(stream_id),
-            previous_version: version(previous),
-            version: version(v),
-            position: position.and_then(|p| u64::try_from(p).ok()).map(Position),
-            already_handled: true,
-        }))
+        .map_err(Error::backend_in("handled_command"))?;
+        row.map(|row| {
+            let stream_id = StreamId::new(row.stream_id.clone().unwrap_or_default());
+            row.into_result(&stream_id, ExpectedVersion::Any)
+        })
+        .transpose()
     }
 }
