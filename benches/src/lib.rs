@@ -5,7 +5,7 @@ use cqrs_core::{
     AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, Metadata, NewEvent, Position,
     ProjectionRunner, ReadModelStore, RecordedEvent,
 };
-use mada::domain::{CategoryFact, GoalCommand, GoalDetails, GoalEvent, Schedule};
+use mada::domain::{CategoryFact, GoalAction, GoalCommand, GoalDetails, GoalEvent, Schedule};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -72,34 +72,28 @@ pub async fn planner_events(users: usize) -> (MemoryEventStore, Vec<RecordedEven
 pub fn toggle(goal: Uuid, user: &str, done: bool) -> GoalCommand {
     let day = month_start();
     if done {
-        GoalCommand::Complete {
-            goal_id: goal,
-            user_id: user.into(),
-            day,
-        }
+        GoalCommand::new(user, goal, GoalAction::Complete { day })
     } else {
-        GoalCommand::Uncomplete {
-            goal_id: goal,
-            user_id: user.into(),
-            day,
-        }
+        GoalCommand::new(user, goal, GoalAction::Uncomplete { day })
     }
 }
 
 /// The command creating goal `goal` for `user`, due every day of November 2026.
 pub fn create_goal(goal: Uuid, user: &str) -> GoalCommand {
     let category = Uuid::from_u128(0);
-    GoalCommand::Create {
-        goal_id: goal,
-        user_id: user.into(),
-        title: "Morning run".into(),
-        memo: None,
-        category: CategoryFact::Active {
-            category_id: category,
-            owner: user.into(),
+    GoalCommand::new(
+        user,
+        goal,
+        GoalAction::Create {
+            title: "Morning run".into(),
+            memo: None,
+            category: CategoryFact::Active {
+                category_id: category,
+                owner: user.into(),
+            },
+            schedule: Schedule::daily(month_start(), month_start() + chrono::Duration::days(29)),
         },
-        schedule: Schedule::daily(month_start(), month_start() + chrono::Duration::days(29)),
-    }
+    )
 }
 
 /// `tasks` rows of `per_task` flags, all false: per task and goal, whether the goal

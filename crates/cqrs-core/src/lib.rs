@@ -7,6 +7,7 @@ mod event;
 pub mod memory;
 pub mod ports;
 mod projection;
+mod redact;
 mod repository;
 mod subscription;
 pub mod testing;
@@ -31,5 +32,6 @@ pub use crate::projection::{
     Aliased, CutOver, CutOverOptions, Guard, Projection, ProjectionBatch, ProjectionHandle,
     ProjectionRunner, ProjectionStats, ReadModel, cut_over,
 };
+pub use crate::redact::redact_url;
 pub use crate::repository::{CommandOutcome, Loaded, Repository, SnapshotPolicy};
 pub use crate::subscription::{catch_up, relay};

@@ -68,7 +68,7 @@ impl MongoReadModelStore {
     pub async fn connect(url: &str, database: &str) -> Result<Self, MongoError> {
         let mut options = ClientOptions::parse(url)
             .await
-            .map_err(MongoError::Connect)?;
+            .map_err(MongoError::connect(url))?;
         options
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(10));
@@ -78,12 +78,12 @@ impl MongoReadModelStore {
         options
             .app_name
             .get_or_insert_with(|| "cqrs-mongo".to_owned());
-        let client = Client::with_options(options).map_err(MongoError::Connect)?;
+        let client = Client::with_options(options).map_err(MongoError::connect(url))?;
         let db = client.database(database);
         let info = db
             .run_command(doc! { "buildInfo": 1 })
             .await
-            .map_err(MongoError::Connect)?;
+            .map_err(MongoError::connect(url))?;
         let mut store = Self::new(db);
         if info.contains_key("ferretdbVersion") {
             tracing::info!(

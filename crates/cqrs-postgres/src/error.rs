@@ -8,10 +8,17 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgError {
-    /// The server could not be reached or refused the connection. Check the URL and
-    /// that the server is up.
-    #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[source] sqlx::Error),
+    /// The server could not be reached or refused the connection (or the URL is not
+    /// valid). Check the URL and that the server is up. The URL is kept with its
+    /// password hidden.
+    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    Connect {
+        /// The URL, password hidden.
+        url: String,
+        /// The driver's error (`connection refused`, authentication, ...).
+        #[source]
+        source: sqlx::Error,
+    },
 
     /// A schema migration failed; the schema is as it was before that migration
     /// (each runs in its own transaction). The message names the migration.

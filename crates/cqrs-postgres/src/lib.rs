@@ -6,6 +6,7 @@ mod event_store;
 mod inline;
 mod lease;
 mod migrate;
+mod pool;
 mod read_model;
 mod subscription;
 
@@ -14,4 +15,5 @@ pub use crate::error::PgError;
 pub use crate::event_store::PgEventStore;
 pub use crate::lease::PgLease;
 pub use crate::migrate::migrate;
+pub use crate::pool::{CONNECT_TIMEOUT, connect_pool};
 pub use crate::read_model::PgReadModelStore;

@@ -41,7 +41,7 @@ const LOCK_KEY: i64 = 0x6371_7273_6d69_6772; // "cqrsmigr"
 /// [`PgError::Migration`] naming the migration that failed, or
 /// [`PgError::Database`].
 pub async fn migrate(pool: &PgPool) -> Result<(), PgError> {
-    let mut conn = pool.acquire().await.map_err(PgError::Connect)?;
+    let mut conn = pool.acquire().await.map_err(PgError::Database)?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS cqrs_schema_migrations (
             version BIGINT PRIMARY KEY,

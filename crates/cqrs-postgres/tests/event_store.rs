@@ -11,7 +11,7 @@ use cqrs_core::{
     AppendRequest, CommandLog, Error, Event, EventAppender, ExpectedVersion, LogReader, Metadata,
     NewEvent, RawEvent, Repository, SnapshotPolicy, SnapshotStore, StreamId, StreamReader, Version,
 };
-use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
+use mada::domain::{CategoryFact, Goal, GoalAction, GoalCommand, Schedule};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -232,17 +232,19 @@ async fn snapshots_make_a_long_stream_load_like_a_short_one() {
     let goal = Uuid::now_v7();
     let category = Uuid::now_v7();
     repo.execute(
-        &GoalCommand::Create {
-            goal_id: goal,
-            user_id: "ada".into(),
-            title: "Read".into(),
-            memo: None,
-            category: CategoryFact::Active {
-                category_id: category,
-                owner: "ada".into(),
+        &GoalCommand::new(
+            "ada",
+            goal,
+            GoalAction::Create {
+                title: "Read".into(),
+                memo: None,
+                category: CategoryFact::Active {
+                    category_id: category,
+                    owner: "ada".into(),
+                },
+                schedule: Schedule::daily(d("2026-11-01"), d("2026-11-30")),
             },
-            schedule: Schedule::daily(d("2026-11-01"), d("2026-11-30")),
-        },
+        ),
         Metadata::new(),
     )
     .await
@@ -250,17 +252,9 @@ async fn snapshots_make_a_long_stream_load_like_a_short_one() {
     for i in 0..60 {
         let day = d("2026-11-01") + chrono::Duration::days(i % 30);
         let command = if i < 30 {
-            GoalCommand::Complete {
-                goal_id: goal,
-                user_id: "ada".into(),
-                day,
-            }
+            GoalCommand::new("ada", goal, GoalAction::Complete { day })
         } else {
-            GoalCommand::Uncomplete {
-                goal_id: goal,
-                user_id: "ada".into(),
-                day,
-            }
+            GoalCommand::new("ada", goal, GoalAction::Uncomplete { day })
         };
         repo.execute(&command, Metadata::new()).await.unwrap();
     }

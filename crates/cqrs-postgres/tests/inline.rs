@@ -10,7 +10,7 @@ use cqrs_core::{
     CommandError, Metadata, ProjectionRunner, ReadModelReader, Repository, StreamId, StreamReader,
     Version,
 };
-use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
+use mada::domain::{CategoryFact, Goal, GoalAction, GoalCommand, Schedule};
 use mada::projections::CalendarProjection;
 use uuid::Uuid;
 
@@ -19,17 +19,19 @@ fn d(text: &str) -> NaiveDate {
 }
 
 fn create(goal: Uuid) -> GoalCommand {
-    GoalCommand::Create {
-        goal_id: goal,
-        user_id: "ada".into(),
-        title: "Stretch".into(),
-        memo: None,
-        category: CategoryFact::Active {
-            category_id: Uuid::from_u128(1),
-            owner: "ada".into(),
+    GoalCommand::new(
+        "ada",
+        goal,
+        GoalAction::Create {
+            title: "Stretch".into(),
+            memo: None,
+            category: CategoryFact::Active {
+                category_id: Uuid::from_u128(1),
+                owner: "ada".into(),
+            },
+            schedule: Schedule::daily(d("2026-11-01"), d("2026-11-30")),
         },
-        schedule: Schedule::daily(d("2026-11-01"), d("2026-11-30")),
-    }
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,11 +51,7 @@ async fn concurrent_appends_update_one_inline_document_without_losing_a_change()
                 repo.execute(&create(goal), Metadata::new()).await.unwrap();
                 let day = d("2026-11-01") + chrono::Duration::days(i as i64);
                 repo.execute(
-                    &GoalCommand::Complete {
-                        goal_id: goal,
-                        user_id: "ada".into(),
-                        day,
-                    },
+                    &GoalCommand::new("ada", goal, GoalAction::Complete { day }),
                     Metadata::new(),
                 )
                 .await

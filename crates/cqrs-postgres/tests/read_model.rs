@@ -13,7 +13,7 @@ use cqrs_core::{
     DocumentChange, Metadata, Position, ProjectionRunner, ReadModelReader, ReadModelWriter,
     Repository,
 };
-use mada::domain::{CategoryFact, Goal, GoalCommand, Schedule};
+use mada::domain::{CategoryFact, Goal, GoalAction, GoalCommand, Schedule};
 use mada::projections::{CalendarProjection, MonthCalendar, TodayList, TodayProjection};
 use serde_json::json;
 use uuid::Uuid;
@@ -139,22 +139,20 @@ async fn a_runner_over_postgres_reads_its_writes_and_resumes_after_a_restart() {
     let read = db.read_models();
     let repo = Repository::<Goal, _>::new(events.clone());
     let goal = Uuid::now_v7();
-    let create = GoalCommand::Create {
-        goal_id: goal,
-        user_id: "ada".into(),
-        title: "Swim".into(),
-        memo: None,
-        category: CategoryFact::Active {
-            category_id: Uuid::now_v7(),
-            owner: "ada".into(),
+    let create = GoalCommand::new(
+        "ada",
+        goal,
+        GoalAction::Create {
+            title: "Swim".into(),
+            memo: None,
+            category: CategoryFact::Active {
+                category_id: Uuid::now_v7(),
+                owner: "ada".into(),
+            },
+            schedule: Schedule::daily(d("2026-11-23"), d("2026-11-27")),
         },
-        schedule: Schedule::daily(d("2026-11-23"), d("2026-11-27")),
-    };
-    let complete = |day| GoalCommand::Complete {
-        goal_id: goal,
-        user_id: "ada".into(),
-        day,
-    };
+    );
+    let complete = |day| GoalCommand::new("ada", goal, GoalAction::Complete { day });
 
     let today = ProjectionRunner::new(TodayProjection, events.clone(), read.clone())
         .with_batch_size(3)

@@ -52,14 +52,14 @@ pub const DEFAULT_PREFIX: &str = "cqrs";
 /// Connects to `url` with a connection manager that reconnects after failures, times
 /// out connecting after 5 s and a command after 10 s.
 pub(crate) async fn connect(url: &str) -> Result<ConnectionManager, RedisError> {
-    let client = redis::Client::open(url).map_err(RedisError::Connect)?;
+    let client = redis::Client::open(url).map_err(RedisError::connect(url))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_response_timeout(Some(Duration::from_secs(10)))
         .set_number_of_retries(2);
     ConnectionManager::new_with_config(client, config)
         .await
-        .map_err(RedisError::Connect)
+        .map_err(RedisError::connect(url))
 }
 
 impl RedisReadModelStore {

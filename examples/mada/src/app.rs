@@ -5,18 +5,17 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use cqrs_core::{
-    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position, Projection,
-    ProjectionHandle, ProjectionRunner, ReadModelStore, Repository, SnapshotPolicy,
+    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position,
+    ProjectionHandle, ProjectionRunner, ReadModel, ReadModelStore, Repository, SnapshotPolicy,
 };
-use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::domain::{
-    Category, CategoryCommand, CategoryError, CategoryFact, CategoryId, Colour, Goal, GoalCommand,
-    GoalError, GoalId, Schedule,
+    Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId, Colour,
+    Goal, GoalAction, GoalCommand, GoalError, GoalId, Schedule,
 };
 use crate::projections::{
-    CalendarProjection, CategoriesProjection, CategoryItem, CategoryList, MonthCalendar, TodayList,
+    CalendarProjection, CategoriesProjection, CategoryItem, CategoryList, MonthCalendar,
     TodayProjection, month_key, today_key,
 };
 
@@ -121,21 +120,47 @@ pub struct TodayEntry {
     pub category: Option<CategoryItem>,
 }
 
+/// Where each of the planner's read models is kept: one store per projection, of any
+/// types (the same store for all with [`ReadStores::all`]).
+#[derive(Debug, Clone)]
+pub struct ReadStores<T, C = T, K = T> {
+    /// Today's lists ([`TodayProjection`]).
+    pub today: T,
+    /// The month calendars ([`CalendarProjection`]).
+    pub calendar: C,
+    /// The category lists ([`CategoriesProjection`]).
+    pub categories: K,
+}
+
+impl<R: Clone> ReadStores<R> {
+    /// Every read model in `store`.
+    pub fn all(store: R) -> Self {
+        Self {
+            today: store.clone(),
+            calendar: store.clone(),
+            categories: store,
+        }
+    }
+}
+
 /// The MADA planner: executes users' commands on the write model and answers their
 /// queries from the read models, which three projections keep up to date.
 ///
-/// Generic over the stores: the in-memory ones for the embedded default, real
-/// backends behind the same ports.
-pub struct Planner<S, R> {
+/// Generic over the stores: the event store `S`, and a read-model store per read
+/// model (`T` today's lists, `C` calendars, `K` category lists), in memory for the
+/// embedded default, real backends behind the same ports.
+pub struct Planner<S, T, C = T, K = T> {
     categories: Repository<Category, S>,
     goals: Repository<Goal, S>,
-    read: R,
+    today: ReadModel<TodayProjection, T>,
+    calendar: ReadModel<CalendarProjection, C>,
+    category_lists: ReadModel<CategoriesProjection, K>,
     projections: Vec<ProjectionHandle>,
     written: AtomicU64,
     options: PlannerOptions,
 }
 
-impl<S, R> std::fmt::Debug for Planner<S, R> {
+impl<S, T, C, K> std::fmt::Debug for Planner<S, T, C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Planner")
             .field("written", &self.written)
@@ -144,39 +169,45 @@ impl<S, R> std::fmt::Debug for Planner<S, R> {
     }
 }
 
-impl<S, R> Planner<S, R>
+impl<S, T, C, K> Planner<S, T, C, K>
 where
     S: EventStore + EventSubscriber + Clone + 'static,
-    R: ReadModelStore + Clone + 'static,
+    T: ReadModelStore + Clone + 'static,
+    C: ReadModelStore + Clone + 'static,
+    K: ReadModelStore + Clone + 'static,
 {
-    /// Starts the projections and returns the planner.
-    pub fn start(store: S, read: R, options: PlannerOptions) -> Self {
+    /// Starts the projections, each into its own store, and returns the planner.
+    pub fn start(store: S, read: ReadStores<T, C, K>, options: PlannerOptions) -> Self {
         let snapshots = match options.snapshot_every {
             0 => SnapshotPolicy::Never,
             n => SnapshotPolicy::Every(n),
         };
-        let batch = options.batch_size;
-        let projections = vec![
-            ProjectionRunner::new(TodayProjection, store.clone(), read.clone())
-                .with_batch_size(batch)
-                .spawn(),
-            ProjectionRunner::new(CalendarProjection, store.clone(), read.clone())
-                .with_batch_size(batch)
-                .spawn(),
-            ProjectionRunner::new(CategoriesProjection, store.clone(), read.clone())
-                .with_batch_size(batch)
-                .spawn(),
-        ];
+        let (batch, wait) = (options.batch_size, options.read_timeout);
+        let today = ProjectionRunner::new(TodayProjection, store.clone(), read.today)
+            .with_batch_size(batch);
+        let calendar = ProjectionRunner::new(CalendarProjection, store.clone(), read.calendar)
+            .with_batch_size(batch);
+        let categories =
+            ProjectionRunner::new(CategoriesProjection, store.clone(), read.categories)
+                .with_batch_size(batch);
+        let (today_reader, calendar_reader, categories_reader) = (
+            today.read_model().with_wait_timeout(wait),
+            calendar.read_model().with_wait_timeout(wait),
+            categories.read_model().with_wait_timeout(wait),
+        );
         Self {
             categories: Repository::new(store.clone()).with_snapshots(snapshots),
             goals: Repository::new(store).with_snapshots(snapshots),
-            read,
-            projections,
+            today: today_reader,
+            calendar: calendar_reader,
+            category_lists: categories_reader,
+            projections: vec![today.spawn(), calendar.spawn(), categories.spawn()],
             written: AtomicU64::new(0),
             options,
         }
     }
 
+    /// Executes `command` for `user`, who is recorded as the events' user.
     async fn execute<A>(
         &self,
         repository: &Repository<A, S>,
@@ -196,11 +227,23 @@ where
         Ok(())
     }
 
-    async fn category(&self, user: &str, command: CategoryCommand) -> Result<(), PlannerError> {
+    async fn category(
+        &self,
+        user: &str,
+        category_id: CategoryId,
+        action: CategoryAction,
+    ) -> Result<(), PlannerError> {
+        let command = CategoryCommand::new(user, category_id, action);
         self.execute(&self.categories, user, command).await
     }
 
-    async fn goal(&self, user: &str, command: GoalCommand) -> Result<(), PlannerError> {
+    async fn goal(
+        &self,
+        user: &str,
+        goal_id: GoalId,
+        action: GoalAction,
+    ) -> Result<(), PlannerError> {
+        let command = GoalCommand::new(user, goal_id, action);
         self.execute(&self.goals, user, command).await
     }
 
@@ -221,16 +264,9 @@ where
     ) -> Result<CategoryId, PlannerError> {
         let category_id = Uuid::now_v7();
         let colour: Colour = colour.parse()?;
-        self.category(
-            user,
-            CategoryCommand::Create {
-                category_id,
-                user_id: user.into(),
-                name: name.into(),
-                colour,
-            },
-        )
-        .await?;
+        let name = name.into();
+        self.category(user, category_id, CategoryAction::Create { name, colour })
+            .await?;
         Ok(category_id)
     }
 
@@ -244,15 +280,9 @@ where
         category_id: CategoryId,
         name: &str,
     ) -> Result<(), PlannerError> {
-        self.category(
-            user,
-            CategoryCommand::Rename {
-                category_id,
-                user_id: user.into(),
-                name: name.into(),
-            },
-        )
-        .await
+        let name = name.into();
+        self.category(user, category_id, CategoryAction::Rename { name })
+            .await
     }
 
     /// Changes a category's colour.
@@ -265,16 +295,9 @@ where
         category_id: CategoryId,
         colour: &str,
     ) -> Result<(), PlannerError> {
-        let colour: Colour = colour.parse()?;
-        self.category(
-            user,
-            CategoryCommand::Recolour {
-                category_id,
-                user_id: user.into(),
-                colour,
-            },
-        )
-        .await
+        let colour = colour.parse()?;
+        self.category(user, category_id, CategoryAction::Recolour { colour })
+            .await
     }
 
     /// Deletes a category.
@@ -286,14 +309,8 @@ where
         user: &str,
         category_id: CategoryId,
     ) -> Result<(), PlannerError> {
-        self.category(
-            user,
-            CategoryCommand::Delete {
-                category_id,
-                user_id: user.into(),
-            },
-        )
-        .await
+        self.category(user, category_id, CategoryAction::Delete)
+            .await
     }
 
     /// Creates a goal; returns its id.
@@ -303,18 +320,13 @@ where
     pub async fn create_goal(&self, user: &str, goal: NewGoal) -> Result<GoalId, PlannerError> {
         let goal_id = Uuid::now_v7();
         let category = self.category_fact(goal.category_id).await?;
-        self.goal(
-            user,
-            GoalCommand::Create {
-                goal_id,
-                user_id: user.into(),
-                title: goal.title,
-                memo: goal.memo,
-                category,
-                schedule: goal.schedule,
-            },
-        )
-        .await?;
+        let action = GoalAction::Create {
+            title: goal.title,
+            memo: goal.memo,
+            category,
+            schedule: goal.schedule,
+        };
+        self.goal(user, goal_id, action).await?;
         Ok(goal_id)
     }
 
@@ -331,17 +343,12 @@ where
         category_id: CategoryId,
     ) -> Result<(), PlannerError> {
         let category = self.category_fact(category_id).await?;
-        self.goal(
-            user,
-            GoalCommand::Edit {
-                goal_id,
-                user_id: user.into(),
-                title: title.into(),
-                memo: memo.map(Into::into),
-                category,
-            },
-        )
-        .await
+        let action = GoalAction::Edit {
+            title: title.into(),
+            memo: memo.map(Into::into),
+            category,
+        };
+        self.goal(user, goal_id, action).await
     }
 
     /// Changes when a goal is due.
@@ -354,15 +361,8 @@ where
         goal_id: GoalId,
         schedule: Schedule,
     ) -> Result<(), PlannerError> {
-        self.goal(
-            user,
-            GoalCommand::Reschedule {
-                goal_id,
-                user_id: user.into(),
-                schedule,
-            },
-        )
-        .await
+        self.goal(user, goal_id, GoalAction::Reschedule { schedule })
+            .await
     }
 
     /// Marks a goal done on `day`.
@@ -375,15 +375,7 @@ where
         goal_id: GoalId,
         day: NaiveDate,
     ) -> Result<(), PlannerError> {
-        self.goal(
-            user,
-            GoalCommand::Complete {
-                goal_id,
-                user_id: user.into(),
-                day,
-            },
-        )
-        .await
+        self.goal(user, goal_id, GoalAction::Complete { day }).await
     }
 
     /// Marks a goal not done on `day`.
@@ -396,15 +388,8 @@ where
         goal_id: GoalId,
         day: NaiveDate,
     ) -> Result<(), PlannerError> {
-        self.goal(
-            user,
-            GoalCommand::Uncomplete {
-                goal_id,
-                user_id: user.into(),
-                day,
-            },
-        )
-        .await
+        self.goal(user, goal_id, GoalAction::Uncomplete { day })
+            .await
     }
 
     /// Deletes a goal.
@@ -412,18 +397,11 @@ where
     /// # Errors
     /// [`PlannerError::Goal`] if the goal is unknown or already deleted.
     pub async fn delete_goal(&self, user: &str, goal_id: GoalId) -> Result<(), PlannerError> {
-        self.goal(
-            user,
-            GoalCommand::Delete {
-                goal_id,
-                user_id: user.into(),
-            },
-        )
-        .await
+        self.goal(user, goal_id, GoalAction::Delete).await
     }
 
     /// Waits, per [`Consistency`], until every projection has applied this
-    /// planner's writes.
+    /// planner's writes (at most [`PlannerOptions::read_timeout`]).
     ///
     /// # Errors
     /// [`Error::Timeout`] or [`Error::Closed`] if a projection does not get there.
@@ -432,25 +410,10 @@ where
             return Ok(());
         }
         let position = Position(self.written.load(Ordering::SeqCst));
-        for projection in &self.projections {
-            projection
-                .wait_for_timeout(position, self.options.read_timeout)
-                .await?;
-        }
+        self.today.wait_for(position).await?;
+        self.calendar.wait_for(position).await?;
+        self.category_lists.wait_for(position).await?;
         Ok(())
-    }
-
-    async fn document<D: DeserializeOwned>(
-        &self,
-        projection: &str,
-        id: &str,
-    ) -> Result<Option<D>, PlannerError> {
-        let Some(stored) = self.read.get(projection, id).await? else {
-            return Ok(None);
-        };
-        serde_json::from_value(stored.value)
-            .map(Some)
-            .map_err(|e| Error::codec(projection, e).into())
     }
 
     /// `user`'s categories.
@@ -460,7 +423,8 @@ where
     pub async fn categories(&self, user: &str) -> Result<CategoryList, PlannerError> {
         self.sync().await?;
         Ok(self
-            .document::<CategoryList>(CategoriesProjection::NAME, user)
+            .category_lists
+            .get(user)
             .await?
             .unwrap_or_else(|| CategoryList {
                 user_id: user.into(),
@@ -474,9 +438,7 @@ where
     /// [`PlannerError::Store`] if the read side fails.
     pub async fn today(&self, user: &str, day: NaiveDate) -> Result<TodayView, PlannerError> {
         let categories = self.categories(user).await?;
-        let list = self
-            .document::<TodayList>(TodayProjection::NAME, &today_key(user, day))
-            .await?;
+        let list = self.today.get(&today_key(user, day)).await?;
         let items = list
             .map(|l| l.items)
             .unwrap_or_default()
@@ -504,7 +466,8 @@ where
     ) -> Result<MonthCalendar, PlannerError> {
         self.sync().await?;
         Ok(self
-            .document(CalendarProjection::NAME, &month_key(user, year, month))
+            .calendar
+            .get(&month_key(user, year, month))
             .await?
             .unwrap_or_else(|| MonthCalendar {
                 user_id: user.into(),

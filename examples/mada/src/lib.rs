@@ -5,15 +5,17 @@
 //! done per day. The write model ([`domain`]) is two kinds of aggregates; the read
 //! side ([`projections`]) is three read models shaped for the screens: today's list,
 //! the month calendar, the category list. [`Planner`] ties them together over any
-//! stores that implement the ports; the binary runs it in memory (the default), on
-//! PostgreSQL, and with its read side on MongoDB and Redis ([`SplitReadStore`]).
+//! stores that implement the ports, one store per read model ([`ReadStores`]); the
+//! binary runs it in memory (the default), on PostgreSQL, and with its read side on
+//! MongoDB and Redis.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
-//! use mada::{NewGoal, Planner, PlannerOptions, domain::Schedule};
+//! use mada::{NewGoal, Planner, PlannerOptions, ReadStores, domain::Schedule};
 //!
-//! let planner = Planner::start(MemoryEventStore::new(), MemoryReadModelStore::new(), PlannerOptions::default());
+//! let read = ReadStores::all(MemoryReadModelStore::new());
+//! let planner = Planner::start(MemoryEventStore::new(), read, PlannerOptions::default());
 //! let day = "2026-11-25".parse().unwrap();
 //! let health = planner.create_category("ada", "Health", "#2e7d32").await.unwrap();
 //! let run = planner
@@ -32,9 +34,9 @@
 mod app;
 pub mod domain;
 pub mod projections;
-pub mod read_side;
 pub mod render;
 pub mod scenario;
 
-pub use app::{Consistency, NewGoal, Planner, PlannerError, PlannerOptions, TodayEntry, TodayView};
-pub use read_side::SplitReadStore;
+pub use app::{
+    Consistency, NewGoal, Planner, PlannerError, PlannerOptions, ReadStores, TodayEntry, TodayView,
+};

@@ -12,8 +12,8 @@ use cqrs_mongo::MongoReadModelStore;
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::projections::TodayProjection;
-use mada::{Planner, PlannerOptions, SplitReadStore, render, scenario};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use mada::{Planner, PlannerOptions, ReadStores, render, scenario};
+use sqlx::postgres::PgConnectOptions;
 use tracing_subscriber::EnvFilter;
 
 /// MADA, a personal planner on CQRS and event sourcing.
@@ -167,11 +167,8 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
     let user = cli.user.as_str();
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
-            let planner = Planner::start(
-                MemoryEventStore::new(),
-                MemoryReadModelStore::new(),
-                options,
-            );
+            let read = ReadStores::all(MemoryReadModelStore::new());
+            let planner = Planner::start(MemoryEventStore::new(), read, options);
             demo(planner, user, today, "in-memory").await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
@@ -190,7 +187,7 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
                 .await
                 .map_err(|e| e.to_string())?;
             demo(
-                Planner::start(events, read, options),
+                Planner::start(events, ReadStores::all(read), options),
                 user,
                 today,
                 "PostgreSQL",
@@ -216,44 +213,78 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
 
 /// Connects to MongoDB and Redis, empties the demo's database and keys, and builds
 /// the split read side.
-async fn mongo_redis(cli: &Cli) -> Result<SplitReadStore, Box<dyn std::error::Error>> {
-    let hint = "(start it with `scripts/services.sh up`)";
+/// MADA's read side on two servers, each read model where it serves best: today's
+/// lists and the month calendars, documents shaped for a screen, in MongoDB, today's
+/// lists also cached in Redis (the screen opened most, kept current by the
+/// projection's own commits); the category lists, small and hot, in Redis.
+type MongoRedis =
+    ReadStores<RedisCache<MongoReadModelStore>, MongoReadModelStore, RedisReadModelStore>;
+
+async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>> {
     let mongo = MongoReadModelStore::connect(&cli.mongodb_url, &cli.mongo_database)
         .await
-        .map_err(|e| format!("{e} at {} {hint}", cli.mongodb_url))?;
+        .map_err(|e| format!("{e} {START_HINT}"))?;
     mongo.database().drop().await?;
     let redis = RedisReadModelStore::connect(&cli.redis_url)
         .await
-        .map_err(|e| format!("{e} at {} {hint}", cli.redis_url))?
+        .map_err(|e| format!("{e} {START_HINT}"))?
         .with_prefix(&cli.redis_prefix);
-    let mut conn = redis.connection();
-    let keys: Vec<String> = cqrs_redis::redis::cmd("KEYS")
-        .arg(format!("{}:*", cli.redis_prefix))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        let _: i64 = cqrs_redis::redis::cmd("UNLINK")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await?;
-    }
-    let cache = RedisCache::new(mongo, redis.connection())
+    delete_keys(&mut redis.connection(), &cli.redis_prefix).await?;
+    let cache = RedisCache::new(mongo.clone(), redis.connection())
         .with_prefix(&cli.redis_prefix)
         .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
         .only([TodayProjection::NAME]);
-    Ok(SplitReadStore::new(cache, redis))
+    Ok(ReadStores {
+        today: cache,
+        calendar: mongo,
+        categories: redis,
+    })
 }
 
-/// Runs the scenario on `planner` and renders the report.
-async fn demo<S, R>(
-    planner: Planner<S, R>,
+/// The hint for a server that cannot be reached: this binary runs from the
+/// repository, whose script starts the servers.
+const START_HINT: &str = "(in this repository, `scripts/services.sh up` starts the servers)";
+
+/// Deletes the keys under `prefix` with `SCAN` (never `KEYS`, which blocks the server
+/// while it walks every key).
+async fn delete_keys(
+    conn: &mut cqrs_redis::redis::aio::ConnectionManager,
+    prefix: &str,
+) -> Result<(), cqrs_redis::redis::RedisError> {
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = cqrs_redis::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: i64 = cqrs_redis::redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+async fn demo<S, T, C, K>(
+    planner: Planner<S, T, C, K>,
     user: &str,
     today: NaiveDate,
     store: &str,
 ) -> Result<String, String>
 where
     S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
-    R: cqrs_core::ReadModelStore + Clone + 'static,
+    T: cqrs_core::ReadModelStore + Clone + 'static,
+    C: cqrs_core::ReadModelStore + Clone + 'static,
+    K: cqrs_core::ReadModelStore + Clone + 'static,
 {
     let result = scenario::run(&planner, user, today).await;
     let shutdown = planner.shutdown().await;
@@ -275,14 +306,11 @@ async fn postgres(
         return Err(format!("--pg-schema `{schema}`: use letters, digits and underscores").into());
     }
     let options = PgConnectOptions::from_str(url)
-        .map_err(|e| format!("--database-url: {e}"))?
+        .map_err(|e| format!("--database-url {}: {e}", cqrs_core::redact_url(url)))?
         .options([("search_path", schema)]);
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
+    let pool = cqrs_postgres::connect_pool(options, 8)
         .await
-        .map_err(|e| format!("cannot connect to PostgreSQL at {url}: {e} (start it with `scripts/services.sh up postgres`)"))?;
+        .map_err(|e| format!("{e} {START_HINT}"))?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&pool)
         .await?;

@@ -44,14 +44,16 @@ fn month_bounds(day: NaiveDate) -> (NaiveDate, NaiveDate) {
 ///
 /// # Errors
 /// Any failure other than the refusals the scenario means to show.
-pub async fn run<S, R>(
-    planner: &Planner<S, R>,
+pub async fn run<S, T, C, K>(
+    planner: &Planner<S, T, C, K>,
     user: &str,
     today: NaiveDate,
 ) -> Result<ScenarioReport, PlannerError>
 where
     S: EventStore + EventSubscriber + Clone + 'static,
-    R: ReadModelStore + Clone + 'static,
+    T: ReadModelStore + Clone + 'static,
+    C: ReadModelStore + Clone + 'static,
+    K: ReadModelStore + Clone + 'static,
 {
     let (first, last) = month_bounds(today);
     let mut commands = 0;

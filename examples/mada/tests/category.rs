@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
 use cqrs_core::testing::AggregateTest;
-use mada::domain::{Category, CategoryCommand, CategoryError, CategoryEvent, Colour};
+use mada::domain::{
+    Category, CategoryAction, CategoryCommand, CategoryError, CategoryEvent, Colour,
+};
 use uuid::Uuid;
 
 fn id() -> Uuid {
@@ -39,12 +41,14 @@ fn colours_are_normalised_and_checked() {
 
 #[test]
 fn a_category_is_created_once() {
-    let create = CategoryCommand::Create {
-        category_id: id(),
-        user_id: "ada".into(),
-        name: " Health ".into(),
-        colour: colour("#00ff00"),
-    };
+    let create = CategoryCommand::new(
+        "ada",
+        id(),
+        CategoryAction::Create {
+            name: " Health ".into(),
+            colour: colour("#00ff00"),
+        },
+    );
     AggregateTest::<Category>::given_no_events()
         .when(create.clone())
         .then_expect_events([created()]);
@@ -55,10 +59,8 @@ fn a_category_is_created_once() {
 
 #[test]
 fn names_must_be_present_and_short() {
-    let rename = |name: &str| CategoryCommand::Rename {
-        category_id: id(),
-        user_id: "ada".into(),
-        name: name.into(),
+    let rename = |name: &str| {
+        CategoryCommand::new("ada", id(), CategoryAction::Rename { name: name.into() })
     };
     AggregateTest::<Category>::given([created()])
         .when(rename(""))
@@ -85,16 +87,19 @@ fn a_deleted_or_foreign_category_cannot_change() {
         user_id: "ada".into(),
     };
     AggregateTest::<Category>::given([created(), deleted])
-        .when(CategoryCommand::Recolour {
-            category_id: id(),
-            user_id: "ada".into(),
-            colour: colour("#000000"),
-        })
+        .when(CategoryCommand::new(
+            "ada",
+            id(),
+            CategoryAction::Recolour {
+                colour: colour("#000000"),
+            },
+        ))
         .then_expect_error(CategoryError::Deleted);
     AggregateTest::<Category>::given([created()])
-        .when(CategoryCommand::Delete {
-            category_id: id(),
-            user_id: "mallory".into(),
-        })
+        .when(CategoryCommand::new(
+            "mallory",
+            id(),
+            CategoryAction::Delete,
+        ))
         .then_expect_error(CategoryError::NotFound);
 }

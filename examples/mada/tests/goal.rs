@@ -5,7 +5,8 @@
 use chrono::{NaiveDate, Weekday};
 use cqrs_core::testing::AggregateTest;
 use mada::domain::{
-    CategoryFact, Goal, GoalCommand, GoalDetails, GoalError, GoalEvent, Schedule, ScheduleError,
+    CategoryFact, Goal, GoalAction, GoalCommand, GoalDetails, GoalError, GoalEvent, Schedule,
+    ScheduleError,
 };
 use uuid::Uuid;
 
@@ -58,22 +59,20 @@ fn created() -> GoalEvent {
 }
 
 fn create(title: &str, category: CategoryFact, schedule: Schedule) -> GoalCommand {
-    GoalCommand::Create {
-        goal_id: ids().goal,
-        user_id: "ada".into(),
-        title: title.into(),
-        memo: None,
-        category,
-        schedule,
-    }
+    GoalCommand::new(
+        "ada",
+        ids().goal,
+        GoalAction::Create {
+            title: title.into(),
+            memo: None,
+            category,
+            schedule,
+        },
+    )
 }
 
 fn complete(day: &str) -> GoalCommand {
-    GoalCommand::Complete {
-        goal_id: ids().goal,
-        user_id: "ada".into(),
-        day: d(day),
-    }
+    GoalCommand::new("ada", ids().goal, GoalAction::Complete { day: d(day) })
 }
 
 #[test]
@@ -167,18 +166,22 @@ fn completing_twice_or_uncompleting_an_open_day_changes_nothing() {
         .when(complete("2026-11-04"))
         .then_expect_events([]);
     AggregateTest::<Goal>::given([created()])
-        .when(GoalCommand::Uncomplete {
-            goal_id: ids().goal,
-            user_id: "ada".into(),
-            day: d("2026-11-04"),
-        })
+        .when(GoalCommand::new(
+            "ada",
+            ids().goal,
+            GoalAction::Uncomplete {
+                day: d("2026-11-04"),
+            },
+        ))
         .then_expect_events([]);
     AggregateTest::<Goal>::given([created(), done])
-        .when(GoalCommand::Uncomplete {
-            goal_id: ids().goal,
-            user_id: "ada".into(),
-            day: d("2026-11-04"),
-        })
+        .when(GoalCommand::new(
+            "ada",
+            ids().goal,
+            GoalAction::Uncomplete {
+                day: d("2026-11-04"),
+            },
+        ))
         .then_expect_events([GoalEvent::GoalUncompleted {
             goal_id: ids().goal,
             user_id: "ada".into(),
@@ -195,11 +198,13 @@ fn rescheduling_keeps_completions_on_days_still_due() {
     };
     let to = Schedule::daily(d("2026-11-04"), d("2026-11-05"));
     let state = AggregateTest::<Goal>::given([created(), done])
-        .when(GoalCommand::Reschedule {
-            goal_id: ids().goal,
-            user_id: "ada".into(),
-            schedule: to.clone(),
-        })
+        .when(GoalCommand::new(
+            "ada",
+            ids().goal,
+            GoalAction::Reschedule {
+                schedule: to.clone(),
+            },
+        ))
         .then_state();
     assert_eq!(state.schedule, Some(to));
     assert_eq!(
@@ -220,21 +225,20 @@ fn a_deleted_goal_refuses_everything() {
         .when(complete("2026-11-04"))
         .then_expect_error(GoalError::Deleted);
     AggregateTest::<Goal>::given([created(), deleted])
-        .when(GoalCommand::Delete {
-            goal_id: ids().goal,
-            user_id: "ada".into(),
-        })
+        .when(GoalCommand::new("ada", ids().goal, GoalAction::Delete))
         .then_expect_error(GoalError::Deleted);
 }
 
 #[test]
 fn another_users_goal_does_not_exist_for_them() {
     AggregateTest::<Goal>::given([created()])
-        .when(GoalCommand::Complete {
-            goal_id: ids().goal,
-            user_id: "bob".into(),
-            day: d("2026-11-04"),
-        })
+        .when(GoalCommand::new(
+            "bob",
+            ids().goal,
+            GoalAction::Complete {
+                day: d("2026-11-04"),
+            },
+        ))
         .then_expect_error(GoalError::NotFound);
     AggregateTest::<Goal>::given_no_events()
         .when(complete("2026-11-04"))
@@ -243,12 +247,16 @@ fn another_users_goal_does_not_exist_for_them() {
 
 #[test]
 fn editing_to_the_same_details_records_nothing() {
-    let edit = |title: &str| GoalCommand::Edit {
-        goal_id: ids().goal,
-        user_id: "ada".into(),
-        title: title.into(),
-        memo: None,
-        category: active(),
+    let edit = |title: &str| {
+        GoalCommand::new(
+            "ada",
+            ids().goal,
+            GoalAction::Edit {
+                title: title.into(),
+                memo: None,
+                category: active(),
+            },
+        )
     };
     AggregateTest::<Goal>::given([created()])
         .when(edit("Run"))

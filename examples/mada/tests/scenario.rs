@@ -7,7 +7,7 @@ use std::process::Command;
 use chrono::{Datelike, NaiveDate};
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore, ProjectionRunner, ReadModelWriter};
 use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
-use mada::{Planner, PlannerOptions, scenario};
+use mada::{Planner, PlannerOptions, ReadStores, scenario};
 
 fn d(text: &str) -> NaiveDate {
     text.parse().unwrap()
@@ -22,7 +22,7 @@ async fn the_scenario_leaves_consistent_read_models() {
         batch_size: 16,
         ..PlannerOptions::default()
     };
-    let planner = Planner::start(events.clone(), read.clone(), options);
+    let planner = Planner::start(events.clone(), ReadStores::all(read.clone()), options);
     let today = d("2026-11-25");
     let report = scenario::run(&planner, "alice", today).await.unwrap();
 
@@ -284,4 +284,52 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
         .query_async(&mut conn)
         .await
         .unwrap();
+}
+
+#[test]
+fn a_server_that_refuses_is_reported_at_once_without_the_password() {
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    for args in [
+        vec![
+            "--store",
+            "postgres",
+            "--database-url",
+            "postgres://mada:s3cr3t-pw@127.0.0.1:1/mada",
+        ],
+        vec![
+            "--read-store",
+            "mongo-redis",
+            "--mongodb-url",
+            "mongodb://mada:s3cr3t-pw@127.0.0.1:1/",
+        ],
+        vec![
+            "--read-store",
+            "mongo-redis",
+            "--mongodb-url",
+            &cqrs_testkit::mongodb_url(),
+            "--redis-url",
+            "redis://:s3cr3t-pw@127.0.0.1:1/",
+        ],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+            .args(["--today", "2026-11-25"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} should fail: {stderr}");
+        assert!(
+            !stderr.contains("s3cr3t-pw"),
+            "the password leaked: {stderr}"
+        );
+        assert!(
+            stderr.contains("127.0.0.1:1"),
+            "the server is named: {stderr}"
+        );
+        assert!(
+            stderr.to_lowercase().contains("refused")
+                || stderr.to_lowercase().contains("server selection"),
+            "the reason is given: {stderr}"
+        );
+    }
 }

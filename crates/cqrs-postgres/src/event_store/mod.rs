@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 
 use cqrs_core::Projection;
 
@@ -81,19 +80,18 @@ impl PgEventStore {
         }
     }
 
-    /// Connects to `url` (a pool of up to 16 connections) and applies the schema
-    /// migrations.
+    /// Connects to `url` (a pool of up to 16 connections, see [`connect_pool`]) and
+    /// applies the schema migrations.
     ///
     /// # Errors
-    /// [`PgError::Connect`] if the server cannot be reached, [`PgError::Migration`]
-    /// if the schema cannot be prepared.
+    /// [`PgError::Connect`] if the server cannot be reached (at once for a refused
+    /// connection, not after a pool timeout; the URL in the message has its password
+    /// hidden), [`PgError::Migration`] if the schema cannot be prepared.
+    ///
+    /// [`connect_pool`]: crate::connect_pool
     pub async fn connect(url: &str) -> Result<Self, PgError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .map_err(PgError::Connect)?;
+        let options = crate::pool::options(url)?;
+        let pool = crate::connect_pool(options, 16).await?;
         let store = Self::new(pool);
         store.migrate().await?;
         Ok(store)

@@ -56,66 +56,60 @@ impl fmt::Display for Colour {
     }
 }
 
+/// A request about one category, made by one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryCommand {
+    /// The category.
+    pub category_id: CategoryId,
+    /// Who asks: its owner, for every action but `Create` (which makes them the
+    /// owner). Another user's category is reported as missing.
+    pub user_id: UserId,
+    /// What to do.
+    pub action: CategoryAction,
+}
+
+impl CategoryCommand {
+    /// `user_id` asks for `action` on category `category_id`.
+    pub fn new(
+        user_id: impl Into<UserId>,
+        category_id: CategoryId,
+        action: CategoryAction,
+    ) -> Self {
+        Self {
+            category_id,
+            user_id: user_id.into(),
+            action,
+        }
+    }
+}
+
 /// What a user can do to a category.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CategoryCommand {
-    /// Creates a category.
+pub enum CategoryAction {
+    /// Creates it.
     Create {
-        /// The new category's id.
-        category_id: CategoryId,
-        /// Its owner.
-        user_id: UserId,
         /// Its name (trimmed; 1 to [`MAX_NAME_CHARS`] characters).
         name: String,
         /// Its colour.
         colour: Colour,
     },
-    /// Renames a category.
+    /// Renames it.
     Rename {
-        /// The category.
-        category_id: CategoryId,
-        /// Who asks.
-        user_id: UserId,
         /// The new name.
         name: String,
     },
-    /// Changes a category's colour.
+    /// Changes its colour.
     Recolour {
-        /// The category.
-        category_id: CategoryId,
-        /// Who asks.
-        user_id: UserId,
         /// The new colour.
         colour: Colour,
     },
-    /// Deletes a category. Its goals keep their history; new goals cannot use it.
-    Delete {
-        /// The category.
-        category_id: CategoryId,
-        /// Who asks.
-        user_id: UserId,
-    },
+    /// Deletes it. Its goals keep their history; new goals cannot use it.
+    Delete,
 }
 
 impl Command for CategoryCommand {
     fn aggregate_id(&self) -> String {
-        match self {
-            Self::Create { category_id, .. }
-            | Self::Rename { category_id, .. }
-            | Self::Recolour { category_id, .. }
-            | Self::Delete { category_id, .. } => category_id.to_string(),
-        }
-    }
-}
-
-impl CategoryCommand {
-    fn user_id(&self) -> &str {
-        match self {
-            Self::Create { user_id, .. }
-            | Self::Rename { user_id, .. }
-            | Self::Recolour { user_id, .. }
-            | Self::Delete { user_id, .. } => user_id,
-        }
+        self.category_id.to_string()
     }
 }
 
@@ -216,70 +210,59 @@ impl Aggregate for Category {
     type Error = CategoryError;
 
     fn handle(&self, command: &CategoryCommand) -> Result<Vec<CategoryEvent>, CategoryError> {
-        if let CategoryCommand::Create {
+        let CategoryCommand {
             category_id,
             user_id,
-            name,
-            colour,
-        } = command
-        {
+            action,
+        } = command;
+        let (category_id, user_id) = (*category_id, user_id.clone());
+        if let CategoryAction::Create { name, colour } = action {
             if self.owner.is_some() {
                 return Err(CategoryError::AlreadyExists);
             }
             return Ok(vec![CategoryEvent::CategoryCreated {
-                category_id: *category_id,
-                user_id: user_id.clone(),
+                category_id,
+                user_id,
                 name: valid_name(name)?,
                 colour: colour.clone(),
             }]);
         }
         // Another user's category is reported as missing: ids are not secrets, but
         // nothing of another user's data should show through.
-        if self.owner.as_deref() != Some(command.user_id()) {
+        if self.owner.as_deref() != Some(user_id.as_str()) {
             return Err(CategoryError::NotFound);
         }
         if self.deleted {
             return Err(CategoryError::Deleted);
         }
-        Ok(match command {
-            CategoryCommand::Create { .. } => Vec::new(),
-            CategoryCommand::Rename {
-                category_id,
-                user_id,
-                name,
-            } => {
+        Ok(match action {
+            CategoryAction::Create { .. } => Vec::new(),
+            CategoryAction::Rename { name } => {
                 let name = valid_name(name)?;
                 if name == self.name {
                     Vec::new()
                 } else {
                     vec![CategoryEvent::CategoryRenamed {
-                        category_id: *category_id,
-                        user_id: user_id.clone(),
+                        category_id,
+                        user_id,
                         name,
                     }]
                 }
             }
-            CategoryCommand::Recolour {
-                category_id,
-                user_id,
-                colour,
-            } => {
+            CategoryAction::Recolour { colour } => {
                 if self.colour.as_ref() == Some(colour) {
                     Vec::new()
                 } else {
                     vec![CategoryEvent::CategoryRecoloured {
-                        category_id: *category_id,
-                        user_id: user_id.clone(),
+                        category_id,
+                        user_id,
                         colour: colour.clone(),
                     }]
                 }
             }
-            CategoryCommand::Delete {
+            CategoryAction::Delete => vec![CategoryEvent::CategoryDeleted {
                 category_id,
                 user_id,
-            } => vec![CategoryEvent::CategoryDeleted {
-                category_id: *category_id,
-                user_id: user_id.clone(),
             }],
         })
     }

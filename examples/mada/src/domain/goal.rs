@@ -76,15 +76,34 @@ pub struct GoalDetails {
     pub memo: Option<String>,
 }
 
+/// A request about one goal, made by one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalCommand {
+    /// The goal.
+    pub goal_id: GoalId,
+    /// Who asks: its owner, for every action but `Create` (which makes them the
+    /// owner). Another user's goal is reported as missing.
+    pub user_id: UserId,
+    /// What to do.
+    pub action: GoalAction,
+}
+
+impl GoalCommand {
+    /// `user_id` asks for `action` on goal `goal_id`.
+    pub fn new(user_id: impl Into<UserId>, goal_id: GoalId, action: GoalAction) -> Self {
+        Self {
+            goal_id,
+            user_id: user_id.into(),
+            action,
+        }
+    }
+}
+
 /// What a user can do to a goal.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GoalCommand {
-    /// Creates a goal.
+pub enum GoalAction {
+    /// Creates it.
     Create {
-        /// The new goal's id.
-        goal_id: GoalId,
-        /// Its owner.
-        user_id: UserId,
         /// Its title.
         title: String,
         /// An optional memo.
@@ -94,12 +113,8 @@ pub enum GoalCommand {
         /// When it is due.
         schedule: Schedule,
     },
-    /// Changes a goal's title, memo and category.
+    /// Changes its title, memo and category.
     Edit {
-        /// The goal.
-        goal_id: GoalId,
-        /// Who asks.
-        user_id: UserId,
         /// The new title.
         title: String,
         /// The new memo.
@@ -107,68 +122,28 @@ pub enum GoalCommand {
         /// The category, as the write model knows it.
         category: CategoryFact,
     },
-    /// Changes when a goal is due. Completions on days still due are kept.
+    /// Changes when it is due. Completions on days still due are kept.
     Reschedule {
-        /// The goal.
-        goal_id: GoalId,
-        /// Who asks.
-        user_id: UserId,
         /// The new schedule.
         schedule: Schedule,
     },
-    /// Marks a goal done on a day it is due. Completing it again changes nothing.
+    /// Marks it done on a day it is due. Completing it again changes nothing.
     Complete {
-        /// The goal.
-        goal_id: GoalId,
-        /// Who asks.
-        user_id: UserId,
         /// The day.
         day: NaiveDate,
     },
-    /// Marks a goal not done on a day. Changes nothing if it was not done.
+    /// Marks it not done on a day. Changes nothing if it was not done.
     Uncomplete {
-        /// The goal.
-        goal_id: GoalId,
-        /// Who asks.
-        user_id: UserId,
         /// The day.
         day: NaiveDate,
     },
-    /// Deletes a goal.
-    Delete {
-        /// The goal.
-        goal_id: GoalId,
-        /// Who asks.
-        user_id: UserId,
-    },
-}
-
-impl GoalCommand {
-    fn ids(&self) -> (GoalId, &str) {
-        match self {
-            Self::Create {
-                goal_id, user_id, ..
-            }
-            | Self::Edit {
-                goal_id, user_id, ..
-            }
-            | Self::Reschedule {
-                goal_id, user_id, ..
-            }
-            | Self::Complete {
-                goal_id, user_id, ..
-            }
-            | Self::Uncomplete {
-                goal_id, user_id, ..
-            }
-            | Self::Delete { goal_id, user_id } => (*goal_id, user_id),
-        }
-    }
+    /// Deletes it.
+    Delete,
 }
 
 impl Command for GoalCommand {
     fn aggregate_id(&self) -> String {
-        self.ids().0.to_string()
+        self.goal_id.to_string()
     }
 }
 
@@ -331,14 +306,13 @@ impl Aggregate for Goal {
     type Error = GoalError;
 
     fn handle(&self, command: &GoalCommand) -> Result<Vec<GoalEvent>, GoalError> {
-        let (goal_id, user) = command.ids();
-        if let GoalCommand::Create {
+        let (goal_id, user) = (command.goal_id, command.user_id.as_str());
+        if let GoalAction::Create {
             title,
             memo,
             category,
             schedule,
-            ..
-        } = command
+        } = &command.action
         {
             if self.owner.is_some() {
                 return Err(GoalError::AlreadyExists);
@@ -364,13 +338,12 @@ impl Aggregate for Goal {
             return Err(GoalError::Deleted);
         }
         let user_id = owner.clone();
-        Ok(match command {
-            GoalCommand::Create { .. } => Vec::new(),
-            GoalCommand::Edit {
+        Ok(match &command.action {
+            GoalAction::Create { .. } => Vec::new(),
+            GoalAction::Edit {
                 title,
                 memo,
                 category,
-                ..
             } => {
                 let new = valid_details(user, title, memo.as_ref(), category)?;
                 if &new == details {
@@ -384,7 +357,7 @@ impl Aggregate for Goal {
                     }]
                 }
             }
-            GoalCommand::Reschedule { schedule: to, .. } => {
+            GoalAction::Reschedule { schedule: to } => {
                 to.validate()?;
                 if to == schedule {
                     Vec::new()
@@ -399,7 +372,7 @@ impl Aggregate for Goal {
                     }]
                 }
             }
-            GoalCommand::Complete { day, .. } => {
+            GoalAction::Complete { day } => {
                 if !schedule.contains(*day) {
                     return Err(GoalError::NotScheduled(*day));
                 }
@@ -413,7 +386,7 @@ impl Aggregate for Goal {
                     }]
                 }
             }
-            GoalCommand::Uncomplete { day, .. } => {
+            GoalAction::Uncomplete { day } => {
                 if !schedule.contains(*day) {
                     return Err(GoalError::NotScheduled(*day));
                 }
@@ -427,7 +400,7 @@ impl Aggregate for Goal {
                     Vec::new()
                 }
             }
-            GoalCommand::Delete { .. } => vec![GoalEvent::GoalDeleted {
+            GoalAction::Delete => vec![GoalEvent::GoalDeleted {
                 goal_id,
                 user_id,
                 schedule: schedule.clone(),

@@ -11,10 +11,10 @@ mod goal;
 mod schedule;
 
 pub use category::{
-    Category, CategoryCommand, CategoryError, CategoryEvent, Colour, MAX_NAME_CHARS,
+    Category, CategoryAction, CategoryCommand, CategoryError, CategoryEvent, Colour, MAX_NAME_CHARS,
 };
 pub use goal::{
-    CategoryFact, Goal, GoalCommand, GoalDetails, GoalError, GoalEvent, MAX_MEMO_CHARS,
+    CategoryFact, Goal, GoalAction, GoalCommand, GoalDetails, GoalError, GoalEvent, MAX_MEMO_CHARS,
     MAX_TITLE_CHARS,
 };
 pub use schedule::{MAX_SPAN_DAYS, Schedule, ScheduleError};
