@@ -4,7 +4,7 @@
 //! several processes starting at once apply each migration once. The applied ones
 //! are recorded in `cqrs_schema_migrations`.
 
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, Executor, PgPool};
 
 use crate::error::PgError;
 
@@ -78,7 +78,9 @@ async fn apply(conn: &mut sqlx::PgConnection) -> Result<(), PgError> {
             source,
         };
         let mut tx = conn.begin().await?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(failed)?;
+        // A plain `&str` without arguments runs as a simple query (several
+        // statements at once), like `raw_sql`, whose future is not `Send`.
+        (&mut *tx).execute(sql).await.map_err(failed)?;
         sqlx::query("INSERT INTO cqrs_schema_migrations (version, description) VALUES ($1, $2)")
             .bind(version)
             .bind(description)
