@@ -25,8 +25,13 @@ const NAMESPACE: i32 = 0x6371_7273;
 #[derive(Clone, Debug)]
 pub struct PgLease {
     pool: PgPool,
-    held: Arc<Mutex<HashMap<String, Held>>>,
+    connect_timeout: Duration,
+    slots: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
 }
+
+/// One lease name's state in this process, behind its own lock: taking or renewing
+/// one lease (network I/O) never waits for another.
+type Slot = Arc<Mutex<Option<Held>>>;
 
 /// A lease held by this process.
 #[derive(Debug)]
@@ -43,15 +48,45 @@ impl PgLease {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            held: Arc::default(),
+            connect_timeout: Duration::from_secs(10),
+            slots: Arc::default(),
+        }
+    }
+
+    /// Sets the longest wait for a lease's connection (default 10 s); a connection
+    /// that takes longer fails the attempt with a backend error.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    fn slot(&self, name: &str) -> Slot {
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots.entry(name.to_owned()).or_default().clone()
+    }
+
+    async fn connect(&self) -> Result<PgConnection, Error> {
+        let options = self.pool.connect_options();
+        match tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(&options)).await
+        {
+            Ok(conn) => conn.map_err(Error::backend_in("lease connection")),
+            Err(_) => Err(Error::backend(
+                "lease connection",
+                format!("no connection within {:?}", self.connect_timeout),
+            )),
         }
     }
 }
 
 impl Lease for PgLease {
     async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, Error> {
-        let mut held = self.held.lock().await;
-        if let Some(lease) = held.get_mut(name) {
+        let slot = self.slot(name);
+        let mut held = slot.lock().await;
+        if let Some(lease) = held.as_mut() {
             if lease.holder == holder {
                 return match lease.conn.ping().await {
                     Ok(()) => {
@@ -60,7 +95,7 @@ impl Lease for PgLease {
                         Ok(true)
                     }
                     Err(error) => {
-                        held.remove(name);
+                        *held = None;
                         Err(Error::backend_in("renew lease")(error))
                     }
                 };
@@ -70,14 +105,11 @@ impl Lease for PgLease {
             }
             // Its holder stopped renewing without releasing: free the lock.
             tracing::warn!(lease = name, stale = %lease.holder, "taking over a lease not renewed in time");
-            if let Some(stale) = held.remove(name) {
+            if let Some(stale) = held.take() {
                 let _ = stale.conn.close().await;
             }
         }
-        let options = self.pool.connect_options();
-        let mut conn = PgConnection::connect_with(&options)
-            .await
-            .map_err(Error::backend_in("lease connection"))?;
+        let mut conn = self.connect().await?;
         let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
             .bind(NAMESPACE)
             .bind(name)
@@ -85,13 +117,12 @@ impl Lease for PgLease {
             .await
             .map_err(Error::backend_in("take lease"))?;
         if taken {
-            let lease = Held {
+            *held = Some(Held {
                 holder: holder.to_owned(),
                 conn,
                 renewed: Instant::now(),
                 ttl,
-            };
-            held.insert(name.to_owned(), lease);
+            });
         } else {
             let _ = conn.close().await;
         }
@@ -99,9 +130,10 @@ impl Lease for PgLease {
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), Error> {
-        let mut held = self.held.lock().await;
-        if held.get(name).is_some_and(|lease| lease.holder == holder) {
-            if let Some(lease) = held.remove(name) {
+        let slot = self.slot(name);
+        let mut held = slot.lock().await;
+        if held.as_ref().is_some_and(|lease| lease.holder == holder) {
+            if let Some(lease) = held.take() {
                 // Closing the session frees its advisory locks.
                 lease
                     .conn
