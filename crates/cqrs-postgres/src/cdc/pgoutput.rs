@@ -20,10 +20,18 @@ pub(crate) struct Transaction {
     pub(crate) end_lsn: u64,
 }
 
-/// A relation's column names, from its `Relation` message.
+/// A relation's schema, name and column names, from its `Relation` message.
+#[derive(Debug)]
+struct Relation {
+    namespace: String,
+    name: String,
+    columns: Vec<String>,
+}
+
+/// Decodes a stream of `pgoutput` messages into transactions.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
-    relations: HashMap<u32, (String, Vec<String>)>,
+    relations: HashMap<u32, Relation>,
     current: Option<Transaction>,
 }
 
@@ -77,10 +85,12 @@ impl Cursor<'_> {
 
 impl Decoder {
     /// Decodes one message. Returns a transaction when `message` is its commit.
-    /// Inserts into relations other than `table` are ignored.
+    /// Inserts into relations other than `namespace.table` (a table of the same name
+    /// in another schema included) are ignored.
     pub(crate) fn decode(
         &mut self,
         message: &[u8],
+        namespace: &str,
         table: &str,
     ) -> Result<Option<Transaction>, Error> {
         let mut c = Cursor(message);
@@ -91,7 +101,7 @@ impl Decoder {
             }
             b'R' => {
                 let id = c.u32()?;
-                let _namespace = c.string()?;
+                let namespace = c.string()?;
                 let name = c.string()?;
                 let _replica_identity = c.u8()?;
                 let columns = c.u16()?;
@@ -102,7 +112,14 @@ impl Decoder {
                     let _type_oid = c.u32()?;
                     let _type_modifier = c.u32()?;
                 }
-                self.relations.insert(id, (name, names));
+                self.relations.insert(
+                    id,
+                    Relation {
+                        namespace,
+                        name,
+                        columns: names,
+                    },
+                );
                 Ok(None)
             }
             b'I' => {
@@ -111,18 +128,18 @@ impl Decoder {
                     return Err(malformed("insert without a new tuple"));
                 }
                 let row = tuple(&mut c)?;
-                let (name, columns) = self
+                let relation = self
                     .relations
                     .get(&id)
                     .ok_or_else(|| malformed("insert into an unknown relation"))?;
-                if name == table {
+                if relation.name == table && relation.namespace == namespace {
                     let current = self
                         .current
                         .as_mut()
                         .ok_or_else(|| malformed("insert outside a transaction"))?;
                     current
                         .rows
-                        .push(columns.iter().cloned().zip(row).collect());
+                        .push(relation.columns.iter().cloned().zip(row).collect());
                 }
                 Ok(None)
             }
@@ -160,4 +177,159 @@ fn tuple(c: &mut Cursor<'_>) -> Result<Row, Error> {
         }
     }
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds pgoutput messages byte by byte, as the server sends them.
+    #[derive(Default)]
+    struct Message(Vec<u8>);
+
+    impl Message {
+        fn kind(kind: u8) -> Self {
+            Self(vec![kind])
+        }
+        fn u8(mut self, v: u8) -> Self {
+            self.0.push(v);
+            self
+        }
+        fn u16(mut self, v: u16) -> Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn u32(mut self, v: u32) -> Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn u64(mut self, v: u64) -> Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn string(mut self, s: &str) -> Self {
+            self.0.extend_from_slice(s.as_bytes());
+            self.0.push(0);
+            self
+        }
+        fn text(self, s: &str) -> Self {
+            let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+            let mut m = self.u8(b't').u32(len);
+            m.0.extend_from_slice(s.as_bytes());
+            m
+        }
+    }
+
+    fn begin() -> Vec<u8> {
+        Message::kind(b'B').u64(100).u64(0).u32(7).0
+    }
+
+    fn relation(id: u32, namespace: &str, name: &str) -> Vec<u8> {
+        let mut m = Message::kind(b'R')
+            .u32(id)
+            .string(namespace)
+            .string(name)
+            .u8(b'd')
+            .u16(2);
+        for column in ["position", "event_type"] {
+            m = m.u8(0).string(column).u32(20).u32(u32::MAX);
+        }
+        m.0
+    }
+
+    fn insert(id: u32, position: &str, event_type: Option<&str>) -> Vec<u8> {
+        let m = Message::kind(b'I').u32(id).u8(b'N').u16(2).text(position);
+        match event_type {
+            Some(t) => m.text(t).0,
+            None => m.u8(b'n').0,
+        }
+    }
+
+    fn commit(end_lsn: u64) -> Vec<u8> {
+        Message::kind(b'C').u8(0).u64(90).u64(end_lsn).u64(0).0
+    }
+
+    fn run(messages: &[Vec<u8>]) -> Result<Vec<Transaction>, Error> {
+        let mut decoder = Decoder::default();
+        let mut done = Vec::new();
+        for message in messages {
+            if let Some(tx) = decoder.decode(message, "app", "cqrs_events")? {
+                done.push(tx);
+            }
+        }
+        Ok(done)
+    }
+
+    #[test]
+    fn inserts_are_grouped_by_transaction_with_their_column_names() {
+        let done = run(&[
+            begin(),
+            relation(1, "app", "cqrs_events"),
+            insert(1, "1", Some("goal.Created")),
+            insert(1, "2", None),
+            commit(200),
+        ])
+        .expect("decodes");
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].end_lsn, 200);
+        let rows = &done[0].rows;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["position"].as_deref(), Some("1"));
+        assert_eq!(rows[0]["event_type"].as_deref(), Some("goal.Created"));
+        assert_eq!(rows[1]["event_type"], None, "SQL NULL");
+    }
+
+    #[test]
+    fn a_table_of_the_same_name_in_another_schema_is_ignored() {
+        let done = run(&[
+            begin(),
+            relation(1, "app", "cqrs_events"),
+            relation(2, "other", "cqrs_events"),
+            relation(3, "app", "cqrs_documents"),
+            insert(2, "10", Some("x.Y")),
+            insert(3, "11", Some("x.Y")),
+            insert(1, "12", Some("x.Y")),
+            commit(300),
+        ])
+        .expect("decodes");
+        let positions: Vec<_> = done[0].rows.iter().map(|r| r["position"].clone()).collect();
+        assert_eq!(positions, vec![Some("12".to_owned())]);
+    }
+
+    #[test]
+    fn damaged_messages_are_errors_not_panics() {
+        let mut truncated = insert(1, "1", Some("a.B"));
+        truncated.truncate(truncated.len() - 2);
+        let unknown_kind = Message::kind(b'I').u32(1).u8(b'N').u16(1).u8(b'?').0;
+        let bad_utf8 = {
+            let mut m = Message::kind(b'I').u32(1).u8(b'N').u16(1).u8(b't').u32(2);
+            m.0.extend_from_slice(&[0xff, 0xfe]);
+            m.0
+        };
+        let unterminated = Message::kind(b'R')
+            .u32(1)
+            .0
+            .into_iter()
+            .chain(*b"app")
+            .collect();
+        for (case, bytes) in [
+            ("truncated", truncated),
+            ("unknown column kind", unknown_kind),
+            ("not UTF-8", bad_utf8),
+            ("unterminated string", unterminated),
+            ("empty", Vec::new()),
+        ] {
+            let result = run(&[begin(), relation(1, "app", "cqrs_events"), bytes]);
+            assert!(result.is_err(), "{case}: accepted");
+        }
+        assert!(
+            run(&[insert(1, "1", None)]).is_err(),
+            "an insert into an unknown relation"
+        );
+        assert!(
+            run(&[relation(1, "app", "cqrs_events"), insert(1, "1", None)]).is_err(),
+            "an insert outside a transaction"
+        );
+        assert!(run(&[commit(5)]).is_err(), "a commit without a begin");
+    }
 }
