@@ -11,12 +11,11 @@
 //!
 //! Run with `cargo bench -p cqrs-benches --bench postgres`.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{catch_up, create_goal, planner_events, toggle};
+use cqrs_benches::{catch_up, create_goal, planner_events, pool_in, toggle};
 use cqrs_core::{
     AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
     ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
@@ -29,8 +28,6 @@ use mada::domain::{Goal, GoalCommand, GoalError, GoalEvent};
 use mada::projections::TodayProjection;
 use postgres_es::PostgresCqrs;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 const GOALS_PER_TASK: usize = 4;
@@ -82,26 +79,6 @@ impl PeerAggregate for PeerGoal {
 }
 
 // --- set-up -------------------------------------------------------------------------
-
-async fn pool_in(schema: &str, connections: u32) -> PgPool {
-    let url = cqrs_testkit::postgres_url();
-    let admin = PgPool::connect(&url)
-        .await
-        .unwrap_or_else(|e| cqrs_testkit::server_unreachable("PostgreSQL", &url, e));
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&url)
-        .expect("url")
-        .options([("search_path", schema)]);
-    PgPoolOptions::new()
-        .max_connections(connections)
-        .connect_with(options)
-        .await
-        .expect("pool")
-}
 
 /// postgres-es's tables (from its `db/init.sql`).
 const PEER_SCHEMA: &str = "

@@ -126,3 +126,29 @@ pub async fn catch_up<S: ReadModelStore + Clone + 'static>(
     }
     store.reset(&name).await.expect("reset");
 }
+
+/// A pool of `connections` on the test PostgreSQL server whose search path is a new
+/// schema `schema`.
+///
+/// # Panics
+/// If the server cannot be reached (with how to start it) or refuses.
+pub async fn pool_in(schema: &str, connections: u32) -> sqlx::PgPool {
+    use std::str::FromStr;
+    let url = cqrs_testkit::postgres_url();
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| cqrs_testkit::server_unreachable("PostgreSQL", &url, e));
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    admin.close().await;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+        .expect("url")
+        .options([("search_path", schema)]);
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .expect("pool")
+}
