@@ -9,6 +9,7 @@
 //!
 //! Run with `cargo bench -p cqrs-benches --bench cdc`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cqrs_benches::pool_in;
@@ -59,7 +60,8 @@ fn main() {
     let schema = cqrs_testkit::unique_name("cdc_bench");
     let pool = rt.block_on(pool_in(&schema, 4));
     let store = PgEventStore::new(pool.clone()).with_notifications(false);
-    let template = format!("{schema}_tpl");
+    // Slot names have at most 59 characters: keep the schema's random tail only.
+    let template = format!("cdc_tpl_{}", &schema[schema.len() - 12..]);
     rt.block_on(async {
         store.migrate().await.expect("migrate");
         PgCdcSource::create(pool.clone(), &template)
@@ -84,23 +86,29 @@ fn main() {
     group.bench_function("subscription/100k", |b| {
         b.to_async(&rt).iter(|| drain(&store));
     });
+    let copies = AtomicU64::new(0);
     group.bench_function("cdc/100k", |b| {
         b.to_async(&rt).iter(|| {
             let (pool, template) = (pool.clone(), template.clone());
+            let copy = format!("{template}_{}", copies.fetch_add(1, Ordering::Relaxed));
             async move {
-                let copy = format!("{template}_{}", Uuid::now_v7().simple());
-                let copy = &copy[..copy.len().min(59)];
                 sqlx::query("SELECT pg_copy_logical_replication_slot($1, $2)")
                     .bind(&template)
-                    .bind(copy)
+                    .bind(&copy)
                     .execute(&pool)
                     .await
                     .expect("copy slot");
-                let source = PgCdcSource::create(pool.clone(), copy)
-                    .await
+                // The copy decodes through the template's publication, which existed
+                // when the events were written.
+                let source = PgCdcSource::new(pool.clone(), &copy)
+                    .and_then(|s| s.with_publication(&format!("{template}_pub")))
                     .expect("source");
                 drain(&source).await;
-                source.drop_slot().await.expect("drop slot");
+                sqlx::query("SELECT pg_drop_replication_slot($1)")
+                    .bind(&copy)
+                    .execute(&pool)
+                    .await
+                    .expect("drop copy");
             }
         });
     });

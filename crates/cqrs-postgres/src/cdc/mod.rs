@@ -163,6 +163,20 @@ impl PgCdcSource {
         Ok(u64::try_from(retained).unwrap_or(0))
     }
 
+    /// Reads through the publication `publication` instead of `{slot}_pub` (for
+    /// example one shared by several slots, or the publication of the slot a copy was
+    /// made from: a slot can only decode changes through a publication that existed
+    /// when they were written). [`drop_slot`](Self::drop_slot) drops it too.
+    ///
+    /// # Errors
+    /// [`PgError::InvalidName`] unless `publication` is 1 to 59 lower-case letters,
+    /// digits and underscores.
+    pub fn with_publication(mut self, publication: &str) -> Result<Self, PgError> {
+        check_name(publication)?;
+        self.publication = publication.into();
+        Ok(self)
+    }
+
     /// Sets how often the slot is read when no notification arrives (default 200 ms).
     #[must_use]
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
