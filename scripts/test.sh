@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# formatting, clippy with warnings as errors, the docs, then the test servers
+# formatting, clippy with warnings as errors, the docs, packaging of the published
+# crates, then the test servers
 # (installed and started by scripts/services.sh when they are not up), then every
 # test and doctest against them. The servers are left running; stop them with
 # `scripts/services.sh down`.
@@ -17,6 +18,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "cargo package (the published crates package and build on their own)"
+# --allow-dirty so that the script also runs on a work tree with changes; CI's clone
+# is clean anyway.
+cargo package --locked --allow-dirty --quiet \
+  -p cqrs-rs-derive -p cqrs-rs-core -p cqrs-rs-postgres -p cqrs-rs-mongo -p cqrs-rs-redis
 
 step "test servers (scripts/services.sh up)"
 scripts/services.sh up

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cqrs_benches::{create_goal, pool_in};
-use cqrs_core::{CommandError, Metadata, Repository};
+use cqrs_core::{CommandError, Metadata, Repository, SnapshotPolicy};
 use cqrs_postgres::PgEventStore;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mada::domain::{CategoryFact, Goal, GoalAction, GoalCommand};
@@ -78,7 +78,11 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
     for (name, queue) in [("queued (default)", true), ("racing", false)] {
-        let repo = Repository::<Goal, _>::new(store.clone()).with_stream_queue(queue);
+        // Snapshots keep each load short as the stream grows over the iterations:
+        // the line measures contention, not stream length.
+        let repo = Repository::<Goal, _>::new(store.clone())
+            .with_snapshots(SnapshotPolicy::Every(50))
+            .with_stream_queue(queue);
         let goal = Uuid::now_v7();
         let titles = Arc::new(AtomicU64::new(0));
         rt.block_on(repo.execute(&create_goal(goal, "bench"), Metadata::new()))

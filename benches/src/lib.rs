@@ -152,3 +152,8 @@ pub async fn pool_in(schema: &str, connections: u32) -> sqlx::PgPool {
         .await
         .expect("pool")
 }
+
+/// The repository README's example, compiled as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

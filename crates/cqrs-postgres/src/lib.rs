@@ -17,3 +17,7 @@ pub use crate::lease::PgLease;
 pub use crate::migrate::migrate;
 pub use crate::pool::{CONNECT_TIMEOUT, connect_pool};
 pub use crate::read_model::PgReadModelStore;
+
+/// The driver, re-exported so that users name the same types (`PgPool`,
+/// `PgConnectOptions`) without a version to keep in step.
+pub use sqlx;

@@ -8,10 +8,14 @@
 //! [`ReadModelWriter::commit`] receives the document changes of a batch of events and
 //! the projection's new checkpoint. A store must make them durable in one of two ways:
 //!
-//! * **Atomically** (PostgreSQL transaction, Redis `MULTI`/`EXEC`, in memory): all the
-//!   changes and the checkpoint, or nothing.
-//! * **Idempotently** (stores without multi-document transactions, like MongoDB
-//!   without a replica set): write each document only if its stored position is lower
+//! * **Atomically**: all the changes and the checkpoint, or nothing. What each store
+//!   does: PostgreSQL, one transaction; Redis, one Lua script (`EVALSHA`), which the
+//!   server runs without interleaving another command and which checks everything
+//!   it can refuse before its first write (not `MULTI`/`EXEC`, which cannot read
+//!   positions to guard each write); in memory, one lock.
+//! * **Idempotently** (stores without multi-document transactions: MongoDB, which
+//!   this library uses without a replica set, and FerretDB): write each document
+//!   with one guarded `update` statement, only if its stored position is lower
 //!   than the change's position (the per-document guard), keep deleted documents as
 //!   tombstones that carry their position, and write the checkpoint *after* every
 //!   document. A crash in between leaves the checkpoint behind; the runner replays

@@ -110,11 +110,12 @@ impl Meter {
 /// #     fn apply(&self, _: &str, doc: &mut Option<u64>, _: &Envelope<Ev>) { *doc.get_or_insert(0) += 1 }
 /// # }
 /// use cqrs_core::{AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore,
-///     MemoryReadModelStore, Metadata, NewEvent, ProjectionRunner, ReadModelReader};
+///     MemoryReadModelStore, Metadata, NewEvent, ProjectionRunner};
 ///
 /// let events = MemoryEventStore::new();
-/// let read_models = MemoryReadModelStore::new();
-/// let handle = ProjectionRunner::new(Count, events.clone(), read_models.clone()).spawn();
+/// let runner = ProjectionRunner::new(Count, events.clone(), MemoryReadModelStore::new());
+/// let count = runner.read_model();
+/// let handle = runner.spawn();
 ///
 /// let new = NewEvent::encode(&Ev::Happened, Metadata::new()).unwrap();
 /// let appended = events
@@ -122,10 +123,11 @@ impl Meter {
 ///     .await
 ///     .unwrap();
 ///
-/// // Read your own write: wait until the projection has applied the event.
-/// handle.wait_for(appended.position.unwrap()).await.unwrap();
-/// let doc = read_models.get("count", "all").await.unwrap().unwrap();
-/// assert_eq!(doc.value, serde_json::json!(1));
+/// // Read your own write: wait (10 s at most) until the projection has applied it.
+/// if let Some(position) = appended.position {
+///     count.wait_for(position).await.unwrap();
+/// }
+/// assert_eq!(count.get("all").await.unwrap(), Some(1));
 /// handle.stop().await.unwrap();
 /// # });
 /// ```
