@@ -61,11 +61,7 @@ async fn hot(repo: &Repository<Goal, PgEventStore>, goal: Uuid, titles: &Arc<Ato
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = cqrs_benches::runtime();
     let mut criterion = Criterion::default().configure_from_args();
     let schema = cqrs_testkit::unique_name("hot_bench");
     let pool = rt.block_on(pool_in(&schema, 16));

@@ -24,11 +24,7 @@ use uuid::Uuid;
 const USERS: usize = 100; // 3,100 events
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
+    cqrs_benches::runtime()
 }
 
 /// Applies every event to a fresh read model, `batch` events at a time.

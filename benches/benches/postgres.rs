@@ -471,11 +471,7 @@ fn stream_length(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = cqrs_benches::runtime();
     let mut criterion = Criterion::default().configure_from_args();
     let systems = rt.block_on(systems());
     commands(&mut criterion, &rt, &systems);

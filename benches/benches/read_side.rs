@@ -272,11 +272,7 @@ fn reads(
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = cqrs_benches::runtime();
     let mut criterion = Criterion::default().configure_from_args();
     let name = cqrs_testkit::unique_name("bench");
     let (mongo, redis) = rt.block_on(async {

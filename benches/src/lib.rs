@@ -153,6 +153,19 @@ pub async fn pool_in(schema: &str, connections: u32) -> sqlx::PgPool {
         .expect("pool")
 }
 
+/// The benches' runtime: two worker threads, as many as the reference machine has
+/// cores.
+///
+/// # Panics
+/// If the runtime cannot be built.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// The repository README's example, compiled as a doctest so that it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -228,33 +228,6 @@ impl Version {
     }
 }
 
-impl TryFrom<i64> for Version {
-    type Error = Error;
-
-    /// A version read from a store's signed column.
-    ///
-    /// # Errors
-    /// [`Error::Codec`] if it is negative.
-    fn try_from(value: i64) -> Result<Self, Error> {
-        u64::try_from(value)
-            .map(Self)
-            .map_err(|_| Error::out_of_range("version", value))
-    }
-}
-
-impl TryFrom<Version> for i64 {
-    type Error = Error;
-
-    /// A version for a store's signed column.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] past `i64::MAX`.
-    fn try_from(value: Version) -> Result<Self, Error> {
-        i64::try_from(value.0)
-            .map_err(|_| Error::InvalidInput(format!("version {value} is out of range")))
-    }
-}
-
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -275,38 +248,49 @@ impl Position {
     pub const START: Self = Self(0);
 }
 
-impl TryFrom<i64> for Position {
-    type Error = Error;
-
-    /// A position read from a store's signed column.
-    ///
-    /// # Errors
-    /// [`Error::Codec`] if it is negative.
-    fn try_from(value: i64) -> Result<Self, Error> {
-        u64::try_from(value)
-            .map(Self)
-            .map_err(|_| Error::out_of_range("position", value))
-    }
-}
-
-impl TryFrom<Position> for i64 {
-    type Error = Error;
-
-    /// A position for a store's signed column.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] past `i64::MAX`.
-    fn try_from(value: Position) -> Result<Self, Error> {
-        i64::try_from(value.0)
-            .map_err(|_| Error::InvalidInput(format!("position {value} is out of range")))
-    }
-}
-
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
+
+/// `TryFrom` between a counter and a store's signed 64-bit column, both ways, with
+/// typed errors: a number read back that is negative is [`Error::Codec`] (never a
+/// silent 0), one too large to store is [`Error::InvalidInput`].
+macro_rules! signed_column {
+    ($type:ident, $what:literal) => {
+        impl TryFrom<i64> for $type {
+            type Error = Error;
+
+            #[doc = concat!("A ", $what, " read from a store's signed column.")]
+            ///
+            /// # Errors
+            /// [`Error::Codec`] if it is negative.
+            fn try_from(value: i64) -> Result<Self, Error> {
+                u64::try_from(value)
+                    .map(Self)
+                    .map_err(|_| Error::out_of_range($what, value))
+            }
+        }
+
+        impl TryFrom<$type> for i64 {
+            type Error = Error;
+
+            #[doc = concat!("A ", $what, " for a store's signed column.")]
+            ///
+            /// # Errors
+            /// [`Error::InvalidInput`] past `i64::MAX`.
+            fn try_from(value: $type) -> Result<Self, Error> {
+                i64::try_from(value.0).map_err(|_| {
+                    Error::InvalidInput(format!(concat!($what, " {} is out of range"), value))
+                })
+            }
+        }
+    };
+}
+
+signed_column!(Version, "version");
+signed_column!(Position, "position");
 
 /// Context recorded with every event: who asked, why, and as part of what.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

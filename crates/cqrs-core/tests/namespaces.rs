@@ -130,3 +130,69 @@ async fn two_aggregates_with_the_same_variant_name_share_a_store() {
     );
     let _: &ReadModel<Titles, MemoryReadModelStore> = &title_reader;
 }
+
+/// A hand-written `Event` whose `TYPES` forgot a variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Forgetful {
+    Listed,
+    Forgotten,
+}
+
+impl Event for Forgetful {
+    const TYPES: &'static [&'static str] = &["Listed"];
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Listed => "Listed",
+            Self::Forgotten => "Forgotten",
+        }
+    }
+}
+
+#[test]
+fn a_type_left_out_of_a_hand_written_list_is_an_error_not_a_silent_skip() {
+    // Before, the repository stored and decoded it while projections skipped it.
+    let error = Forgetful::Forgotten.encode().unwrap_err();
+    assert!(matches!(error, cqrs_core::Error::Codec { .. }), "{error}");
+    let stored = cqrs_core::RawEvent {
+        event_type: "Forgotten".into(),
+        schema_version: 1,
+        payload: serde_json::Value::Null,
+    };
+    assert!(Forgetful::decode(stored).is_err(), "nor decoded");
+    assert!(Forgetful::Listed.encode().is_ok());
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(namespace = "billing.invoice")]
+#[serde(deny_unknown_fields)]
+enum InvoiceEvent {
+    #[serde(rename = "Issued", alias = "Sent")]
+    Made { total: u64 },
+    #[event(version = 2)]
+    Paid,
+    #[event(name = "LegacyVoided")]
+    Voided,
+}
+
+#[test]
+fn the_derive_follows_its_attributes_and_serde_renames() {
+    assert_eq!(
+        InvoiceEvent::TYPES,
+        [
+            "billing.invoice.Issued",
+            "billing.invoice.Paid",
+            "LegacyVoided"
+        ]
+    );
+    assert_eq!(InvoiceEvent::VARIANTS, ["Issued", "Paid", "Voided"]);
+    assert_eq!(InvoiceEvent::Paid.schema_version(), 2);
+    assert_eq!(InvoiceEvent::Made { total: 1 }.schema_version(), 1);
+    for event in [
+        InvoiceEvent::Made { total: 7 },
+        InvoiceEvent::Paid,
+        InvoiceEvent::Voided,
+    ] {
+        let raw = event.encode().unwrap();
+        assert_eq!(InvoiceEvent::decode(raw).unwrap(), event);
+    }
+}

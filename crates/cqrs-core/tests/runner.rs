@@ -5,18 +5,16 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Account, BalanceDoc, Balances, deposit, open};
+use common::{Account, BalanceDoc, Balances, FaultyStore, deposit, open};
 use cqrs_core::{
     AppendRequest, DocumentChange, Error, EventAppender, EventBatchStream, EventSubscriber,
     ExpectedVersion, MemoryEventBus, MemoryEventStore, MemoryReadModelStore, Metadata, NewEvent,
-    Position, ProjectionRunner, RawEvent, ReadModelReader, ReadModelWriter, Repository,
-    StoredDocument, relay,
+    Position, ProjectionRunner, RawEvent, ReadModelReader, ReadModelWriter, Repository, relay,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -56,57 +54,6 @@ async fn fill(
         }
     }
     last
-}
-
-/// A store without transactions: documents are written, then the checkpoint, as two
-/// steps. `crash_before_checkpoint` makes the next commit fail between the two.
-#[derive(Clone, Default)]
-struct TwoStepStore {
-    inner: MemoryReadModelStore,
-    crash_before_checkpoint: Arc<AtomicBool>,
-}
-
-impl ReadModelReader for TwoStepStore {
-    async fn get(&self, p: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        self.inner.get(p, id).await
-    }
-    async fn get_many(
-        &self,
-        p: &str,
-        ids: &[String],
-    ) -> Result<HashMap<String, StoredDocument>, Error> {
-        self.inner.get_many(p, ids).await
-    }
-}
-impl ReadModelWriter for TwoStepStore {
-    async fn checkpoint(&self, p: &str) -> Result<Position, Error> {
-        self.inner.checkpoint(p).await
-    }
-    async fn commit(
-        &self,
-        p: &str,
-        changes: Vec<DocumentChange>,
-        checkpoint: Position,
-    ) -> Result<(), Error> {
-        let current = self.inner.checkpoint(p).await?;
-        self.inner.commit(p, changes, current).await?;
-        if self.crash_before_checkpoint.swap(false, Ordering::SeqCst) {
-            return Err(Error::backend(
-                "commit",
-                "connection lost before the checkpoint",
-            ));
-        }
-        self.inner.commit(p, Vec::new(), checkpoint).await
-    }
-    async fn reset(&self, p: &str) -> Result<(), Error> {
-        self.inner.reset(p).await
-    }
-    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
-        self.inner.alias(alias).await
-    }
-    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
-        self.inner.set_alias(alias, target).await
-    }
 }
 
 /// Records where each subscription started.
@@ -201,7 +148,7 @@ async fn a_crash_between_documents_and_checkpoint_replays_harmlessly() {
     let repo = Repository::<Account, _>::new(events.clone());
     let last = fill(&repo, 4, 6).await;
 
-    let store = TwoStepStore::default();
+    let store = FaultyStore::default();
     store.crash_before_checkpoint.store(true, Ordering::SeqCst);
     let handle = ProjectionRunner::new(Balances, events.clone(), store.clone())
         .with_batch_size(10)

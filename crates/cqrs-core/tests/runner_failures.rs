@@ -6,78 +6,26 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Account, AccountEvent, Balances, deposit, open};
+use common::{Account, AccountEvent, Balances, FaultyStore, deposit, open};
 use cqrs_core::testing::ProjectionTest;
 use cqrs_core::{
-    DocumentChange, Envelope, Error, Lease, MemoryEventStore, MemoryLease, MemoryReadModelStore,
-    Metadata, Position, Projection, ProjectionRunner, ReadModelReader, ReadModelWriter, Repository,
-    StoredDocument,
+    Envelope, Error, Lease, MemoryEventStore, MemoryLease, MemoryReadModelStore, Metadata,
+    Projection, ProjectionRunner, Repository,
 };
-
-/// A read-model store whose next `failures` commits fail with a backend error.
-#[derive(Clone, Default)]
-struct Flaky {
-    inner: MemoryReadModelStore,
-    failures: Arc<AtomicU32>,
-}
-
-impl ReadModelReader for Flaky {
-    async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        self.inner.get(projection, id).await
-    }
-    async fn get_many(
-        &self,
-        projection: &str,
-        ids: &[String],
-    ) -> Result<HashMap<String, StoredDocument>, Error> {
-        self.inner.get_many(projection, ids).await
-    }
-}
-
-impl ReadModelWriter for Flaky {
-    async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
-        self.inner.checkpoint(projection).await
-    }
-    async fn commit(
-        &self,
-        projection: &str,
-        changes: Vec<DocumentChange>,
-        checkpoint: Position,
-    ) -> Result<(), Error> {
-        let failing = self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(Error::backend("commit", "the server went away"));
-        }
-        self.inner.commit(projection, changes, checkpoint).await
-    }
-    async fn reset(&self, projection: &str) -> Result<(), Error> {
-        self.inner.reset(projection).await
-    }
-    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
-        self.inner.alias(alias).await
-    }
-    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
-        self.inner.set_alias(alias, target).await
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn backoff_starts_small_again_after_a_batch_goes_through() {
     let events = MemoryEventStore::new();
-    let read = Flaky::default();
+    let read = FaultyStore::default();
     let repo = Repository::<Account, _>::new(events.clone());
     let first = repo.execute(&open("a"), Metadata::new()).await.unwrap();
 
     // Six failures in a row: the waits grow to about 1.6 s.
-    read.failures.store(6, Ordering::SeqCst);
+    read.failing_commits.store(6, Ordering::SeqCst);
     let handle = ProjectionRunner::new(Balances, events.clone(), read.clone()).spawn();
     let reader = handle.read_model::<Balances, _>(read.clone());
     reader.wait_for_outcome(&first).await.unwrap();
@@ -85,7 +33,7 @@ async fn backoff_starts_small_again_after_a_batch_goes_through() {
     assert_eq!(handle.stats().backoff, Duration::ZERO, "healthy again");
 
     // One more failure after the success waits the initial time, not 3.2 s.
-    read.failures.store(1, Ordering::SeqCst);
+    read.failing_commits.store(1, Ordering::SeqCst);
     let started = tokio::time::Instant::now();
     let second = repo
         .execute(&deposit("a", 5), Metadata::new())

@@ -169,18 +169,11 @@ fn serde_rename(attrs: &[syn::Attribute]) -> syn::Result<Option<String>> {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename") {
                 rename = Some(meta.value()?.parse::<LitStr>()?.value());
-            } else if meta.input.peek(syn::Token![=]) {
-                // Another key-value serde attribute (`alias`, `with`, ...): skip it.
-                meta.value()?.parse::<syn::Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                meta.parse_nested_meta(|inner| {
-                    if inner.input.peek(syn::Token![=]) {
-                        inner.value()?.parse::<syn::Expr>()?;
-                    }
-                    Ok(())
-                })?;
+                Ok(())
+            } else {
+                // Another serde attribute (`alias = ...`, `with = ...`, `skip`): skip it.
+                skip(&meta)
             }
-            Ok(())
         })?;
     }
     Ok(rename)
@@ -198,18 +191,19 @@ fn refuse_other_layouts(input: &DeriveInput) -> syn::Result<()> {
                     )));
                 }
             }
-            if meta.input.peek(syn::Token![=]) {
-                meta.value()?.parse::<syn::Expr>()?;
-            } else if meta.input.peek(syn::token::Paren) {
-                meta.parse_nested_meta(|inner| {
-                    if inner.input.peek(syn::Token![=]) {
-                        inner.value()?.parse::<syn::Expr>()?;
-                    }
-                    Ok(())
-                })?;
-            }
-            Ok(())
+            skip(&meta)
         })?;
+    }
+    Ok(())
+}
+
+/// Reads past an attribute item this derive has no use for: `key`, `key = value` or
+/// `key(...)`.
+fn skip(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|inner| skip(&inner))?;
     }
     Ok(())
 }

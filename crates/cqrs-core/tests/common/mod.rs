@@ -1,7 +1,14 @@
 //! A small bank-account domain shared by the integration tests.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
-use cqrs_core::{Aggregate, Command, Envelope, Error, Event, Projection, RawEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use cqrs_core::{
+    Aggregate, Command, DocumentChange, Envelope, Error, Event, MemoryReadModelStore, Position,
+    Projection, RawEvent, ReadModelReader, ReadModelWriter, StoredDocument,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -168,5 +175,67 @@ pub fn deposit(id: &str, amount: u64) -> AccountCommand {
         id: id.into(),
         amount,
         command_id: None,
+    }
+}
+
+/// An in-memory read-model store that fails on demand. It commits as a store without
+/// transactions does: documents first, then the checkpoint, as two steps.
+/// `crash_before_checkpoint` makes the next commit fail between the two;
+/// `failing_commits` makes that many commits fail before writing anything.
+#[derive(Clone, Default)]
+pub struct FaultyStore {
+    pub inner: MemoryReadModelStore,
+    pub crash_before_checkpoint: Arc<AtomicBool>,
+    pub failing_commits: Arc<AtomicU32>,
+}
+
+impl ReadModelReader for FaultyStore {
+    async fn get(&self, p: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        self.inner.get(p, id).await
+    }
+    async fn get_many(
+        &self,
+        p: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredDocument>, Error> {
+        self.inner.get_many(p, ids).await
+    }
+}
+
+impl ReadModelWriter for FaultyStore {
+    async fn checkpoint(&self, p: &str) -> Result<Position, Error> {
+        self.inner.checkpoint(p).await
+    }
+    async fn commit(
+        &self,
+        p: &str,
+        changes: Vec<DocumentChange>,
+        checkpoint: Position,
+    ) -> Result<(), Error> {
+        let refused = self
+            .failing_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(Error::backend("commit", "the server went away"));
+        }
+        let current = self.inner.checkpoint(p).await?;
+        self.inner.commit(p, changes, current).await?;
+        if self.crash_before_checkpoint.swap(false, Ordering::SeqCst) {
+            return Err(Error::backend(
+                "commit",
+                "connection lost before the checkpoint",
+            ));
+        }
+        self.inner.commit(p, Vec::new(), checkpoint).await
+    }
+    async fn reset(&self, p: &str) -> Result<(), Error> {
+        self.inner.reset(p).await
+    }
+    async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
+        self.inner.alias(alias).await
+    }
+    async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
+        self.inner.set_alias(alias, target).await
     }
 }
