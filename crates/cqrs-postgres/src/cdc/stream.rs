@@ -15,9 +15,6 @@ use uuid::Uuid;
 use super::PgCdcSource;
 use super::pgoutput::{Decoder, Transaction};
 
-/// Rows of decoded changes asked for per peek (whole transactions are returned, so
-/// a peek may return more).
-const PEEK_ROWS: i32 = 20_000;
 
 /// A committed transaction not yet handled: where it ends in the WAL, and the
 /// highest position among its events (it is handled once that was delivered).
@@ -30,6 +27,12 @@ struct Pending {
 /// once (the slot is peeked only when the events decoded before cannot fill a
 /// batch), and released from an ordered map, not by sorting what is pending for
 /// every batch.
+///
+/// Events are released only up to `peeked_safe`, the safe position read *before*
+/// the last peek, which decoded every transaction committed until then: every
+/// transaction below that position had ended, so its events are in `ready`. (A safe
+/// position read later could let an event of a transaction committed after the peek
+/// be passed over for ever.)
 struct State {
     source: PgCdcSource,
     wake: watch::Receiver<u64>,
@@ -44,6 +47,8 @@ struct State {
     seen_lsn: u64,
     /// Every event up to here was delivered (or was at or before `after`).
     delivered: Position,
+    /// The safe position read just before the last peek: what may be released.
+    peeked_safe: Position,
     batch_size: usize,
 }
 
@@ -61,6 +66,7 @@ pub(super) fn subscribe(
         ready: BTreeMap::new(),
         seen_lsn: 0,
         delivered: after,
+        peeked_safe: Position::START,
         batch_size: batch_size.max(1),
     };
     futures::stream::unfold(Some(state), |state| async move {
@@ -80,18 +86,21 @@ impl State {
         self.advance().await?;
         loop {
             self.wake.borrow_and_update();
-            // The safe position first, then the peek: every transaction below the
-            // safe position has ended before the peek, so its commit is decoded.
-            let safe: i64 = sqlx::query_scalar("SELECT cqrs_safe_position()")
+            if self.releasable(self.peeked_safe) < self.batch_size {
+                // The safe position first, then the peek up to the WAL flushed by
+                // then: every transaction below the safe position had ended, so
+                // (committing synchronously) its commit is flushed and decoded.
+                let (safe, flushed): (i64, String) = sqlx::query_as(
+                    "SELECT cqrs_safe_position(), pg_current_wal_flush_lsn()::text",
+                )
                 .fetch_one(&self.source.pool)
                 .await
                 .map_err(Error::backend_in("change-data-capture"))?;
-            // Negative only before any transaction ever ran: nothing is safe yet.
-            let safe = Position::try_from(safe.max(0))?;
-            if self.releasable(safe) < self.batch_size {
-                self.peek().await?;
+                self.peek(&flushed).await?;
+                // Negative only before any transaction ever ran: nothing is safe yet.
+                self.peeked_safe = Position::try_from(safe.max(0))?;
             }
-            let batch = self.release(safe);
+            let batch = self.release(self.peeked_safe);
             if !batch.is_empty() {
                 return Ok(batch);
             }
@@ -130,7 +139,10 @@ impl State {
         self.ready.range(..=safe).take(self.batch_size).count()
     }
 
-    async fn peek(&mut self) -> Result<(), Error> {
+    /// Decodes the transactions committed up to `upto_lsn` that were not decoded
+    /// before. The peek starts at the slot (the first transaction not handled), so
+    /// what it holds in memory is the backlog not yet handled.
+    async fn peek(&mut self, upto_lsn: &str) -> Result<(), Error> {
         let namespace = match &self.namespace {
             Some(namespace) => namespace.clone(),
             None => {
@@ -143,11 +155,11 @@ impl State {
             }
         };
         let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2,
+            "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::text::pg_lsn, NULL,
                  'proto_version', '1', 'publication_names', $3)",
         )
         .bind(&*self.source.slot)
-        .bind(PEEK_ROWS)
+        .bind(upto_lsn)
         .bind(&*self.source.publication)
         .fetch_all(&self.source.pool)
         .await
