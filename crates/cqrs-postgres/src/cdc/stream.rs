@@ -15,7 +15,6 @@ use uuid::Uuid;
 use super::PgCdcSource;
 use super::pgoutput::{Decoder, Transaction};
 
-
 /// A committed transaction not yet handled: where it ends in the WAL, and the
 /// highest position among its events (it is handled once that was delivered).
 struct Pending {
@@ -90,12 +89,11 @@ impl State {
                 // The safe position first, then the peek up to the WAL flushed by
                 // then: every transaction below the safe position had ended, so
                 // (committing synchronously) its commit is flushed and decoded.
-                let (safe, flushed): (i64, String) = sqlx::query_as(
-                    "SELECT cqrs_safe_position(), pg_current_wal_flush_lsn()::text",
-                )
-                .fetch_one(&self.source.pool)
-                .await
-                .map_err(Error::backend_in("change-data-capture"))?;
+                let (safe, flushed): (i64, String) =
+                    sqlx::query_as("SELECT cqrs_safe_position(), pg_current_wal_flush_lsn()::text")
+                        .fetch_one(&self.source.pool)
+                        .await
+                        .map_err(Error::backend_in("change-data-capture"))?;
                 self.peek(&flushed).await?;
                 // Negative only before any transaction ever ran: nothing is safe yet.
                 self.peeked_safe = Position::try_from(safe.max(0))?;
