@@ -114,10 +114,19 @@ fn command_throughput(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for tasks in [1usize, 8] {
+    // `repository` has the defaults; `repository-no-queue` turns the per-stream queue
+    // off, to show what the queue costs when nothing contends (each task owns its
+    // goals).
+    for (name, queue, tasks) in [
+        ("repository", true, 1usize),
+        ("repository-no-queue", false, 1),
+        ("repository", true, 8),
+        ("repository-no-queue", false, 8),
+    ] {
         let store = MemoryEventStore::new();
-        let repo =
-            Repository::<Goal, _>::new(store.clone()).with_snapshots(SnapshotPolicy::Every(50));
+        let repo = Repository::<Goal, _>::new(store.clone())
+            .with_snapshots(SnapshotPolicy::Every(50))
+            .with_stream_queue(queue);
         const GOALS_PER_TASK: usize = 64;
         let goals: Vec<Vec<Uuid>> = (0..tasks)
             .map(|t| {
@@ -136,51 +145,46 @@ fn command_throughput(c: &mut Criterion) {
         let goals = Arc::new(goals);
         // Whether each goal is done on the day toggled; each task owns its goals.
         let done: Arc<Vec<Vec<AtomicBool>>> = cqrs_benches::done_flags(tasks, GOALS_PER_TASK);
-        group.bench_with_input(
-            BenchmarkId::new("repository", tasks),
-            &tasks,
-            |b, &tasks| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let repo = repo.clone();
-                    let goals = goals.clone();
-                    let done = done.clone();
-                    async move {
-                        let per_task = (iters as usize).div_ceil(tasks);
-                        let started = Instant::now();
-                        let handles: Vec<_> = (0..tasks)
-                            .map(|t| {
-                                let repo = repo.clone();
-                                let goals = goals.clone();
-                                let done = done.clone();
-                                tokio::spawn(async move {
-                                    for i in 0..per_task {
-                                        let g = i % GOALS_PER_TASK;
-                                        let complete =
-                                            !done[t][g].fetch_xor(true, Ordering::Relaxed);
-                                        let outcome = repo
-                                            .execute(
-                                                &toggle(goals[t][g], "bench", complete),
-                                                Metadata::new(),
-                                            )
-                                            .await
-                                            .expect("execute");
-                                        assert_eq!(
-                                            outcome.events.len(),
-                                            1,
-                                            "every command records one event"
-                                        );
-                                    }
-                                })
+        group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let repo = repo.clone();
+                let goals = goals.clone();
+                let done = done.clone();
+                async move {
+                    let per_task = (iters as usize).div_ceil(tasks);
+                    let started = Instant::now();
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|t| {
+                            let repo = repo.clone();
+                            let goals = goals.clone();
+                            let done = done.clone();
+                            tokio::spawn(async move {
+                                for i in 0..per_task {
+                                    let g = i % GOALS_PER_TASK;
+                                    let complete = !done[t][g].fetch_xor(true, Ordering::Relaxed);
+                                    let outcome = repo
+                                        .execute(
+                                            &toggle(goals[t][g], "bench", complete),
+                                            Metadata::new(),
+                                        )
+                                        .await
+                                        .expect("execute");
+                                    assert_eq!(
+                                        outcome.events.len(),
+                                        1,
+                                        "every command records one event"
+                                    );
+                                }
                             })
-                            .collect();
-                        for handle in handles {
-                            handle.await.expect("task");
-                        }
-                        started.elapsed()
+                        })
+                        .collect();
+                    for handle in handles {
+                        handle.await.expect("task");
                     }
-                });
-            },
-        );
+                    started.elapsed()
+                }
+            });
+        });
     }
     // Ceiling: appends of one pre-encoded event with `ExpectedVersion::Any`.
     let store = MemoryEventStore::new();

@@ -39,7 +39,12 @@ pub async fn connect_pool(
     };
     let probe = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
         .await
-        .map_err(|_| fail(sqlx::Error::PoolTimedOut))?
+        .map_err(|_| {
+            fail(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {CONNECT_TIMEOUT:?}"),
+            )))
+        })?
         .map_err(fail)?;
     // The probe only checks that the server answers; the pool opens its own.
     let _ = probe.close().await;
