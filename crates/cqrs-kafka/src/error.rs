@@ -1,0 +1,55 @@
+//! [`KafkaError`]: what the Kafka relay can fail with.
+
+/// An error of the Kafka relay.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaError {
+    /// The broker refused or failed a request (connection, transaction, produce).
+    /// Usually transient: the relay retries from its checkpoint.
+    #[error("Kafka error in {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: &'static str,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+
+    /// A topic exists with another number of partitions or another replication
+    /// factor than configured. Nothing was published to it; fix the configuration
+    /// or the topic.
+    #[error("topic `{topic}` has {actual}, the relay is configured for {expected}")]
+    TopicMismatch {
+        /// The topic.
+        topic: String,
+        /// What the relay is configured for.
+        expected: String,
+        /// What the broker has.
+        actual: String,
+    },
+
+    /// The relay's checkpoint record could not be read (not a position). Nothing was
+    /// published; inspect the checkpoint topic.
+    #[error("unreadable checkpoint in `{topic}`: {message}")]
+    Checkpoint {
+        /// The checkpoint topic.
+        topic: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// The event source (the store's subscription) failed or ended.
+    #[error(transparent)]
+    Source(#[from] cqrs_core::Error),
+
+    /// A blocking Kafka call could not be run (the runtime is shutting down).
+    #[error("the relay task failed: {0}")]
+    Task(String),
+}
+
+impl KafkaError {
+    /// A function that wraps a client error, for `map_err`.
+    pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        move |source| Self::Kafka { context, source }
+    }
+}
