@@ -23,10 +23,10 @@ pub use crate::event::{
 };
 pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryLease, MemoryReadModelStore};
 pub use crate::ports::{
-    AppendRequest, AppendResult, CommandLog, DocumentChange, EventAppender, EventBatchStream,
-    EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease, LogReader,
-    ReadModelReader, ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore, StoredDocument,
-    StreamReader,
+    AppendRequest, AppendResult, CommandLog, DocumentChange, DynLease, EventAppender,
+    EventBatchStream, EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease,
+    LogReader, ReadModelReader, ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore,
+    StoredDocument, StreamReader,
 };
 pub use crate::projection::{
     Aliased, CutOver, CutOverOptions, Guard, Projection, ProjectionBatch, ProjectionHandle,

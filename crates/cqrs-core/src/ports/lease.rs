@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use super::forward_port;
 use crate::error::Error;
 
@@ -39,6 +41,37 @@ pub trait Lease: Send + Sync {
     /// # Errors
     /// [`Error::Backend`] if the store fails (the lease then expires on its own).
     fn release(&self, name: &str, holder: &str) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// A [`Lease`] as a trait object (`Arc<dyn DynLease>`), for a type that keeps a
+/// lease of any kind without naming it (the projection runner, a relay). Every
+/// [`Lease`] is one.
+pub trait DynLease: Send + Sync {
+    /// [`Lease::acquire`], boxed.
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+
+    /// [`Lease::release`], boxed.
+    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+}
+
+impl<L: Lease> DynLease for L {
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(Lease::acquire(self, name, holder, ttl))
+    }
+
+    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(Lease::release(self, name, holder))
+    }
 }
 
 forward_port!(Lease {

@@ -15,7 +15,7 @@ pub use event_store::{
     AppendRequest, AppendResult, CommandLog, EventAppender, EventStore, ExpectedVersion, LogReader,
     Snapshot, SnapshotStore, StreamReader,
 };
-pub use lease::Lease;
+pub use lease::{DynLease, Lease};
 pub use read_model::{
     DocumentChange, Index, ReadModelReader, ReadModelStore, ReadModelWriter, StoredDocument,
 };

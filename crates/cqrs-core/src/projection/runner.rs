@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -13,32 +12,7 @@ use super::{Projection, ReadModel, apply_batch};
 use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::event::{Position, RecordedEvent};
-use crate::ports::{EventSubscriber, Lease, ReadModelStore};
-
-/// A [`Lease`] behind a pointer, so that the runner's type does not name it.
-trait DynLease: Send + Sync {
-    fn acquire<'a>(
-        &'a self,
-        name: &'a str,
-        holder: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, Error>>;
-    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>>;
-}
-
-impl<L: Lease> DynLease for L {
-    fn acquire<'a>(
-        &'a self,
-        name: &'a str,
-        holder: &'a str,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(Lease::acquire(self, name, holder, ttl))
-    }
-    fn release<'a>(&'a self, name: &'a str, holder: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(Lease::release(self, name, holder))
-    }
-}
+use crate::ports::{DynLease, EventSubscriber, Lease, ReadModelStore};
 
 struct LeaseConfig {
     lease: Arc<dyn DynLease>,

@@ -6,14 +6,14 @@ mod run;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::{Lease, Position, RecordedEvent};
+use cqrs_core::{DynLease, Lease, Position, RecordedEvent};
 use rdkafka::ClientConfig;
 
 use crate::error::KafkaError;
 
 type Route = Arc<dyn Fn(&RecordedEvent) -> String + Send + Sync>;
 
-/// Publishes the event log, read through any [`EventSubscriber`] (the in-memory
+/// Publishes the event log, read through any [`EventSubscriber`](cqrs_core::EventSubscriber) (the in-memory
 /// store, `PgEventStore`, `PgCdcSource`), to Kafka.
 ///
 /// * **Topics:** by default one per aggregate type, `{prefix}.{type}` where the
@@ -59,27 +59,6 @@ impl std::fmt::Debug for KafkaRelay {
             .field("replication", &self.replication)
             .field("batch_size", &self.batch_size)
             .finish_non_exhaustive()
-    }
-}
-
-/// A [`Lease`] behind a pointer.
-trait DynLease: Send + Sync {
-    fn acquire<'a>(
-        &'a self,
-        name: &'a str,
-        holder: &'a str,
-        ttl: Duration,
-    ) -> futures::future::BoxFuture<'a, Result<bool, cqrs_core::Error>>;
-}
-
-impl<L: Lease> DynLease for L {
-    fn acquire<'a>(
-        &'a self,
-        name: &'a str,
-        holder: &'a str,
-        ttl: Duration,
-    ) -> futures::future::BoxFuture<'a, Result<bool, cqrs_core::Error>> {
-        Box::pin(Lease::acquire(self, name, holder, ttl))
     }
 }
 
