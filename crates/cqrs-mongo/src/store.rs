@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use mongodb::options::ClientOptions;
+use mongodb::options::{ClientOptions, ServerAddress};
 use mongodb::{Client, Collection, Database};
 
 use crate::error::MongoError;
@@ -48,6 +48,31 @@ pub struct MongoReadModelStore {
     pub(crate) max_statements: usize,
 }
 
+/// Fails at once if every host refuses a TCP connection: the driver would otherwise
+/// wait its whole server-selection timeout before saying so. Anything else (a host
+/// that answers, a timeout, a name to resolve, a socket path) is left to the driver.
+async fn refused_everywhere(hosts: &[ServerAddress]) -> Result<(), std::io::Error> {
+    let mut refused = None;
+    for host in hosts {
+        let ServerAddress::Tcp { host, port } = host else {
+            return Ok(());
+        };
+        let address = (host.as_str(), port.unwrap_or(27017));
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await;
+        match attempt {
+            Ok(Err(error)) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                refused = Some(error);
+            }
+            _ => return Ok(()),
+        }
+    }
+    refused.map_or(Ok(()), Err)
+}
+
 impl MongoReadModelStore {
     /// The default most update statements sent in one command; larger batches take
     /// more round trips (MongoDB's own limit is 100,000 statements and 16 MiB per
@@ -78,6 +103,9 @@ impl MongoReadModelStore {
         options
             .app_name
             .get_or_insert_with(|| "cqrs-mongo".to_owned());
+        refused_everywhere(&options.hosts)
+            .await
+            .map_err(|e| MongoError::connect(url)(e.into()))?;
         let client = Client::with_options(options).map_err(MongoError::connect(url))?;
         let db = client.database(database);
         let info = db
