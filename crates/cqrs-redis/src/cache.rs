@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 
 use crate::error::RedisError;
 use crate::scripts::CACHE_SET;
-use crate::store::{DEFAULT_PREFIX, connect, decode_position, encode_position};
+use crate::store::{DEFAULT_PREFIX, connect, decode_position, encode_position, unlink_matching};
 
 /// What a cache entry says, after its 20-digit position and a `|`.
 const VALUE: &str = "v|";
@@ -292,30 +292,8 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelWriter for RedisCache<S> {
         }
         // Entries of the old read model would shadow the rebuilt one: drop them all.
         let pattern = format!("{}:cache:{{{projection}}}:*", self.prefix);
-        let mut conn = self.conn.clone();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1_000)
-                .query_async(&mut conn)
-                .await
-                .map_err(Error::backend_in("clear cache"))?;
-            if !keys.is_empty() {
-                let _: i64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(Error::backend_in("clear cache"))?;
-            }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+        unlink_matching(&mut self.conn.clone(), &pattern, "clear cache").await?;
+        Ok(())
     }
 
     async fn prepare(&self, projection: &str, indexes: &[Index]) -> Result<(), Error> {

@@ -93,6 +93,18 @@ impl RedisReadModelStore {
         &self.prefix
     }
 
+    /// Deletes every key under this store's prefix (every read model, checkpoint and
+    /// alias, and a [`RedisCache`](crate::RedisCache)'s entries under the same
+    /// prefix), walking the keyspace with `SCAN`. Returns how many keys went. For
+    /// demos and tests that start empty; read models are rebuilt from the events.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server fails (some keys may be gone).
+    pub async fn delete_all(&self) -> Result<u64, Error> {
+        let pattern = format!("{}:*", self.prefix);
+        unlink_matching(&mut self.conn.clone(), &pattern, "delete keys").await
+    }
+
     /// The connection, for commands the store does not cover.
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
@@ -113,6 +125,39 @@ impl RedisReadModelStore {
 
     pub(crate) fn aliases_key(&self) -> String {
         format!("{}:aliases", self.prefix)
+    }
+}
+
+/// Unlinks every key matching `pattern`, walking the keyspace with `SCAN` (never
+/// `KEYS`, which blocks the server while it walks every key). Returns how many.
+pub(crate) async fn unlink_matching(
+    conn: &mut ConnectionManager,
+    pattern: &str,
+    context: &'static str,
+) -> Result<u64, Error> {
+    let (mut cursor, mut unlinked) = (0_u64, 0_u64);
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1_000)
+            .query_async(conn)
+            .await
+            .map_err(Error::backend_in(context))?;
+        if !keys.is_empty() {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(conn)
+                .await
+                .map_err(Error::backend_in(context))?;
+            unlinked += n;
+        }
+        if next == 0 {
+            return Ok(unlinked);
+        }
+        cursor = next;
     }
 }
 

@@ -285,3 +285,37 @@ async fn an_unreadable_stored_position_is_a_codec_error_not_a_zero() {
     }
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
+
+#[tokio::test]
+async fn delete_all_removes_every_key_of_its_prefix_and_nothing_else() {
+    let store = common::store().await;
+    let other = common::store().await;
+    // Two read models (SCAN walks the whole keyspace of the server, other tests'
+    // keys included, so it pages through more than these).
+    for (name, count) in [("a", 20_u64), ("b", 10)] {
+        let changes = (0..count)
+            .map(|i| DocumentChange::Put {
+                id: format!("{name}-{i}"),
+                value: json!({ "i": i }),
+                position: Position(i + 1),
+            })
+            .collect();
+        store.commit(name, changes, Position(count)).await.unwrap();
+    }
+    let kept = DocumentChange::Put {
+        id: "x".into(),
+        value: json!(1),
+        position: Position(1),
+    };
+    other.commit("a", vec![kept], Position(1)).await.unwrap();
+
+    // Per read model a documents hash, a positions hash and a checkpoint.
+    assert_eq!(store.delete_all().await.unwrap(), 6);
+    assert!(store.get("a", "a-7").await.unwrap().is_none());
+    assert_eq!(store.checkpoint("b").await.unwrap(), Position::START);
+    assert!(
+        other.get("a", "x").await.unwrap().is_some(),
+        "another prefix is untouched"
+    );
+    common::drop_keys(&mut other.connection(), other.prefix()).await;
+}

@@ -229,7 +229,7 @@ async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>
         .await
         .map_err(|e| format!("{e} {START_HINT}"))?
         .with_prefix(&cli.redis_prefix);
-    delete_keys(&mut redis.connection(), &cli.redis_prefix).await?;
+    redis.delete_all().await?;
     let cache = RedisCache::new(mongo.clone(), redis.connection())
         .with_prefix(&cli.redis_prefix)
         .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
@@ -244,35 +244,6 @@ async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>
 /// The hint for a server that cannot be reached: this binary runs from the
 /// repository, whose script starts the servers.
 const START_HINT: &str = "(in this repository, `scripts/services.sh up` starts the servers)";
-
-/// Deletes the keys under `prefix` with `SCAN` (never `KEYS`, which blocks the server
-/// while it walks every key).
-async fn delete_keys(
-    conn: &mut cqrs_redis::redis::aio::ConnectionManager,
-    prefix: &str,
-) -> Result<(), cqrs_redis::redis::RedisError> {
-    let mut cursor = 0_u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = cqrs_redis::redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        if !keys.is_empty() {
-            let _: i64 = cqrs_redis::redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(conn)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
 
 async fn demo<S, T, C, K>(
     planner: Planner<S, T, C, K>,

@@ -142,7 +142,9 @@ impl KafkaRelay {
     }
 
     /// Publishes only while holding `lease` (named after the relay), renewed before
-    /// every transaction; `ttl` should exceed the slowest transaction.
+    /// every transaction and, while idle, every third of `ttl`; `ttl` should exceed
+    /// the slowest transaction. The lease is not released when the relay stops: a
+    /// second replica takes over once it expires.
     #[must_use]
     pub fn with_lease(mut self, lease: impl Lease + 'static, ttl: Duration) -> Self {
         self.lease = Some((Arc::new(lease), ttl));

@@ -107,14 +107,16 @@ impl KafkaRelay {
                 continue;
             };
             self.lead(&holder).await?;
-            for event in &batch {
-                let topic = (self.topic)(event);
-                if known.insert(topic.clone()) {
-                    crate::topics::ensure(&admin, &topic, self.partitions, self.replication, &[])
+            let topics: Vec<String> = batch.iter().map(|event| (self.topic)(event)).collect();
+            for topic in &topics {
+                if !known.contains(topic) {
+                    crate::topics::ensure(&admin, topic, self.partitions, self.replication, &[])
                         .await?;
+                    known.insert(topic.clone());
                 }
             }
-            self.publish(&producer, &checkpoints, &batch, last).await?;
+            self.publish(&producer, &checkpoints, &batch, &topics, last)
+                .await?;
             checkpoint = last;
             tracing::debug!(position = %last, events = batch.len(), "batch published");
         }
@@ -147,12 +149,15 @@ impl KafkaRelay {
         producer: &Arc<FutureProducer>,
         checkpoints: &str,
         batch: &[RecordedEvent],
+        topics: &[String],
         last: Position,
     ) -> Result<(), KafkaError> {
         producer
             .begin_transaction()
             .map_err(KafkaError::kafka("begin transaction"))?;
-        let sent = self.send_all(producer, checkpoints, batch, last).await;
+        let sent = self
+            .send_all(producer, checkpoints, batch, topics, last)
+            .await;
         let producer = producer.clone();
         match sent {
             Ok(()) => {
@@ -180,12 +185,13 @@ impl KafkaRelay {
         producer: &FutureProducer,
         checkpoints: &str,
         batch: &[RecordedEvent],
+        topics: &[String],
         last: Position,
     ) -> Result<(), KafkaError> {
         let mut deliveries = Vec::with_capacity(batch.len() + 1);
-        for event in batch {
-            let (topic, key, payload) = ((self.topic)(event), (self.key)(event), payload_of(event));
-            let record = FutureRecord::to(&topic)
+        for (event, topic) in batch.iter().zip(topics) {
+            let (key, payload) = ((self.key)(event), payload_of(event));
+            let record = FutureRecord::to(topic)
                 .key(&key)
                 .payload(&payload)
                 .headers(headers_of(event));
