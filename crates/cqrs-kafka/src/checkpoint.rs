@@ -1,5 +1,6 @@
-//! The relay's checkpoint: the position of the last event published, written to a
-//! compacted topic in the same transaction as the events, read back on start.
+//! The relay's checkpoint: the position of the last event published and the topics
+//! published to so far, written to a compacted topic in the same transaction as the
+//! events, read back on start.
 
 use std::time::{Duration, Instant};
 
@@ -13,10 +14,43 @@ use crate::error::KafkaError;
 /// How long reading the checkpoint may take.
 const READ_LIMIT: Duration = Duration::from_secs(30);
 
-/// The last committed checkpoint of relay `name` in `topic` (`Position::START` if
-/// none). Reads with `read_committed`, so a checkpoint of an aborted transaction is
-/// never seen. Blocking: run it off the async threads.
-pub(crate) fn read(config: &ClientConfig, topic: &str, name: &str) -> Result<Position, KafkaError> {
+/// A relay's checkpoint record.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Checkpoint {
+    /// The position of the last event published.
+    pub(crate) position: Position,
+    /// Every topic published to so far: each gets a watermark in every transaction.
+    #[serde(default)]
+    pub(crate) topics: Vec<String>,
+}
+
+impl Checkpoint {
+    /// The record's value.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|error| {
+            format!(
+                "`{}` is not a checkpoint: {error}",
+                String::from_utf8_lossy(bytes)
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            )
+        })
+    }
+}
+
+/// The last committed checkpoint of relay `name` in `topic` (the default if none).
+/// Reads with `read_committed`, so a checkpoint of an aborted transaction is never
+/// seen. Blocking: run it off the async threads.
+pub(crate) fn read(
+    config: &ClientConfig,
+    topic: &str,
+    name: &str,
+) -> Result<Checkpoint, KafkaError> {
     let consumer: BaseConsumer = config
         .clone()
         .set("group.id", format!("{topic}.reader"))
@@ -37,12 +71,12 @@ pub(crate) fn read(config: &ClientConfig, topic: &str, name: &str) -> Result<Pos
                 )
             ) =>
         {
-            return Ok(Position::START);
+            return Ok(Checkpoint::default());
         }
         Err(error) => return Err(KafkaError::kafka("checkpoint watermarks")(error)),
     };
     if high <= 0 {
-        return Ok(Position::START);
+        return Ok(Checkpoint::default());
     }
     let mut assignment = TopicPartitionList::new();
     assignment
@@ -52,21 +86,17 @@ pub(crate) fn read(config: &ClientConfig, topic: &str, name: &str) -> Result<Pos
         .assign(&assignment)
         .map_err(KafkaError::kafka("checkpoint assignment"))?;
     let started = Instant::now();
-    let mut last = Position::START;
+    let mut last = Checkpoint::default();
     loop {
         if let Some(message) = consumer.poll(Duration::from_millis(200)) {
             let message = message.map_err(KafkaError::kafka("read checkpoint"))?;
             if message.key() == Some(name.as_bytes()) {
-                let text = String::from_utf8_lossy(message.payload().unwrap_or_default());
-                last = text
-                    .parse()
-                    .map(Position)
-                    .map_err(|_| KafkaError::Checkpoint {
-                        topic: topic.to_owned(),
-                        message: format!(
-                            "`{text}` at offset {} is not a position",
-                            message.offset()
-                        ),
+                last =
+                    Checkpoint::parse(message.payload().unwrap_or_default()).map_err(|error| {
+                        KafkaError::Checkpoint {
+                            topic: topic.to_owned(),
+                            message: format!("at offset {}: {error}", message.offset()),
+                        }
                     })?;
             }
         }

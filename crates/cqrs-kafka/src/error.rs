@@ -1,6 +1,6 @@
-//! [`KafkaError`]: what the Kafka relay can fail with.
+//! [`KafkaError`]: what the Kafka relay and subscriber can fail with.
 
-/// An error of the Kafka relay.
+/// An error of the Kafka relay or subscriber.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KafkaError {
@@ -36,6 +36,14 @@ pub enum KafkaError {
         topic: String,
         /// What is wrong with it.
         message: String,
+    },
+
+    /// A record is neither an event nor a watermark of the relay: a header is missing
+    /// or garbled, or the value is not JSON.
+    #[error("bad record: {reason}")]
+    BadRecord {
+        /// What is wrong with it.
+        reason: String,
     },
 
     /// The event source (the store's subscription) failed or ended.

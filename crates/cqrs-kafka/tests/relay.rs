@@ -23,6 +23,7 @@ const LIMIT: Duration = Duration::from_secs(90);
 #[derive(Debug, Clone)]
 struct Seen {
     topic: String,
+    partition: i32,
     key: String,
     headers: HashMap<String, String>,
 }
@@ -115,6 +116,7 @@ fn read(brokers: &str, topics: &[String], isolation: &str) -> Vec<Seen> {
             }
             seen.push(Seen {
                 topic: message.topic().to_owned(),
+                partition: message.partition(),
                 key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
                 headers: found,
             });
@@ -158,8 +160,12 @@ async fn relay_until(relay: &KafkaRelay, store: &MemoryEventStore, head: Positio
     }
 }
 
-/// Each event once, and each stream's versions in order.
+/// Each event once, and each stream's versions in order (watermark records aside).
 fn assert_exactly_once(seen: &[Seen], events: usize) {
+    let seen: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| !s.headers.contains_key(headers::WATERMARK))
+        .collect();
     let ids: HashSet<&str> = seen
         .iter()
         .map(|s| s.headers[headers::EVENT_ID].as_str())
@@ -172,7 +178,7 @@ fn assert_exactly_once(seen: &[Seen], events: usize) {
     );
     assert_eq!(seen.len(), events, "and only once");
     let mut versions: HashMap<&str, u64> = HashMap::new();
-    for record in seen {
+    for record in &seen {
         let stream = record.headers[headers::STREAM_ID].as_str();
         let version: u64 = record.headers[headers::VERSION].parse().unwrap();
         let before = versions.insert(stream, version).unwrap_or(0);
@@ -206,6 +212,16 @@ async fn every_event_is_published_once_with_its_headers_and_a_restart_resumes() 
     assert_eq!(first.headers[headers::SCHEMA_VERSION], "1");
     assert_eq!(first.headers[headers::USER_ID], "user-0");
     assert!(first.headers.contains_key(headers::POSITION));
+    // Every partition of both topics ends with a watermark at the last position.
+    for topic in &topics {
+        for partition in 0..3 {
+            let last = seen
+                .iter()
+                .rfind(|s| &s.topic == topic && s.partition == partition)
+                .unwrap();
+            assert_eq!(last.headers[headers::WATERMARK], head.to_string());
+        }
+    }
 
     // A new relay of the same name resumes after its checkpoint: nothing twice.
     let head = append(&store, 20, 6).await;

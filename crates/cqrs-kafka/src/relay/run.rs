@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::{EventSubscriber, Position, RecordedEvent};
+use cqrs_core::{EventSubscriber, RecordedEvent};
 use futures::StreamExt;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -12,8 +12,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tracing::Instrument;
 
 use super::KafkaRelay;
+use crate::checkpoint::Checkpoint;
+use crate::client::{Owned, blocking};
 use crate::error::KafkaError;
-use crate::record::{headers_of, payload_of};
+use crate::record::{headers_of, payload_of, watermark_headers};
 
 /// How long a transaction's commit, abort or initialisation may take.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,7 +68,7 @@ impl KafkaRelay {
         // Destroying a producer blocks (librdkafka joins its threads): when the relay
         // is dropped, the guard, declared first and so dropped last, does it on a
         // thread of its own, never on a runtime worker.
-        let guard = DestroyOffThread(Some(Arc::new(producer)));
+        let guard = Owned::new(producer);
         let producer = guard.handle();
         {
             // Aborts what a previous relay of this name left open, and fences it.
@@ -78,10 +80,19 @@ impl KafkaRelay {
             })
             .await?;
         }
-        let mut checkpoint = self.checkpoint().await?;
-        tracing::info!(position = %checkpoint, "relay resuming after its checkpoint");
+        let mut checkpoint = {
+            let (config, topic, name) =
+                (self.config.clone(), checkpoints.clone(), self.name.clone());
+            blocking(move || crate::checkpoint::read(&config, &topic, &name)).await?
+        };
+        tracing::info!(position = %checkpoint.position, "relay resuming after its checkpoint");
+        // Topics published to before: still watermarked, so checked again.
         let mut known: HashSet<String> = HashSet::new();
-        let mut stream = source.subscribe(checkpoint, self.batch_size);
+        for topic in &checkpoint.topics {
+            crate::topics::ensure(&admin, topic, self.partitions, self.replication, &[]).await?;
+            known.insert(topic.clone());
+        }
+        let mut stream = source.subscribe(checkpoint.position, self.batch_size);
         // With a lease, renew it while idle too, a third of its time to live apart.
         let renew_every = self
             .lease
@@ -101,23 +112,28 @@ impl KafkaRelay {
             let batch = batch?;
             let batch: Vec<_> = batch
                 .into_iter()
-                .filter(|e| e.position > checkpoint)
+                .filter(|e| e.position > checkpoint.position)
                 .collect();
             let Some(last) = batch.last().map(|e| e.position) else {
                 continue;
             };
             self.lead(&holder).await?;
             let topics: Vec<String> = batch.iter().map(|event| (self.topic)(event)).collect();
+            let mut next = Checkpoint {
+                position: last,
+                topics: checkpoint.topics.clone(),
+            };
             for topic in &topics {
                 if !known.contains(topic) {
                     crate::topics::ensure(&admin, topic, self.partitions, self.replication, &[])
                         .await?;
                     known.insert(topic.clone());
+                    next.topics.push(topic.clone());
                 }
             }
-            self.publish(&producer, &checkpoints, &batch, &topics, last)
+            self.publish(&producer, &checkpoints, &batch, &topics, &next)
                 .await?;
-            checkpoint = last;
+            checkpoint = next;
             tracing::debug!(position = %last, events = batch.len(), "batch published");
         }
         Err(KafkaError::Source(cqrs_core::Error::Closed(
@@ -143,20 +159,20 @@ impl KafkaRelay {
         }
     }
 
-    /// One transaction: the events, then the checkpoint.
+    /// One transaction: the events, the watermarks, then the checkpoint.
     async fn publish(
         &self,
         producer: &Arc<FutureProducer>,
         checkpoints: &str,
         batch: &[RecordedEvent],
         topics: &[String],
-        last: Position,
+        next: &Checkpoint,
     ) -> Result<(), KafkaError> {
         producer
             .begin_transaction()
             .map_err(KafkaError::kafka("begin transaction"))?;
         let sent = self
-            .send_all(producer, checkpoints, batch, topics, last)
+            .send_all(producer, checkpoints, batch, topics, next)
             .await;
         let producer = producer.clone();
         match sent {
@@ -186,9 +202,10 @@ impl KafkaRelay {
         checkpoints: &str,
         batch: &[RecordedEvent],
         topics: &[String],
-        last: Position,
+        next: &Checkpoint,
     ) -> Result<(), KafkaError> {
-        let mut deliveries = Vec::with_capacity(batch.len() + 1);
+        let watermarks = next.topics.len() * usize::try_from(self.partitions).unwrap_or(0);
+        let mut deliveries = Vec::with_capacity(batch.len() + watermarks + 1);
         for (event, topic) in batch.iter().zip(topics) {
             let (key, payload) = ((self.key)(event), payload_of(event));
             let record = FutureRecord::to(topic)
@@ -200,10 +217,22 @@ impl KafkaRelay {
                 .map_err(|(error, _)| KafkaError::kafka("produce")(error))?;
             deliveries.push(delivery);
         }
-        let position = last.to_string();
+        // After the events: a partition's watermark follows its events of the batch.
+        for topic in &next.topics {
+            for partition in 0..self.partitions {
+                let record = FutureRecord::<(), ()>::to(topic)
+                    .partition(partition)
+                    .headers(watermark_headers(next.position));
+                let delivery = producer
+                    .send_result(record)
+                    .map_err(|(error, _)| KafkaError::kafka("produce watermark")(error))?;
+                deliveries.push(delivery);
+            }
+        }
+        let value = next.to_bytes();
         let record = FutureRecord::to(checkpoints)
             .key(&self.name)
-            .payload(&position);
+            .payload(&value);
         deliveries.push(
             producer
                 .send_result(record)
@@ -220,35 +249,4 @@ impl KafkaRelay {
         }
         Ok(())
     }
-}
-
-/// Drops the last handle of a producer on a thread of its own.
-struct DestroyOffThread(Option<Arc<FutureProducer>>);
-
-impl DestroyOffThread {
-    fn handle(&self) -> Arc<FutureProducer> {
-        match &self.0 {
-            Some(producer) => producer.clone(),
-            None => unreachable!("the producer is only taken on drop"),
-        }
-    }
-}
-
-impl Drop for DestroyOffThread {
-    fn drop(&mut self) {
-        if let Some(producer) = self.0.take() {
-            let _ = std::thread::Builder::new()
-                .name("cqrs-kafka-destroy".into())
-                .spawn(move || drop(producer));
-        }
-    }
-}
-
-/// Runs a blocking Kafka call on the blocking pool.
-pub(super) async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
-) -> Result<T, KafkaError> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|e| KafkaError::Task(e.to_string()))?
 }

@@ -1,0 +1,254 @@
+//! The cross-partition merge: events from many partitions put back in global
+//! position order, released only up to what every partition has vouched for.
+//!
+//! Each partition (a *lane*) is in position order, because the relay produces in
+//! position order. A lane's *frontier* is the highest position it has vouched for:
+//! the position of its last event, or of its last watermark record (the relay ends
+//! every transaction with one on every partition it knows). Every event at or below
+//! the lowest frontier of all lanes has then been received, so those events can be
+//! released in position order: none can arrive later from another lane.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use cqrs_core::{Position, RecordedEvent};
+
+/// A partition of a topic.
+pub(crate) type Lane = (String, i32);
+
+#[derive(Debug, Default)]
+struct LaneState {
+    /// The highest position this lane has vouched for, if any yet.
+    frontier: Option<Position>,
+    /// The offsets of its events received but not released, oldest first.
+    held: VecDeque<i64>,
+    /// The offset after the last record received (or the start offset).
+    next_offset: i64,
+}
+
+/// The merge of all lanes of one subscription.
+#[derive(Debug)]
+pub(crate) struct Merge {
+    lanes: HashMap<Lane, LaneState>,
+    held: BTreeMap<Position, (Lane, RecordedEvent)>,
+    /// Events at or before this are dropped (the consumer's checkpoint, then the last
+    /// event released).
+    released: Position,
+}
+
+impl Merge {
+    /// A merge releasing only events after `after`.
+    pub(crate) fn new(after: Position) -> Self {
+        Self {
+            lanes: HashMap::new(),
+            held: BTreeMap::new(),
+            released: after,
+        }
+    }
+
+    /// Adds a lane read from `start_offset` on.
+    pub(crate) fn add_lane(&mut self, lane: Lane, start_offset: i64) {
+        self.lanes.entry(lane).or_insert(LaneState {
+            next_offset: start_offset,
+            ..LaneState::default()
+        });
+    }
+
+    /// The lanes that have vouched for nothing yet, with their next offsets.
+    pub(crate) fn silent_lanes(&self) -> Vec<(Lane, i64)> {
+        self.lanes
+            .iter()
+            .filter(|(_, state)| state.frontier.is_none())
+            .map(|(lane, state)| (lane.clone(), state.next_offset))
+            .collect()
+    }
+
+    /// The lowest frontier of the lanes that have one.
+    pub(crate) fn lowest_frontier(&self) -> Option<Position> {
+        self.lanes.values().filter_map(|state| state.frontier).min()
+    }
+
+    /// Records that `lane` holds nothing at or below `position` beyond what it
+    /// delivered (it was found at its end after that position was vouched for).
+    pub(crate) fn vouch(&mut self, lane: &Lane, position: Position) {
+        if let Some(state) = self.lanes.get_mut(lane) {
+            state.frontier = Some(state.frontier.map_or(position, |f| f.max(position)));
+        }
+    }
+
+    /// A watermark record at `offset` of `lane`: the lane has delivered every event
+    /// up to `position`.
+    pub(crate) fn watermark(&mut self, lane: &Lane, offset: i64, position: Position) {
+        self.received(lane, offset);
+        self.vouch(lane, position);
+    }
+
+    /// A record at `offset` of `lane` that is neither an event nor a watermark (sent
+    /// to the dead letters): only moves the lane's offset on.
+    pub(crate) fn skipped(&mut self, lane: &Lane, offset: i64) {
+        self.received(lane, offset);
+    }
+
+    /// An event at `offset` of `lane`.
+    pub(crate) fn event(&mut self, lane: &Lane, offset: i64, event: RecordedEvent) {
+        self.received(lane, offset);
+        let position = event.position;
+        self.vouch(lane, position);
+        if position <= self.released || self.held.contains_key(&position) {
+            return; // applied before, or a copy
+        }
+        if let Some(state) = self.lanes.get_mut(lane) {
+            state.held.push_back(offset);
+        }
+        self.held.insert(position, (lane.clone(), event));
+    }
+
+    fn received(&mut self, lane: &Lane, offset: i64) {
+        if let Some(state) = self.lanes.get_mut(lane) {
+            state.next_offset = state.next_offset.max(offset + 1);
+        }
+    }
+
+    /// Whether events are held, waiting for the other lanes.
+    pub(crate) fn holds_events(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Releases, in position order, up to `limit` held events at or below `bound`.
+    pub(crate) fn release(&mut self, bound: Position, limit: usize) -> Vec<RecordedEvent> {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(entry) = self.held.first_entry() else {
+                break;
+            };
+            if *entry.key() > bound {
+                break;
+            }
+            let (lane, event) = entry.remove();
+            if let Some(state) = self.lanes.get_mut(&lane) {
+                state.held.pop_front();
+            }
+            self.released = event.position;
+            out.push(event);
+        }
+        out
+    }
+
+    /// Where each lane may be committed: the offset of its oldest held event, or
+    /// after its last record. Call once everything released has been applied.
+    pub(crate) fn committable(&self) -> Vec<(Lane, i64)> {
+        self.lanes
+            .iter()
+            .map(|(lane, state)| {
+                let offset = state.held.front().copied().unwrap_or(state.next_offset);
+                (lane.clone(), offset)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use cqrs_core::{Metadata, RawEvent, StreamId, Version};
+
+    use super::*;
+
+    fn event(position: u64) -> RecordedEvent {
+        RecordedEvent {
+            event_id: uuid::Uuid::now_v7(),
+            stream_id: StreamId::new("s-1"),
+            version: Version(position),
+            position: Position(position),
+            recorded_at: chrono::Utc::now(),
+            metadata: Metadata::new(),
+            event: RawEvent {
+                event_type: "t".into(),
+                schema_version: 1,
+                payload: serde_json::Value::Null,
+            },
+        }
+    }
+
+    fn lane(p: i32) -> Lane {
+        ("t".into(), p)
+    }
+
+    fn positions(events: &[RecordedEvent]) -> Vec<u64> {
+        events.iter().map(|e| e.position.0).collect()
+    }
+
+    #[test]
+    fn an_event_waits_until_every_lane_has_vouched_past_it() {
+        let mut merge = Merge::new(Position::START);
+        merge.add_lane(lane(0), 0);
+        merge.add_lane(lane(1), 0);
+        merge.event(&lane(1), 0, event(2));
+        // Lane 0 has said nothing: position 1 may still come from it.
+        assert_eq!(merge.silent_lanes().len(), 1);
+        merge.event(&lane(0), 0, event(1));
+        let bound = merge.lowest_frontier().unwrap();
+        assert_eq!(bound, Position(1));
+        assert_eq!(positions(&merge.release(bound, 10)), [1]);
+        merge.watermark(&lane(0), 1, Position(2));
+        assert_eq!(
+            positions(&merge.release(merge.lowest_frontier().unwrap(), 10)),
+            [2]
+        );
+        assert!(!merge.holds_events());
+    }
+
+    #[test]
+    fn events_at_or_before_the_checkpoint_and_copies_are_dropped() {
+        let mut merge = Merge::new(Position(5));
+        merge.add_lane(lane(0), 0);
+        merge.event(&lane(0), 0, event(4));
+        merge.event(&lane(0), 1, event(6));
+        merge.event(&lane(0), 2, event(6));
+        assert_eq!(positions(&merge.release(Position(10), 10)), [6]);
+    }
+
+    #[test]
+    fn release_respects_the_limit_and_the_order() {
+        let mut merge = Merge::new(Position::START);
+        merge.add_lane(lane(0), 0);
+        merge.add_lane(lane(1), 0);
+        for (i, p) in [1, 3, 5].into_iter().enumerate() {
+            merge.event(&lane(0), i as i64, event(p));
+        }
+        for (i, p) in [2, 4, 6].into_iter().enumerate() {
+            merge.event(&lane(1), i as i64, event(p));
+        }
+        assert_eq!(positions(&merge.release(Position(5), 3)), [1, 2, 3]);
+        assert_eq!(positions(&merge.release(Position(5), 3)), [4, 5]);
+    }
+
+    #[test]
+    fn committable_offsets_stop_at_the_oldest_held_event() {
+        let mut merge = Merge::new(Position::START);
+        merge.add_lane(lane(0), 10);
+        merge.add_lane(lane(1), 20);
+        merge.event(&lane(0), 10, event(1));
+        merge.event(&lane(0), 11, event(3));
+        merge.watermark(&lane(1), 20, Position(2));
+        assert_eq!(positions(&merge.release(Position(2), 10)), [1]);
+        let mut offsets = merge.committable();
+        offsets.sort();
+        assert_eq!(offsets, [(lane(0), 11), (lane(1), 21)]);
+    }
+
+    #[test]
+    fn a_silent_lane_found_at_its_end_is_vouched_for() {
+        let mut merge = Merge::new(Position::START);
+        merge.add_lane(lane(0), 0);
+        merge.add_lane(lane(1), 7);
+        merge.event(&lane(0), 0, event(1));
+        merge.vouch(&lane(1), Position(1));
+        assert!(merge.silent_lanes().is_empty());
+        assert_eq!(
+            positions(&merge.release(merge.lowest_frontier().unwrap(), 10)),
+            [1]
+        );
+        assert_eq!(merge.committable().len(), 2);
+    }
+}

@@ -1,0 +1,140 @@
+//! [`KafkaSubscriber`]: the core's subscription port over the topics a
+//! [`KafkaRelay`](crate::KafkaRelay) writes, in log order across partitions.
+
+mod merge;
+mod reader;
+
+use cqrs_core::{EventBatchStream, EventSubscriber, Position};
+use futures::StreamExt;
+use rdkafka::ClientConfig;
+
+use self::reader::Reader;
+
+/// Reads the topics of a [`KafkaRelay`](crate::KafkaRelay) as an
+/// [`EventSubscriber`], so that a [`ProjectionRunner`](cqrs_core::ProjectionRunner)
+/// builds any read model (PostgreSQL, MongoDB, Redis, memory) from Kafka.
+///
+/// # Order: the whole log, not per partition
+/// Kafka orders records only within a partition, but a read-model document is often
+/// fed by streams on different partitions (MADA's today list by many goals), and the
+/// runner's per-document guard skips an event older than the document. Consumed
+/// partition by partition, such a document would lose events. So this subscriber
+/// reads **every partition of its topics** and puts the events back in global
+/// position order before the runner sees them: an event is released only once every
+/// partition has vouched that it holds nothing earlier, by an event or by a
+/// watermark record (the relay ends each transaction with one on every partition),
+/// or by being found at its end. The runner then sees exactly what a store's own
+/// subscription gives: every event after its checkpoint, once, in log order, and any
+/// projection works unchanged, whatever it keys its documents by.
+///
+/// The price: one subscriber reads all partitions of its topics, so a projection is
+/// not spread over a consumer group's members; run one runner per projection, with a
+/// lease for a standby replica ([`ProjectionRunner::with_lease`](cqrs_core::ProjectionRunner::with_lease)).
+/// Consumer throughput is then one process's, which the benches measure.
+///
+/// # Offsets
+/// The consumer group (`group`: one per read model) is used to remember where each
+/// partition was read to, committed only after the runner has stored the batch's
+/// documents and checkpoint (when it asks for the next batch). On subscribing, each
+/// partition is read from its committed offset (from its first record for a new group,
+/// or when the runner rebuilds from [`Position::START`]), and events at or before the
+/// runner's checkpoint are dropped. The offsets must therefore never be ahead of the
+/// read model: give each read model its own group, and when you restore a read model
+/// from a backup, restore with it a group whose offsets are not ahead (or use a new
+/// group).
+///
+/// # Bad records
+/// A record that is neither an event nor a watermark (a header missing or garbled, a
+/// value that is not JSON) is produced to the dead-letter topic (default
+/// `{group}.dead-letters`, created if missing) with the original key, value and
+/// headers plus the error, topic, partition and offset
+/// ([`headers`](crate::headers)`::DEAD_LETTER_*`), and reading goes on. The
+/// dead letter is acknowledged by the broker before the offset moves past it.
+///
+/// # Retention
+/// A rebuild reads each topic from its first record: keep the topics' retention at
+/// least as long as you may rebuild from Kafka (the relay's topics, created with
+/// Kafka's defaults, keep 7 days unless configured otherwise), or rebuild from the
+/// event store's own subscription.
+#[derive(Clone)]
+pub struct KafkaSubscriber {
+    config: ClientConfig,
+    group: String,
+    topics: Vec<String>,
+    dead_letters: String,
+}
+
+impl std::fmt::Debug for KafkaSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSubscriber")
+            .field("group", &self.group)
+            .field("topics", &self.topics)
+            .field("dead_letters", &self.dead_letters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSubscriber {
+    /// A subscriber reading `topics` from the brokers `brokers` (`host:port,...`),
+    /// committing offsets in consumer group `group` (one per read model).
+    pub fn new<T: Into<String>>(
+        brokers: &str,
+        group: &str,
+        topics: impl IntoIterator<Item = T>,
+    ) -> Self {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("socket.timeout.ms", "10000");
+        Self {
+            config,
+            group: group.to_owned(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            dead_letters: format!("{group}.dead-letters"),
+        }
+    }
+
+    /// Sends bad records to `topic` instead of `{group}.dead-letters`.
+    #[must_use]
+    pub fn with_dead_letters(mut self, topic: &str) -> Self {
+        topic.clone_into(&mut self.dead_letters);
+        self
+    }
+
+    /// Sets a client property (for example `security.protocol`) on every client the
+    /// subscriber makes.
+    #[must_use]
+    pub fn with_client_config(mut self, key: &str, value: &str) -> Self {
+        self.config.set(key, value);
+        self
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The topics read.
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// The dead-letter topic.
+    pub fn dead_letter_topic(&self) -> &str {
+        &self.dead_letters
+    }
+}
+
+impl EventSubscriber for KafkaSubscriber {
+    fn subscribe(&self, after: Position, batch_size: usize) -> EventBatchStream {
+        let reader = Reader::new(self.clone(), after, batch_size.max(1));
+        futures::stream::unfold(Some(reader), |reader| async move {
+            let mut reader = reader?;
+            match reader.next_batch().await {
+                Ok(batch) => Some((Ok(batch), Some(reader))),
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+        .boxed()
+    }
+}

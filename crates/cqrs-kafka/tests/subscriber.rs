@@ -1,0 +1,418 @@
+//! `KafkaSubscriber` against the Kafka that `scripts/services.sh` starts: read models
+//! built from the relay's topics equal the ones built from the store, also when a
+//! document is fed by streams on different partitions (which naive per-partition
+//! consumption gets wrong, shown here), when the runner is killed mid-batch again and
+//! again, and when bad records sit in the topics.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
+use std::time::Duration;
+
+use cqrs_core::{
+    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, LogReader, MemoryEventStore,
+    MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
+    RecordedEvent,
+};
+use cqrs_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use cqrs_kafka::rdkafka::message::{Header, Headers, OwnedHeaders};
+use cqrs_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
+use cqrs_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use cqrs_kafka::{KafkaRelay, KafkaSubscriber, Record, decode_record, headers};
+use cqrs_testkit::{OrUnreachable, kafka_brokers, unique_name};
+use serde::{Deserialize, Serialize};
+
+const PARTITIONS: i32 = 4;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(namespace = "test")]
+enum TestEvent {
+    Happened { n: u64 },
+}
+
+/// One document per user: the numbers of the user's events, in the order applied.
+/// The relay keys by stream, and a user's events come from many streams, so each
+/// document is fed from several partitions.
+struct Timeline;
+
+impl Projection for Timeline {
+    const NAME: &'static str = "timeline";
+    type Event = TestEvent;
+    type Document = Vec<u64>;
+
+    fn document_ids(&self, event: &Envelope<TestEvent>) -> Vec<String> {
+        event.metadata.user_id.iter().cloned().collect()
+    }
+
+    fn apply(&self, _: &str, document: &mut Option<Vec<u64>>, event: &Envelope<TestEvent>) {
+        let TestEvent::Happened { n } = event.event;
+        document.get_or_insert_with(Vec::new).push(n);
+    }
+}
+
+/// Appends events `from..to`, round-robin over 12 streams of two aggregate types,
+/// for 3 users.
+async fn append(store: &MemoryEventStore, from: u64, to: u64) -> Position {
+    let mut last = Position::START;
+    for n in from..to {
+        let stream = match n % 12 {
+            s if s % 2 == 0 => format!("goal-{s}"),
+            s => format!("category-{s}"),
+        };
+        let metadata = Metadata::new().with_user(format!("user-{}", n % 3));
+        let event = NewEvent::encode(&TestEvent::Happened { n }, metadata).unwrap();
+        last = store
+            .append(AppendRequest::new(
+                stream,
+                ExpectedVersion::Any,
+                vec![event],
+            ))
+            .await
+            .unwrap()
+            .position
+            .unwrap();
+    }
+    last
+}
+
+fn topics(prefix: &str) -> Vec<String> {
+    vec![format!("{prefix}.goal"), format!("{prefix}.category")]
+}
+
+/// The relay of `store` to topics under `prefix`, running in the background.
+fn relay(store: &MemoryEventStore, prefix: &str) -> tokio::task::JoinHandle<()> {
+    let relay = KafkaRelay::new(&kafka_brokers(), prefix)
+        .with_prefix(prefix)
+        .with_topic_layout(PARTITIONS, 1)
+        .with_batch_size(64);
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = relay.run(&store).await {
+            panic!("the relay failed: {error}");
+        }
+    })
+}
+
+/// The timeline documents the store's own subscription builds.
+async fn expected(store: &MemoryEventStore) -> Vec<(String, serde_json::Value)> {
+    let documents = MemoryReadModelStore::new();
+    let runner = ProjectionRunner::new(Timeline, store.clone(), documents.clone());
+    let handle = runner.spawn();
+    handle.wait_for(store.head().await.unwrap()).await.unwrap();
+    handle.stop().await.unwrap();
+    values(&documents)
+}
+
+fn values(store: &MemoryReadModelStore) -> Vec<(String, serde_json::Value)> {
+    store
+        .documents(Timeline::NAME)
+        .into_iter()
+        .map(|(id, document)| (id, document.value))
+        .collect()
+}
+
+fn subscriber(prefix: &str, group: &str) -> KafkaSubscriber {
+    KafkaSubscriber::new(&kafka_brokers(), group, topics(prefix))
+}
+
+/// Fails with the way to start Kafka if the broker cannot be reached.
+fn require_broker() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .unwrap();
+    consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .or_unreachable("Kafka", &kafka_brokers());
+}
+
+/// Every event of `topics`, read the naive way: partition after partition, each in
+/// its own order.
+fn per_partition(topics: &[String]) -> Vec<RecordedEvent> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", unique_name("naive"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut events = Vec::new();
+    for topic in topics {
+        for partition in 0..PARTITIONS {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .unwrap();
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+            consumer.assign(&assignment).unwrap();
+            loop {
+                let at = consumer
+                    .position()
+                    .unwrap()
+                    .find_partition(topic, partition)
+                    .and_then(|p| p.offset().to_raw())
+                    .unwrap_or(0);
+                if at >= high {
+                    break;
+                }
+                let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                    continue;
+                };
+                if let Record::Event(event) = decode_record(&message.unwrap()).unwrap() {
+                    events.push(event);
+                }
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumption_does_not() {
+    require_broker();
+    let prefix = unique_name("order");
+    let store = MemoryEventStore::new();
+    // Only goal streams at first: the category topic appears later, mid-subscription.
+    for n in (0..120).filter(|n| n % 2 == 0) {
+        let metadata = Metadata::new().with_user(format!("user-{}", n % 3));
+        let event = NewEvent::encode(&TestEvent::Happened { n }, metadata).unwrap();
+        store
+            .append(AppendRequest::new(
+                format!("goal-{}", n % 12),
+                ExpectedVersion::Any,
+                vec![event],
+            ))
+            .await
+            .unwrap();
+    }
+    let relay = relay(&store, &prefix);
+    let documents = MemoryReadModelStore::new();
+    let handle = ProjectionRunner::new(
+        Timeline,
+        subscriber(&prefix, &unique_name("group")),
+        documents.clone(),
+    )
+    .with_batch_size(50)
+    .spawn();
+    handle
+        .wait_for_timeout(store.head().await.unwrap(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let head = append(&store, 1000, 1400).await;
+    handle
+        .wait_for_timeout(head, Duration::from_secs(60))
+        .await
+        .unwrap();
+    handle.stop().await.unwrap();
+    relay.abort();
+    let expected = expected(&store).await;
+    assert_eq!(expected.len(), 3);
+    assert_eq!(
+        values(&documents),
+        expected,
+        "the Kafka-built read model differs"
+    );
+
+    // The same records consumed partition by partition, each event applied under the
+    // per-document guard: documents lose the events that arrive behind newer ones.
+    let naive = MemoryReadModelStore::new();
+    let runner = ProjectionRunner::new(Timeline, store.clone(), naive.clone());
+    let events = per_partition(&topics(&prefix));
+    assert_eq!(
+        events.len() as u64,
+        head.0,
+        "every event is on the topics once"
+    );
+    for event in events {
+        runner.apply(Position::START, &[event]).await.unwrap();
+    }
+    assert_ne!(
+        values(&naive),
+        expected,
+        "naive per-partition consumption should lose events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_killed_mid_batch_again_and_again_ends_equal_to_a_rebuild() {
+    require_broker();
+    let prefix = unique_name("killed");
+    let group = unique_name("group");
+    let store = MemoryEventStore::new();
+    append(&store, 0, 200).await;
+    let relay = relay(&store, &prefix);
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for round in 0..20 {
+                append(&store, 1000 + round * 50, 1000 + (round + 1) * 50).await;
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+        })
+    };
+    let documents = MemoryReadModelStore::new();
+    for round in 0..10u64 {
+        let handle =
+            ProjectionRunner::new(Timeline, subscriber(&prefix, &group), documents.clone())
+                .with_batch_size(7)
+                .spawn();
+        // Killed at a point that differs every round, often between a commit of the
+        // read model and the commit of the offsets.
+        tokio::time::sleep(Duration::from_millis(150 + (round * 37) % 200)).await;
+        handle.abort();
+    }
+    writer.await.unwrap();
+    let head = store.head().await.unwrap();
+    let handle =
+        ProjectionRunner::new(Timeline, subscriber(&prefix, &group), documents.clone()).spawn();
+    handle
+        .wait_for_timeout(head, Duration::from_secs(60))
+        .await
+        .unwrap();
+    handle.stop().await.unwrap();
+    relay.abort();
+    assert_eq!(values(&documents), expected(&store).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_go_to_the_dead_letters_and_reading_goes_on() {
+    require_broker();
+    let prefix = unique_name("bad");
+    let group = unique_name("group");
+    let store = MemoryEventStore::new();
+    let first = append(&store, 0, 30).await;
+    let relay = relay(&store, &prefix);
+    let documents = MemoryReadModelStore::new();
+    let handle =
+        ProjectionRunner::new(Timeline, subscriber(&prefix, &group), documents.clone()).spawn();
+    handle
+        .wait_for_timeout(first, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    // Someone else writes garbage into the topic: no headers, a garbled position, a
+    // value that is not JSON.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .unwrap();
+    let topic = format!("{prefix}.goal");
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let garbled = [
+        (headers::EVENT_TYPE, "test.Happened"),
+        (headers::SCHEMA_VERSION, "1"),
+        (headers::EVENT_ID, event_id.as_str()),
+        (headers::STREAM_ID, "goal-0"),
+        (headers::VERSION, "1"),
+        (headers::RECORDED_AT, "2026-11-26T10:00:00Z"),
+        (headers::POSITION, "minus one"),
+    ]
+    .into_iter()
+    .fold(OwnedHeaders::new(), |h, (key, value)| {
+        h.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        })
+    });
+    let bad = [
+        (b"{}".to_vec(), OwnedHeaders::new()),
+        (b"{\"n\":1}".to_vec(), garbled),
+        (
+            b"not json".to_vec(),
+            OwnedHeaders::new().insert(Header {
+                key: headers::EVENT_TYPE,
+                value: Some("test.Happened".as_bytes()),
+            }),
+        ),
+    ];
+    for (partition, (value, headers)) in bad.into_iter().enumerate() {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key("intruder")
+                    .payload(&value)
+                    .headers(headers)
+                    .partition(i32::try_from(partition).unwrap()),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    let head = append(&store, 30, 90).await;
+    handle
+        .wait_for_timeout(head, Duration::from_secs(60))
+        .await
+        .unwrap();
+    handle.stop().await.unwrap();
+    relay.abort();
+    assert_eq!(values(&documents), expected(&store).await);
+
+    // Each bad record is in the dead letters, with why and where it came from.
+    let letters = read_all(&format!("{group}.dead-letters"), 3);
+    assert_eq!(letters.len(), 3);
+    for (partition, letter) in letters.iter().enumerate() {
+        assert_eq!(letter.get(headers::DEAD_LETTER_TOPIC).unwrap(), &topic);
+        assert_eq!(
+            letter.get(headers::DEAD_LETTER_PARTITION).unwrap(),
+            &partition.to_string()
+        );
+        assert!(!letter.get(headers::DEAD_LETTER_ERROR).unwrap().is_empty());
+        assert!(letter.contains_key(headers::DEAD_LETTER_OFFSET));
+    }
+    let reasons: Vec<&String> = letters
+        .iter()
+        .map(|l| &l[headers::DEAD_LETTER_ERROR])
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("cqrs-position")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("not JSON")),
+        "{reasons:?}"
+    );
+}
+
+/// The headers of the first `count` records of `topic` (one partition), waiting for
+/// them up to 30 s.
+fn read_all(topic: &str, count: usize) -> Vec<std::collections::HashMap<String, String>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", unique_name("letters"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    while out.len() < count && started.elapsed() < Duration::from_secs(30) {
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let headers = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(headers);
+    }
+    out
+}
