@@ -55,3 +55,27 @@ impl<T: Send + Sync + 'static> Drop for Owned<T> {
         }
     }
 }
+
+/// Checks that the brokers `brokers` (`host:port,...`) answer a metadata request
+/// within `timeout`, so that a service fails at start with a clear error rather than
+/// retrying in the background.
+///
+/// # Errors
+/// [`KafkaError::Unreachable`] naming the brokers.
+pub async fn probe(brokers: &str, timeout: std::time::Duration) -> Result<(), KafkaError> {
+    let config = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .clone();
+    let named = brokers.to_owned();
+    blocking(move || {
+        let unreachable = |source| KafkaError::Unreachable {
+            brokers: named.clone(),
+            source,
+        };
+        let consumer: rdkafka::consumer::BaseConsumer = config.create().map_err(unreachable)?;
+        rdkafka::consumer::Consumer::fetch_metadata(&consumer, None, timeout)
+            .map(|_| ())
+            .map_err(unreachable)
+    })
+    .await
+}

@@ -15,6 +15,17 @@ pub enum KafkaError {
         source: rdkafka::error::KafkaError,
     },
 
+    /// The brokers did not answer ([`probe`](crate::probe)): not running, or not at
+    /// this address.
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Unreachable {
+        /// The bootstrap servers asked.
+        brokers: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+
     /// A topic exists with another number of partitions or another replication
     /// factor than configured. Nothing was published to it; fix the configuration
     /// or the topic.

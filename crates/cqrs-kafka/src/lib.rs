@@ -8,6 +8,7 @@ mod relay;
 mod subscriber;
 mod topics;
 
+pub use crate::client::probe;
 pub use crate::error::KafkaError;
 pub use crate::record::{Record, decode_record, headers};
 pub use crate::relay::KafkaRelay;

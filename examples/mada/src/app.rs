@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use cqrs_core::{
-    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position,
+    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position, Projection,
     ProjectionHandle, ProjectionRunner, ReadModel, ReadModelStore, Repository, SnapshotPolicy,
 };
 use uuid::Uuid;
@@ -176,20 +176,45 @@ where
     C: ReadModelStore + Clone + 'static,
     K: ReadModelStore + Clone + 'static,
 {
-    /// Starts the projections, each into its own store, and returns the planner.
+    /// Starts the projections, each into its own store, fed by the event store's own
+    /// subscription, and returns the planner.
     pub fn start(store: S, read: ReadStores<T, C, K>, options: PlannerOptions) -> Self {
+        let source = store.clone();
+        Self::start_with(store, move |_| source.clone(), read, options)
+    }
+
+    /// Starts the projections, each into its own store, each fed by
+    /// `source(projection name)` (for example a [`cqrs_kafka::KafkaSubscriber`] per
+    /// projection, each in its own consumer group), and returns the planner.
+    pub fn start_with<Src>(
+        store: S,
+        source: impl Fn(&str) -> Src,
+        read: ReadStores<T, C, K>,
+        options: PlannerOptions,
+    ) -> Self
+    where
+        Src: EventSubscriber + 'static,
+    {
         let snapshots = match options.snapshot_every {
             0 => SnapshotPolicy::Never,
             n => SnapshotPolicy::Every(n),
         };
         let (batch, wait) = (options.batch_size, options.read_timeout);
-        let today = ProjectionRunner::new(TodayProjection, store.clone(), read.today)
-            .with_batch_size(batch);
-        let calendar = ProjectionRunner::new(CalendarProjection, store.clone(), read.calendar)
-            .with_batch_size(batch);
-        let categories =
-            ProjectionRunner::new(CategoriesProjection, store.clone(), read.categories)
+        let today =
+            ProjectionRunner::new(TodayProjection, source(TodayProjection::NAME), read.today)
                 .with_batch_size(batch);
+        let calendar = ProjectionRunner::new(
+            CalendarProjection,
+            source(CalendarProjection::NAME),
+            read.calendar,
+        )
+        .with_batch_size(batch);
+        let categories = ProjectionRunner::new(
+            CategoriesProjection,
+            source(CategoriesProjection::NAME),
+            read.categories,
+        )
+        .with_batch_size(batch);
         let (today_reader, calendar_reader, categories_reader) = (
             today.read_model().with_wait_timeout(wait),
             calendar.read_model().with_wait_timeout(wait),

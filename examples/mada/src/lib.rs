@@ -33,6 +33,7 @@
 
 mod app;
 pub mod domain;
+pub mod kafka;
 pub mod projections;
 pub mod render;
 pub mod scenario;

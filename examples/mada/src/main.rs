@@ -11,7 +11,8 @@ use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
-use mada::projections::TodayProjection;
+use mada::kafka::KafkaSync;
+use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
 use mada::{Planner, PlannerOptions, ReadStores, render, scenario};
 use sqlx::postgres::PgConnectOptions;
 use tracing_subscriber::EnvFilter;
@@ -99,6 +100,30 @@ struct Cli {
     #[arg(long, env = "MADA_CACHE_TTL", default_value_t = 300, global = true)]
     cache_ttl: u64,
 
+    /// How the read models follow the event store: its own subscription, or through
+    /// Kafka (a relay publishes the events, each projection consumes them).
+    #[arg(long, value_enum, env = "MADA_SYNC", default_value_t = SyncKind::Subscription, global = true)]
+    sync: SyncKind,
+
+    /// Kafka bootstrap servers, for `--sync kafka`.
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    kafka_brokers: String,
+
+    /// Prefix of the demo's Kafka topics and consumer groups, for `--sync kafka`. Each
+    /// run adds a random suffix and deletes its topics and groups at the end.
+    #[arg(
+        long,
+        env = "MADA_KAFKA_PREFIX",
+        default_value = "mada_demo",
+        global = true
+    )]
+    kafka_prefix: String,
+
     /// Snapshot aggregates every this many events (0: never).
     #[arg(long, env = "MADA_SNAPSHOT_EVERY", default_value_t = 50, global = true)]
     snapshot_every: u64,
@@ -120,6 +145,16 @@ enum StoreKind {
     Memory,
     /// Events and read models in PostgreSQL (`--database-url`, `--pg-schema`).
     Postgres,
+}
+
+/// How the read models follow the event store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SyncKind {
+    /// Each projection subscribes to the event store.
+    Subscription,
+    /// A relay publishes the events to Kafka (`--kafka-brokers`), keyed by user; each
+    /// projection consumes them in its own consumer group.
+    Kafka,
 }
 
 /// Where the read models can be kept.
@@ -164,33 +199,36 @@ async fn main() -> ExitCode {
 
 /// Runs the demo on the stores the flags name.
 async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Result<String, String> {
-    let user = cli.user.as_str();
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
             let read = ReadStores::all(MemoryReadModelStore::new());
-            let planner = Planner::start(MemoryEventStore::new(), read, options);
-            demo(planner, user, today, "in-memory").await
+            run(
+                cli,
+                MemoryEventStore::new(),
+                read,
+                options,
+                today,
+                "the in-memory store",
+            )
+            .await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
             let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
-            let planner = Planner::start(MemoryEventStore::new(), read, options);
-            demo(
-                planner,
-                user,
-                today,
-                "in-memory event store, MongoDB + Redis read",
-            )
-            .await
+            let events = MemoryEventStore::new();
+            let label = "the in-memory event store, MongoDB + Redis read stores";
+            run(cli, events, read, options, today, label).await
         }
         (StoreKind::Postgres, ReadStoreKind::Same) => {
             let (events, read) = postgres(&cli.database_url, &cli.pg_schema)
                 .await
                 .map_err(|e| e.to_string())?;
-            demo(
-                Planner::start(events, ReadStores::all(read), options),
-                user,
+            run(
+                cli,
+                events,
+                ReadStores::all(read),
+                options,
                 today,
-                "PostgreSQL",
+                "the PostgreSQL store",
             )
             .await
         }
@@ -199,14 +237,8 @@ async fn run_demo(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Resul
                 .await
                 .map_err(|e| e.to_string())?;
             let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
-            let planner = Planner::start(events, read, options);
-            demo(
-                planner,
-                user,
-                today,
-                "PostgreSQL event store, MongoDB + Redis read",
-            )
-            .await
+            let label = "the PostgreSQL event store, MongoDB + Redis read stores";
+            run(cli, events, read, options, today, label).await
         }
     }
 }
@@ -244,6 +276,59 @@ async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>
 /// The hint for a server that cannot be reached: this binary runs from the
 /// repository, whose script starts the servers.
 const START_HINT: &str = "(in this repository, `scripts/services.sh up` starts the servers)";
+
+/// Starts the planner on `events` and `read`, its projections fed per `--sync`, and
+/// runs the demo.
+async fn run<S, T, C, K>(
+    cli: &Cli,
+    events: S,
+    read: ReadStores<T, C, K>,
+    options: PlannerOptions,
+    today: NaiveDate,
+    label: &str,
+) -> Result<String, String>
+where
+    S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
+    T: cqrs_core::ReadModelStore + Clone + 'static,
+    C: cqrs_core::ReadModelStore + Clone + 'static,
+    K: cqrs_core::ReadModelStore + Clone + 'static,
+{
+    let user = cli.user.as_str();
+    if cli.sync == SyncKind::Subscription {
+        return demo(Planner::start(events, read, options), user, today, label).await;
+    }
+    cqrs_kafka::probe(&cli.kafka_brokers, Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("{e} {START_HINT}"))?;
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let kafka = KafkaSync::new(
+        &cli.kafka_brokers,
+        &format!("{}_{}", cli.kafka_prefix, &suffix[suffix.len() - 12..]),
+    );
+    let relay = kafka.relay();
+    let source = events.clone();
+    let mut relay = tokio::spawn(async move { relay.run(&source).await });
+    let planner = Planner::start_with(events, |name| kafka.subscriber(name), read, options);
+    let label = format!("{label}, read models synced through Kafka");
+    let result = tokio::select! {
+        result = demo(planner, user, today, &label) => result,
+        ended = &mut relay => Err(match ended {
+            Ok(Err(error)) => format!("the Kafka relay stopped: {error} {START_HINT}"),
+            Ok(Ok(())) => "the Kafka relay stopped".to_owned(),
+            Err(error) => format!("the Kafka relay failed: {error}"),
+        }),
+    };
+    relay.abort();
+    let projections = [
+        TodayProjection::NAME,
+        CalendarProjection::NAME,
+        CategoriesProjection::NAME,
+    ];
+    if let Err(error) = kafka.delete(&projections).await {
+        tracing::warn!(%error, prefix = kafka.prefix(), "could not delete the demo's topics");
+    }
+    result
+}
 
 async fn demo<S, T, C, K>(
     planner: Planner<S, T, C, K>,

@@ -78,10 +78,10 @@ pub fn categories(list: &CategoryList) -> String {
     out
 }
 
-/// The whole scenario report.
-pub fn report(report: &ScenarioReport, store: &str) -> String {
+/// The whole scenario report; `stores` names where it ran ("the in-memory store").
+pub fn report(report: &ScenarioReport, stores: &str) -> String {
     let mut out = format!(
-        "MADA demo: {} commands for user `{}` on the {store} store\n\n",
+        "MADA demo: {} commands for user `{}` on {stores}\n\n",
         report.commands, report.user
     );
     out.push_str("Refused by the business rules, as they should be:\n");

@@ -238,7 +238,7 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
         String::from_utf8_lossy(&memory.stdout),
         String::from_utf8_lossy(&split.stdout),
     );
-    assert!(split.contains("MongoDB + Redis read store"), "{split}");
+    assert!(split.contains("MongoDB + Redis read stores"), "{split}");
     assert_eq!(comparable(&split), comparable(&memory));
 
     // The read models really are where they should be.
@@ -331,4 +331,99 @@ fn a_server_that_refuses_is_reported_at_once_without_the_password() {
             "the reason is given: {stderr}"
         );
     }
+}
+
+/// The whole way through Kafka: commands into PostgreSQL, the relay publishing them,
+/// each projection consuming them into MongoDB and Redis. The same output as in
+/// memory, and the read models where they should be.
+#[tokio::test]
+async fn the_binary_prints_the_same_through_kafka_from_postgres_to_mongodb_and_redis() {
+    let (mongo_url, redis_url) = (cqrs_testkit::mongodb_url(), cqrs_testkit::redis_url());
+    let name = cqrs_testkit::unique_name("mada");
+    let kafka = cqrs_testkit::kafka_brokers();
+    let memory = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["--today", "2026-11-25"])
+        .output()
+        .unwrap();
+    let through = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args([
+            "--today",
+            "2026-11-25",
+            "--store",
+            "postgres",
+            "--sync",
+            "kafka",
+        ])
+        .args([
+            "--database-url",
+            &cqrs_testkit::postgres_url(),
+            "--pg-schema",
+            &name,
+        ])
+        .args(["--read-store", "mongo-redis"])
+        .args(["--mongodb-url", &mongo_url, "--mongo-database", &name])
+        .args(["--redis-url", &redis_url, "--redis-prefix", &name])
+        .args(["--kafka-brokers", &kafka, "--kafka-prefix", &name])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&through.stderr);
+    assert!(
+        through.status.success(),
+        "{stderr}\n{}",
+        cqrs_testkit::HOW_TO_START
+    );
+    let (memory, through) = (
+        String::from_utf8_lossy(&memory.stdout),
+        String::from_utf8_lossy(&through.stdout),
+    );
+    assert!(
+        through.starts_with(
+            "MADA demo: 43 commands for user `alice` on the PostgreSQL event store, MongoDB + Redis read stores, read models synced through Kafka"
+        ),
+        "{through}"
+    );
+    assert_eq!(comparable(&through), comparable(&memory));
+    let mongo = cqrs_mongo::MongoReadModelStore::connect(&mongo_url, &name)
+        .await
+        .unwrap();
+    let today = cqrs_core::ReadModelReader::get(&mongo, "today", "alice/2026-11-25")
+        .await
+        .unwrap()
+        .expect("today's list in MongoDB");
+    assert_eq!(today.value["items"].as_array().unwrap().len(), 4);
+    mongo.database().drop().await.unwrap();
+    let redis = cqrs_redis::RedisReadModelStore::connect(&redis_url)
+        .await
+        .unwrap()
+        .with_prefix(&name);
+    redis.delete_all().await.unwrap();
+    let pool = sqlx::PgPool::connect(&cqrs_testkit::postgres_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn an_unreachable_kafka_is_reported_at_once() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args([
+            "--today",
+            "2026-11-25",
+            "--sync",
+            "kafka",
+            "--kafka-brokers",
+            "127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach Kafka at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scripts/services.sh up"), "{stderr}");
 }
