@@ -4,29 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use cqrs_core::{
     AppendRequest, EventAppender, ExpectedVersion, LogReader, MemoryEventStore, Metadata, NewEvent,
     Position, RawEvent,
 };
-use cqrs_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use cqrs_kafka::rdkafka::message::Headers;
-use cqrs_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use cqrs_kafka::{KafkaRelay, headers};
+use cqrs_testkit::kafka::{Seen, assert_exactly_once, read_to_end};
 use cqrs_testkit::{OrUnreachable, kafka_brokers, unique_name};
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// One record as a `read_committed` consumer sees it.
-#[derive(Debug, Clone)]
-struct Seen {
-    topic: String,
-    partition: i32,
-    key: String,
-    headers: HashMap<String, String>,
-}
 
 fn raw(n: u64) -> NewEvent {
     NewEvent {
@@ -68,74 +56,9 @@ async fn append(store: &MemoryEventStore, count: u64, streams: u64) -> Position 
     last
 }
 
-/// Every record of `topics`, read with `read_committed` from the beginning to the end
-/// of every partition.
+/// Every record of `topics`, read with `read_committed`.
 fn read_committed(brokers: &str, topics: &[String]) -> Vec<Seen> {
-    read(brokers, topics, "read_committed")
-}
-
-/// Every record of `topics` at `isolation`, from the beginning to the end of every
-/// partition.
-fn read(brokers: &str, topics: &[String], isolation: &str) -> Vec<Seen> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique_name("reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", isolation)
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = HashMap::new();
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for partition in metadata.topics()[0].partitions() {
-            let id = partition.id();
-            let (_, high) = consumer
-                .fetch_watermarks(topic, id, Duration::from_secs(10))
-                .unwrap();
-            ends.insert((topic.clone(), id), high);
-            assignment
-                .add_partition_offset(topic, id, Offset::Beginning)
-                .unwrap();
-        }
-    }
-    consumer.assign(&assignment).unwrap();
-    let started = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.unwrap();
-            let mut found = HashMap::new();
-            if let Some(headers) = message.headers() {
-                for header in headers.iter() {
-                    let value = String::from_utf8_lossy(header.value.unwrap_or_default());
-                    found.insert(header.key.to_owned(), value.into_owned());
-                }
-            }
-            seen.push(Seen {
-                topic: message.topic().to_owned(),
-                partition: message.partition(),
-                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
-                headers: found,
-            });
-        }
-        let position = consumer.position().unwrap();
-        let done = ends.iter().all(|((topic, id), high)| {
-            position
-                .find_partition(topic, *id)
-                .is_some_and(|p| matches!(p.offset(), Offset::Offset(o) if o >= *high))
-                || *high == 0
-        });
-        if done {
-            return seen;
-        }
-        assert!(
-            started.elapsed() < LIMIT,
-            "could not read to the end of {topics:?}"
-        );
-    }
+    read_to_end(brokers, topics, "read_committed")
 }
 
 /// Runs `relay` until its checkpoint reaches `head`.
@@ -157,32 +80,6 @@ async fn relay_until(relay: &KafkaRelay, store: &MemoryEventStore, head: Positio
             return;
         }
         assert!(started.elapsed() < LIMIT, "the relay did not reach {head}");
-    }
-}
-
-/// Each event once, and each stream's versions in order (watermark records aside).
-fn assert_exactly_once(seen: &[Seen], events: usize) {
-    let seen: Vec<&Seen> = seen
-        .iter()
-        .filter(|s| !s.headers.contains_key(headers::WATERMARK))
-        .collect();
-    let ids: HashSet<&str> = seen
-        .iter()
-        .map(|s| s.headers[headers::EVENT_ID].as_str())
-        .collect();
-    assert_eq!(
-        ids.len(),
-        events,
-        "every event is on its topic ({} records)",
-        seen.len()
-    );
-    assert_eq!(seen.len(), events, "and only once");
-    let mut versions: HashMap<&str, u64> = HashMap::new();
-    for record in &seen {
-        let stream = record.headers[headers::STREAM_ID].as_str();
-        let version: u64 = record.headers[headers::VERSION].parse().unwrap();
-        let before = versions.insert(stream, version).unwrap_or(0);
-        assert_eq!(version, before + 1, "{stream} in version order");
     }
 }
 
@@ -285,7 +182,7 @@ async fn a_relay_killed_ten_times_leaves_each_event_once() {
     let (seen, uncommitted) = tokio::task::spawn_blocking(move || {
         (
             read_committed(&brokers, &topics),
-            read(&brokers, &topics, "read_uncommitted"),
+            read_to_end(&brokers, &topics, "read_uncommitted"),
         )
     })
     .await

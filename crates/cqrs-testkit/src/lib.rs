@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+pub mod kafka;
 pub mod scenarios;
 pub mod tally;
 

@@ -1,0 +1,213 @@
+//! The `mada` binary: runs the planner's demo scenario and prints the read models
+//! (`demo`, the default), or runs one of its roles (`relay`).
+
+mod demo;
+mod relay;
+mod stores;
+
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use mada::PlannerOptions;
+use tracing_subscriber::EnvFilter;
+
+/// MADA, a personal planner on CQRS and event sourcing.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    /// Where events and read models are kept.
+    #[arg(long, value_enum, env = "MADA_STORE", default_value_t = StoreKind::Memory, global = true)]
+    store: StoreKind,
+
+    /// The user the demo plans for.
+    #[arg(long, env = "MADA_USER", default_value = "alice", global = true)]
+    user: String,
+
+    /// The day the demo takes as today (YYYY-MM-DD); the real date by default.
+    #[arg(long, env = "MADA_TODAY", global = true)]
+    today: Option<NaiveDate>,
+
+    /// PostgreSQL URL, for `--store postgres`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://cqrs:cqrs@127.0.0.1:5432/cqrs",
+        global = true
+    )]
+    database_url: String,
+
+    /// PostgreSQL schema the demo uses, for `--store postgres`. The demo drops it
+    /// and creates it again, so every run starts empty.
+    #[arg(
+        long,
+        env = "MADA_PG_SCHEMA",
+        default_value = "mada_demo",
+        global = true
+    )]
+    pg_schema: String,
+
+    /// Where the read models are kept: with the events (`same`), or today's lists and
+    /// calendars in MongoDB with today's lists cached in Redis, and the category lists
+    /// in Redis (`mongo-redis`).
+    #[arg(long, value_enum, env = "MADA_READ_STORE", default_value_t = ReadStoreKind::Same, global = true)]
+    read_store: ReadStoreKind,
+
+    /// MongoDB URL, for `--read-store mongo-redis`.
+    #[arg(
+        long,
+        env = "MONGODB_URL",
+        default_value = "mongodb://127.0.0.1:27017/",
+        global = true
+    )]
+    mongodb_url: String,
+
+    /// MongoDB database of the read models, for `--read-store mongo-redis`. The demo
+    /// drops it first, so every run starts empty.
+    #[arg(
+        long,
+        env = "MADA_MONGO_DATABASE",
+        default_value = "mada_demo",
+        global = true
+    )]
+    mongo_database: String,
+
+    /// Redis URL, for `--read-store mongo-redis`.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379/",
+        global = true
+    )]
+    redis_url: String,
+
+    /// Prefix of the demo's Redis keys, for `--read-store mongo-redis`. The demo
+    /// deletes the keys under it first.
+    #[arg(
+        long,
+        env = "MADA_REDIS_PREFIX",
+        default_value = "mada_demo",
+        global = true
+    )]
+    redis_prefix: String,
+
+    /// How long today's lists stay in the Redis cache, in seconds.
+    #[arg(long, env = "MADA_CACHE_TTL", default_value_t = 300, global = true)]
+    cache_ttl: u64,
+
+    /// How the read models follow the event store: its own subscription, or through
+    /// Kafka (a relay publishes the events, each projection consumes them).
+    #[arg(long, value_enum, env = "MADA_SYNC", default_value_t = SyncKind::Subscription, global = true)]
+    sync: SyncKind,
+
+    /// Kafka bootstrap servers, for `--sync kafka`.
+    #[arg(
+        long,
+        env = "KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
+    kafka_brokers: String,
+
+    /// Prefix of the Kafka topics and consumer groups, for `--sync kafka` and
+    /// `relay`. The demo adds a random suffix and deletes its topics and groups at
+    /// the end; `relay` uses it as it is.
+    #[arg(
+        long,
+        env = "MADA_KAFKA_PREFIX",
+        default_value = "mada_demo",
+        global = true
+    )]
+    kafka_prefix: String,
+
+    /// The most events the relay publishes in one Kafka transaction.
+    #[arg(long, env = "MADA_RELAY_BATCH", default_value_t = 500, global = true)]
+    relay_batch: usize,
+
+    /// How long the relay's lease lasts without renewal, in seconds: a standby relay
+    /// takes over this long after the active one dies.
+    #[arg(
+        long,
+        env = "MADA_RELAY_LEASE_TTL",
+        default_value_t = 10,
+        global = true
+    )]
+    relay_lease_ttl: u64,
+
+    /// Snapshot aggregates every this many events (0: never).
+    #[arg(long, env = "MADA_SNAPSHOT_EVERY", default_value_t = 50, global = true)]
+    snapshot_every: u64,
+
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the scripted scenario and print today's list and the month (the default).
+    Demo,
+    /// Publish the events in PostgreSQL (`--store postgres`) to Kafka under
+    /// `--kafka-prefix`, keyed by user, until SIGINT or SIGTERM. Replicas are safe:
+    /// one publishes (a lease in PostgreSQL), the others wait to take over.
+    Relay,
+}
+
+/// The backends the binary can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreKind {
+    /// In memory, in this process: no server needed; everything is gone at exit.
+    Memory,
+    /// Events and read models in PostgreSQL (`--database-url`, `--pg-schema`).
+    Postgres,
+}
+
+/// How the read models follow the event store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SyncKind {
+    /// Each projection subscribes to the event store.
+    Subscription,
+    /// A relay publishes the events to Kafka (`--kafka-brokers`), keyed by user; each
+    /// projection consumes them in its own consumer group.
+    Kafka,
+}
+
+/// Where the read models can be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ReadStoreKind {
+    /// With the events (`--store`).
+    Same,
+    /// Documents in MongoDB, today's lists cached in Redis, category lists in Redis.
+    MongoRedis,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let today = cli
+        .today
+        .unwrap_or_else(|| chrono::Local::now().date_naive());
+    let options = PlannerOptions {
+        snapshot_every: cli.snapshot_every,
+        ..PlannerOptions::default()
+    };
+    let result = match cli.command.as_ref().unwrap_or(&Cmd::Demo) {
+        Cmd::Demo => demo::run_demo(&cli, options, today).await,
+        Cmd::Relay => relay::run_relay(&cli).await,
+    };
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("mada: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

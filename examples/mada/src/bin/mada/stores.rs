@@ -1,0 +1,99 @@
+//! Connecting to the servers the flags name.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cqrs_core::Projection;
+use cqrs_mongo::MongoReadModelStore;
+use cqrs_postgres::{PgEventStore, PgReadModelStore};
+use cqrs_redis::{RedisCache, RedisReadModelStore};
+use mada::ReadStores;
+use mada::projections::TodayProjection;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::Cli;
+
+/// Connects to MongoDB and Redis, empties the demo's database and keys, and builds
+/// the split read side.
+/// MADA's read side on two servers, each read model where it serves best: today's
+/// lists and the month calendars, documents shaped for a screen, in MongoDB, today's
+/// lists also cached in Redis (the screen opened most, kept current by the
+/// projection's own commits); the category lists, small and hot, in Redis.
+pub(crate) type MongoRedis =
+    ReadStores<RedisCache<MongoReadModelStore>, MongoReadModelStore, RedisReadModelStore>;
+
+pub(crate) async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>> {
+    let mongo = MongoReadModelStore::connect(&cli.mongodb_url, &cli.mongo_database)
+        .await
+        .map_err(|e| format!("{e} {START_HINT}"))?;
+    mongo.database().drop().await?;
+    let redis = RedisReadModelStore::connect(&cli.redis_url)
+        .await
+        .map_err(|e| format!("{e} {START_HINT}"))?
+        .with_prefix(&cli.redis_prefix);
+    redis.delete_all().await?;
+    let cache = RedisCache::new(mongo.clone(), redis.connection())
+        .with_prefix(&cli.redis_prefix)
+        .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
+        .only([TodayProjection::NAME]);
+    Ok(ReadStores {
+        today: cache,
+        calendar: mongo,
+        categories: redis,
+    })
+}
+
+/// The hint for a server that cannot be reached: this binary runs from the
+/// repository, whose script starts the servers.
+pub(crate) const START_HINT: &str =
+    "(in this repository, `scripts/services.sh up` starts the servers)";
+
+/// Connects to PostgreSQL with `schema` as the search path.
+async fn pool(url: &str, schema: &str) -> Result<PgPool, Box<dyn std::error::Error>> {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(format!("--pg-schema `{schema}`: use letters, digits and underscores").into());
+    }
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| format!("--database-url {}: {e}", cqrs_core::redact_url(url)))?
+        .options([("search_path", schema)]);
+    let pool = cqrs_postgres::connect_pool(options, 8)
+        .await
+        .map_err(|e| format!("{e} {START_HINT}"))?;
+    Ok(pool)
+}
+
+/// Connects to PostgreSQL with `schema` as the search path, creating and migrating
+/// it if needed (the migrations take a lock: safe from many processes at once).
+pub(crate) async fn connect_postgres(
+    url: &str,
+    schema: &str,
+) -> Result<PgPool, Box<dyn std::error::Error>> {
+    let pool = pool(url, schema).await?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(&pool)
+        .await?;
+    cqrs_postgres::migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Connects to PostgreSQL, recreates `schema` empty and migrates it: every demo
+/// starts from nothing.
+pub(crate) async fn fresh_postgres(
+    url: &str,
+    schema: &str,
+) -> Result<(PgEventStore, PgReadModelStore), Box<dyn std::error::Error>> {
+    let pool = pool(url, schema).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await?;
+    cqrs_postgres::migrate(&pool).await?;
+    Ok((PgEventStore::new(pool.clone()), PgReadModelStore::new(pool)))
+}
