@@ -12,6 +12,8 @@
 #   start    start (no install step; fails if something is missing)
 #   stop     stop
 #   restart  stop, then start
+#   crash    kill with SIGKILL, as a crash would (for failure tests; start brings
+#            the service back)
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
@@ -186,6 +188,8 @@ redis_stop() {
 
 redis_log() { echo "$DATA/redis/redis.log"; }
 
+redis_pidfile() { echo "$DATA/redis/redis.pid"; }
+
 # --- Kafka ---------------------------------------------------------------------
 
 kafka_install() {
@@ -247,6 +251,8 @@ EOF
 
 kafka_stop() { stop_pid "$DATA/kafka/kafka.pid" kafka; }
 
+kafka_pidfile() { echo "$DATA/kafka/kafka.pid"; }
+
 kafka_log() { echo "$DATA/kafka/kafka.log"; }
 
 # --- MongoDB protocol (FerretDB) --------------------------------------------------
@@ -280,6 +286,8 @@ mongo_start() {
 }
 
 mongo_stop() { stop_pid "$DATA/mongo/ferretdb.pid" mongo; }
+
+mongo_pidfile() { echo "$DATA/mongo/ferretdb.pid"; }
 
 mongo_log() { echo "$DATA/mongo/ferretdb.log"; }
 
@@ -335,7 +343,19 @@ case $cmd in
     done
     exit $rc
     ;;
+  crash)
+    for s in "${services[@]}"; do
+      [ "$s" != postgres ] || die "crash: use 'stop' for postgres (its pid file is its own)"
+      pidfile=$("${s}_pidfile")
+      if pid_alive "$pidfile"; then
+        kill -KILL "$(cat "$pidfile")"
+        log "$s killed (SIGKILL)"
+      else
+        log "$s was not running"
+      fi
+    done
+    ;;
   env) print_env ;;
   logs) for s in "${services[@]}"; do f=$("${s}_log"); echo "== $s: $f"; tail -n 20 "$f" 2>/dev/null || true; done ;;
-  *) die "unknown command '$cmd' (up, down, start, stop, restart, status, env, logs)" ;;
+  *) die "unknown command '$cmd' (up, down, start, stop, restart, crash, status, env, logs)" ;;
 esac

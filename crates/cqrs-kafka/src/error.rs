@@ -67,8 +67,43 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
+    /// Whether trying again later may succeed: the broker unreachable, timing out or
+    /// restarting, or the event store's backend failing. Not transient: a client
+    /// fenced by a newer one of the same transactional id (or another fatal producer
+    /// error), a topic that does not match, an unreadable checkpoint, a bad record,
+    /// a source that ended.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Kafka { source, .. } | Self::Unreachable { source, .. } => !fatal(source),
+            Self::Source(error) => matches!(error, cqrs_core::Error::Backend { .. }),
+            _ => false,
+        }
+    }
+
     /// A function that wraps a client error, for `map_err`.
     pub(crate) fn kafka(context: &'static str) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
         move |source| Self::Kafka { context, source }
     }
+}
+
+/// Whether a client error means the client is unusable for good (fenced).
+fn fatal(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::{KafkaError as E, RDKafkaErrorCode as Code};
+    if let E::Transaction(error) = error {
+        if error.is_fatal() {
+            return true;
+        }
+    }
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            Code::Fenced
+                | Code::ProducerFenced
+                | Code::InvalidProducerEpoch
+                | Code::TransactionalIdAuthorizationFailed
+                | Code::ClusterAuthorizationFailed
+                | Code::TopicAuthorizationFailed
+                | Code::Fatal
+        )
+    )
 }

@@ -17,27 +17,73 @@ use crate::client::{Owned, blocking};
 use crate::error::KafkaError;
 use crate::record::{headers_of, payload_of, watermark_headers};
 
+/// The first wait after a transient failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run this long counts as healthy: the next failure waits the first backoff.
+const HEALTHY: Duration = Duration::from_secs(60);
+
+/// `wait`, give or take a fifth, so that replicas do not retry in step.
+fn jitter(wait: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let factor = 0.8 + f64::from(nanos % 1000) / 2500.0;
+    wait.mul_f64(factor)
+}
+
 /// How long a transaction's commit, abort or initialisation may take.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl KafkaRelay {
-    /// Publishes from the checkpoint on until `source` ends or fails (a store's
-    /// subscription does not end: stop the relay by dropping this future, which is
-    /// safe at any point).
+    /// Publishes from the checkpoint on until stopped (a store's subscription does
+    /// not end: stop the relay by dropping this future, which is safe at any point).
+    ///
+    /// A transient failure (the broker unreachable or restarting, the event store's
+    /// backend failing: [`KafkaError::is_transient`]) aborts the transaction in
+    /// progress, and the relay starts again from its checkpoint after a backoff
+    /// (100 ms doubling to 30 s, with jitter; back to 100 ms after a minute of
+    /// health), logged at warn level.
     ///
     /// # Errors
-    /// The first [`KafkaError`]; the events of the transaction in progress are
-    /// then not visible to `read_committed` consumers, and a relay started again
-    /// resumes after the last committed batch.
+    /// The first error that is not transient: a topic that does not match, an
+    /// unreadable checkpoint, the source ending, or this relay fenced by another of
+    /// the same name. The events of the transaction in progress are then not visible
+    /// to `read_committed` consumers, and a relay started again resumes after the
+    /// last committed batch.
     pub async fn run(&self, source: &impl EventSubscriber) -> Result<(), KafkaError> {
         let span = tracing::info_span!("relay", relay = %self.name);
-        self.run_inner(source).instrument(span).await
+        // Unique per run (two relays of one name in one process are two holders), kept
+        // across restarts after a failure, so that the relay keeps its own lease.
+        let holder = format!("{}-{}", self.name, uuid::Uuid::now_v7());
+        let mut wait = FIRST_BACKOFF;
+        loop {
+            let started = std::time::Instant::now();
+            let attempt = self.run_inner(source, &holder).instrument(span.clone());
+            let error = match attempt.await {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() => error,
+                Err(error) => return Err(error),
+            };
+            if started.elapsed() > HEALTHY {
+                wait = FIRST_BACKOFF;
+            }
+            let jittered = jitter(wait);
+            span.in_scope(|| {
+                tracing::warn!(%error, wait = ?jittered, "relay failed; starting again from its checkpoint");
+            });
+            tokio::time::sleep(jittered).await;
+            wait = (wait * 2).min(MAX_BACKOFF);
+        }
     }
 
-    async fn run_inner(&self, source: &impl EventSubscriber) -> Result<(), KafkaError> {
-        // Unique per run: two relays of one name in one process are two holders.
-        let holder = format!("{}-{}", self.name, uuid::Uuid::now_v7());
-        self.lead(&holder).await?;
+    async fn run_inner(
+        &self,
+        source: &impl EventSubscriber,
+        holder: &str,
+    ) -> Result<(), KafkaError> {
+        self.lead(holder).await?;
         let admin: AdminClient<DefaultClientContext> = self
             .config
             .create()
@@ -104,7 +150,7 @@ impl KafkaRelay {
             let next = tokio::select! {
                 next = stream.next() => next,
                 _ = renewal.tick() => {
-                    self.lead(&holder).await?;
+                    self.lead(holder).await?;
                     continue;
                 }
             };
@@ -117,7 +163,7 @@ impl KafkaRelay {
             let Some(last) = batch.last().map(|e| e.position) else {
                 continue;
             };
-            self.lead(&holder).await?;
+            self.lead(holder).await?;
             let topics: Vec<String> = batch.iter().map(|event| (self.topic)(event)).collect();
             let mut next = Checkpoint {
                 position: last,
