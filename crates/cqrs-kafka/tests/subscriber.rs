@@ -192,13 +192,10 @@ async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumpt
     }
     let relay = relay(&store, &prefix);
     let documents = MemoryReadModelStore::new();
-    let handle = ProjectionRunner::new(
-        Timeline,
-        subscriber(&prefix, &unique_name("group")),
-        documents.clone(),
-    )
-    .with_batch_size(50)
-    .spawn();
+    let source = subscriber(&prefix, &unique_name("group"));
+    let handle = ProjectionRunner::new(Timeline, source.clone(), documents.clone())
+        .with_batch_size(50)
+        .spawn();
     handle
         .wait_for_timeout(store.head().await.unwrap(), Duration::from_secs(60))
         .await
@@ -208,6 +205,18 @@ async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumpt
         .wait_for_timeout(head, Duration::from_secs(60))
         .await
         .unwrap();
+    // The consumer's lag is measured every second, reported in the runner's stats,
+    // and falls to nothing once everything is applied (the transaction markers
+    // passed too).
+    let started = std::time::Instant::now();
+    while handle.stats().backlog.is_none() && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(handle.stats().backlog.is_some(), "{:?}", handle.stats());
+    while source.lag() != Some(0) && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(source.lag(), Some(0));
     handle.stop().await.unwrap();
     relay.abort();
     let expected = expected(&store).await;

@@ -23,6 +23,15 @@ pub trait EventSubscriber: Send + Sync {
     /// Events with a position greater than `after`, in batches of at most
     /// `batch_size`.
     fn subscribe(&self, after: Position, batch_size: usize) -> EventBatchStream;
+
+    /// How many records the source holds beyond what its subscription has delivered
+    /// and had applied, as last measured, if it knows (a Kafka consumer's lag); the
+    /// [`ProjectionRunner`](crate::ProjectionRunner) reports it in
+    /// [`ProjectionStats::backlog`](crate::ProjectionStats::backlog). `None` by
+    /// default.
+    fn backlog(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Publishes stored events to a transport (an in-process bus, Kafka).
@@ -41,6 +50,7 @@ pub trait EventPublisher: Send + Sync {
 
 forward_port!(EventSubscriber {
     fn subscribe(&self, after: Position, batch_size: usize) -> EventBatchStream;
+    fn backlog(&self) -> Option<u64>;
 });
 forward_port!(EventPublisher {
     fn publish(&self, events: &[RecordedEvent]) -> impl Future<Output = Result<(), Error>> + Send;

@@ -25,6 +25,10 @@ pub struct ProjectionStats {
     /// How old the last applied event was when its batch was committed: how far the
     /// read model trails the write side, in time. `None` before the first batch.
     pub lag: Option<Duration>,
+    /// How many records the source holds beyond what was applied, if it knows
+    /// ([`EventSubscriber::backlog`](crate::EventSubscriber::backlog): a Kafka
+    /// consumer's lag, in messages), as of the last batch.
+    pub backlog: Option<u64>,
     /// Whether the last batch was shorter than the batch size: the runner had read
     /// everything there was, it is at the head of the log.
     pub caught_up: bool,
@@ -55,6 +59,7 @@ impl ProjectionStats {
             events: 0,
             events_per_second: 0.0,
             lag: None,
+            backlog: None,
             caught_up: false,
             leader: false,
             leases_lost: 0,

@@ -478,7 +478,9 @@ where
                 .last()
                 .and_then(|e| (chrono::Utc::now() - e.recorded_at).to_std().ok());
             let caught_up = batch.len() < self.batch_size;
+            let backlog = self.source.backlog();
             progress.send_modify(|p| {
+                p.backlog = backlog;
                 p.position = checkpoint;
                 p.backoff = Duration::ZERO;
                 p.events += applied;
@@ -492,6 +494,7 @@ where
                 events_per_second = rate,
                 lag_ms = lag.map_or(0, |l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
                 caught_up,
+                backlog,
                 "projection progress"
             );
         }

@@ -133,13 +133,18 @@ impl Merge {
         out
     }
 
-    /// Where each lane may be committed: the offset of its oldest held event, or
-    /// after its last record. Call once everything released has been applied.
-    pub(crate) fn committable(&self) -> Vec<(Lane, i64)> {
+    /// Where each lane may be committed: the offset of its oldest held event, or,
+    /// holding none, after its last record, or `consumed(lane)` if further (the
+    /// client's position, which also passes the transaction markers that are never
+    /// delivered). Call once everything released has been applied.
+    pub(crate) fn committable(&self, consumed: impl Fn(&Lane) -> Option<i64>) -> Vec<(Lane, i64)> {
         self.lanes
             .iter()
             .map(|(lane, state)| {
-                let offset = state.held.front().copied().unwrap_or(state.next_offset);
+                let offset = match state.held.front() {
+                    Some(held) => *held,
+                    None => consumed(lane).map_or(state.next_offset, |c| c.max(state.next_offset)),
+                };
                 (lane.clone(), offset)
             })
             .collect()
@@ -232,9 +237,13 @@ mod tests {
         merge.event(&lane(0), 11, event(3));
         merge.watermark(&lane(1), 20, Position(2));
         assert_eq!(positions(&merge.release(Position(2), 10)), [1]);
-        let mut offsets = merge.committable();
+        let mut offsets = merge.committable(|_| None);
         offsets.sort();
         assert_eq!(offsets, [(lane(0), 11), (lane(1), 21)]);
+        // The client's position counts only for a lane holding nothing.
+        let mut offsets = merge.committable(|_| Some(30));
+        offsets.sort();
+        assert_eq!(offsets, [(lane(0), 11), (lane(1), 30)]);
     }
 
     #[test]
@@ -249,6 +258,6 @@ mod tests {
             positions(&merge.release(merge.lowest_frontier().unwrap(), 10)),
             [1]
         );
-        assert_eq!(merge.committable().len(), 2);
+        assert_eq!(merge.committable(|_| None).len(), 2);
     }
 }

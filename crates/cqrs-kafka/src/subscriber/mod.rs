@@ -1,6 +1,7 @@
 //! [`KafkaSubscriber`]: the core's subscription port over the topics a
 //! [`KafkaRelay`](crate::KafkaRelay) writes, in log order across partitions.
 
+mod lag;
 mod merge;
 mod reader;
 
@@ -8,6 +9,7 @@ use cqrs_core::{EventBatchStream, EventSubscriber, Position};
 use futures::StreamExt;
 use rdkafka::ClientConfig;
 
+use self::lag::Lag;
 use self::reader::Reader;
 
 /// Reads the topics of a [`KafkaRelay`](crate::KafkaRelay) as an
@@ -62,6 +64,7 @@ pub struct KafkaSubscriber {
     group: String,
     topics: Vec<String>,
     dead_letters: String,
+    lag: Lag,
 }
 
 impl std::fmt::Debug for KafkaSubscriber {
@@ -91,6 +94,7 @@ impl KafkaSubscriber {
             group: group.to_owned(),
             topics: topics.into_iter().map(Into::into).collect(),
             dead_letters: format!("{group}.dead-letters"),
+            lag: Lag::default(),
         }
     }
 
@@ -123,6 +127,16 @@ impl KafkaSubscriber {
     pub fn dead_letter_topic(&self) -> &str {
         &self.dead_letters
     }
+
+    /// The consumer's lag as last measured (every second): records behind the ends
+    /// of the partitions, counted from the committed offsets (so including the
+    /// watermark records), summed over all partitions. `None` before the first
+    /// measure. Also in the runner's
+    /// [`ProjectionStats::backlog`](cqrs_core::ProjectionStats::backlog), and logged
+    /// at debug level.
+    pub fn lag(&self) -> Option<u64> {
+        self.lag.get()
+    }
 }
 
 impl EventSubscriber for KafkaSubscriber {
@@ -136,5 +150,9 @@ impl EventSubscriber for KafkaSubscriber {
             }
         })
         .boxed()
+    }
+
+    fn backlog(&self) -> Option<u64> {
+        self.lag()
     }
 }

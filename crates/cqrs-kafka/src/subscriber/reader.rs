@@ -12,6 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::KafkaSubscriber;
+use super::lag::LagContext;
 use super::merge::{Lane, Merge};
 use crate::client::{Owned, blocking};
 use crate::error::KafkaError;
@@ -28,7 +29,8 @@ const LOOK_FOR_TOPICS: Duration = Duration::from_secs(1);
 /// The most records taken from the client's queue before trying to release.
 const DRAIN: usize = 4096;
 
-type Consumed = Owned<StreamConsumer>;
+type LagConsumer = StreamConsumer<LagContext>;
+type Consumed = Owned<LagConsumer>;
 
 /// A subscription, opened on its first batch.
 pub(super) struct Reader {
@@ -83,16 +85,17 @@ impl Reader {
 /// committed offset (from its first record when rebuilding or when none is
 /// committed).
 async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, KafkaError> {
-    let consumer: StreamConsumer = settings
+    let consumer: LagConsumer = settings
         .config
         .clone()
+        .set("statistics.interval.ms", super::lag::INTERVAL_MS)
         .set("group.id", &settings.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .set("allow.auto.create.topics", "false")
-        .create()
+        .create_with_context(LagContext(settings.lag.clone()))
         .map_err(KafkaError::kafka("consumer"))?;
     let consumer = Owned::new(consumer);
     let handle = consumer.handle();
@@ -142,7 +145,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
 }
 
 /// The number of partitions of `topic`, or `None` if it does not exist.
-fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Option<i32>, KafkaError> {
+fn partitions(consumer: &LagConsumer, topic: &str) -> Result<Option<i32>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), REQUEST)
         .map_err(KafkaError::kafka("topic metadata"))?;
@@ -166,7 +169,7 @@ fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Option<i32>, Kaf
 /// Where to read each lane from: its committed offset, unless rebuilding (`after`
 /// is the start) or none is committed; never before its first record.
 fn start_offsets(
-    consumer: &StreamConsumer,
+    consumer: &LagConsumer,
     lanes: &[Lane],
     after: Position,
 ) -> Result<Vec<i64>, KafkaError> {
@@ -237,8 +240,15 @@ impl Live {
 
     /// Commits, without waiting, where each partition has been applied to.
     fn commit(&self) {
+        let position = self.consumer.position().unwrap_or_default();
+        let consumed = |(topic, partition): &Lane| {
+            position
+                .find_partition(topic, *partition)
+                .and_then(|p| p.offset().to_raw())
+                .filter(|offset| *offset >= 0)
+        };
         let mut offsets = TopicPartitionList::new();
-        for ((topic, partition), offset) in self.merge.committable() {
+        for ((topic, partition), offset) in self.merge.committable(consumed) {
             if offsets
                 .add_partition_offset(&topic, partition, Offset::Offset(offset))
                 .is_err()
