@@ -116,7 +116,7 @@ pub enum Record {
 /// your own.
 ///
 /// # Errors
-/// [`KafkaError::BadRecord`] saying what is missing or garbled.
+/// [`KafkaError::BadRecord`](crate::KafkaError::BadRecord) saying what is missing or garbled.
 pub fn decode_record(message: &impl Message) -> Result<Record, crate::KafkaError> {
     decode(message).map_err(|reason| crate::KafkaError::BadRecord { reason })
 }
