@@ -21,12 +21,15 @@ pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
 };
-pub use crate::memory::{MemoryEventBus, MemoryEventStore, MemoryLease, MemoryReadModelStore};
+pub use crate::memory::{
+    DeadLetter, MemoryDeadLetters, MemoryEventBus, MemoryEventStore, MemoryLease,
+    MemoryReadModelStore,
+};
 pub use crate::ports::{
-    AppendRequest, AppendResult, CommandLog, DocumentChange, DynLease, EventAppender,
-    EventBatchStream, EventPublisher, EventStore, EventSubscriber, ExpectedVersion, Index, Lease,
-    LogReader, ReadModelReader, ReadModelStore, ReadModelWriter, Snapshot, SnapshotStore,
-    StoredDocument, StreamReader,
+    AppendRequest, AppendResult, CommandLog, DeadLetters, DocumentChange, DynDeadLetters, DynLease,
+    EventAppender, EventBatchStream, EventPublisher, EventStore, EventSubscriber, ExpectedVersion,
+    Index, Lease, LogReader, ReadModelReader, ReadModelStore, ReadModelWriter, Snapshot,
+    SnapshotStore, StoredDocument, StreamReader,
 };
 pub use crate::projection::{
     Aliased, CutOver, CutOverOptions, Guard, Projection, ProjectionBatch, ProjectionHandle,

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod client;
+mod dead_letters;
 mod error;
 mod record;
 mod relay;
@@ -9,6 +10,7 @@ mod subscriber;
 mod topics;
 
 pub use crate::client::probe;
+pub use crate::dead_letters::{DeadLetter, KafkaDeadLetters};
 pub use crate::error::KafkaError;
 pub use crate::record::{Record, decode_record, headers};
 pub use crate::relay::KafkaRelay;

@@ -37,6 +37,8 @@ pub mod headers {
     /// it comes later on this partition. Consumers of your own should skip these
     /// records.
     pub const WATERMARK: &str = "cqrs-watermark";
+    /// On a dead letter set aside by a runner: the read model that could not apply it.
+    pub const DEAD_LETTER_PROJECTION: &str = "cqrs-dead-letter-projection";
     /// On a dead letter: why the record was set aside.
     pub const DEAD_LETTER_ERROR: &str = "cqrs-dead-letter-error";
     /// On a dead letter: the topic the record was read from.

@@ -17,7 +17,7 @@ use cqrs_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use cqrs_kafka::rdkafka::message::{Header, Headers, OwnedHeaders};
 use cqrs_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use cqrs_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use cqrs_kafka::{KafkaRelay, KafkaSubscriber, Record, decode_record, headers};
+use cqrs_kafka::{KafkaDeadLetters, KafkaRelay, KafkaSubscriber, Record, decode_record, headers};
 use cqrs_testkit::{OrUnreachable, kafka_brokers, unique_name};
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +95,8 @@ fn relay(store: &MemoryEventStore, prefix: &str) -> tokio::task::JoinHandle<()> 
 /// The timeline documents the store's own subscription builds.
 async fn expected(store: &MemoryEventStore) -> Vec<(String, serde_json::Value)> {
     let documents = MemoryReadModelStore::new();
-    let runner = ProjectionRunner::new(Timeline, store.clone(), documents.clone());
+    let runner = ProjectionRunner::new(Timeline, store.clone(), documents.clone())
+        .with_dead_letters(cqrs_core::MemoryDeadLetters::new(), 1);
     let handle = runner.spawn();
     handle.wait_for(store.head().await.unwrap()).await.unwrap();
     handle.stop().await.unwrap();
@@ -297,8 +298,10 @@ async fn bad_records_go_to_the_dead_letters_and_reading_goes_on() {
     let first = append(&store, 0, 30).await;
     let relay = relay(&store, &prefix);
     let documents = MemoryReadModelStore::new();
-    let handle =
-        ProjectionRunner::new(Timeline, subscriber(&prefix, &group), documents.clone()).spawn();
+    let dead_letters = KafkaDeadLetters::new(&kafka_brokers(), &format!("{group}.dead-letters"));
+    let handle = ProjectionRunner::new(Timeline, subscriber(&prefix, &group), documents.clone())
+        .with_dead_letters(dead_letters.clone(), 3)
+        .spawn();
     handle
         .wait_for_timeout(first, Duration::from_secs(60))
         .await
@@ -352,18 +355,57 @@ async fn bad_records_go_to_the_dead_letters_and_reading_goes_on() {
             .await
             .unwrap();
     }
+    // And an event well published but that the projection cannot decode.
+    let poison = NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event: cqrs_core::RawEvent {
+            event_type: "test.Happened".into(),
+            schema_version: 1,
+            payload: serde_json::json!({ "n": "many" }),
+        },
+        metadata: Metadata::new().with_user("user-1"),
+    };
+    store
+        .append(AppendRequest::new(
+            "goal-5",
+            ExpectedVersion::Any,
+            vec![poison],
+        ))
+        .await
+        .unwrap();
     let head = append(&store, 30, 90).await;
     handle
         .wait_for_timeout(head, Duration::from_secs(60))
         .await
         .unwrap();
+    assert_eq!(handle.stats().set_aside, 1);
     handle.stop().await.unwrap();
     relay.abort();
     assert_eq!(values(&documents), expected(&store).await);
 
-    // Each bad record is in the dead letters, with why and where it came from.
-    let letters = read_all(&format!("{group}.dead-letters"), 3);
-    assert_eq!(letters.len(), 3);
+    // Each bad record is in the dead letters, with why and where it came from, and
+    // so is the event the projection could not decode, with its projection.
+    let all = read_all(&format!("{group}.dead-letters"), 4);
+    assert_eq!(all.len(), 4);
+    let (letters, set_aside): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|l| l.contains_key(headers::DEAD_LETTER_TOPIC));
+    assert_eq!(set_aside.len(), 1);
+    assert_eq!(set_aside[0][headers::DEAD_LETTER_PROJECTION], "timeline");
+    assert_eq!(set_aside[0][headers::STREAM_ID], "goal-5");
+    let listed = dead_letters.list().await.unwrap();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert_eq!(listed.iter().filter(|l| l.source.is_some()).count(), 3);
+    let listed_poison = listed.iter().find(|l| l.projection.is_some()).unwrap();
+    assert_eq!(
+        listed_poison.value.as_deref(),
+        Some(&b"{\"n\":\"many\"}"[..])
+    );
+    assert!(
+        listed_poison.error.contains("test.Happened"),
+        "{}",
+        listed_poison.error
+    );
     for (partition, letter) in letters.iter().enumerate() {
         assert_eq!(letter.get(headers::DEAD_LETTER_TOPIC).unwrap(), &topic);
         assert_eq!(

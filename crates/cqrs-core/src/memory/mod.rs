@@ -5,11 +5,13 @@
 //! they are also the reference behaviour the real adapters are tested against.
 
 mod bus;
+mod dead_letters;
 mod event_store;
 mod lease;
 mod read_model;
 
 pub use bus::MemoryEventBus;
+pub use dead_letters::{DeadLetter, MemoryDeadLetters};
 pub use event_store::MemoryEventStore;
 pub use lease::MemoryLease;
 pub use read_model::MemoryReadModelStore;

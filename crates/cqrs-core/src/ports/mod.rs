@@ -6,11 +6,13 @@
 //!
 //! Every port is also implemented for `&T` and `Arc<T>`, so a store can be shared.
 
+mod dead_letters;
 mod event_store;
 mod lease;
 mod read_model;
 mod subscription;
 
+pub use dead_letters::{DeadLetters, DynDeadLetters};
 pub use event_store::{
     AppendRequest, AppendResult, CommandLog, EventAppender, EventStore, ExpectedVersion, LogReader,
     Snapshot, SnapshotStore, StreamReader,

@@ -45,6 +45,9 @@ pub struct ProjectionStats {
     /// small, doubles with each failure in a row (with jitter) up to the maximum,
     /// and starts small again once a batch has gone through.
     pub backoff: Duration,
+    /// Events set aside into the dead letters since the runner started
+    /// ([`ProjectionRunner::with_dead_letters`](crate::ProjectionRunner::with_dead_letters)).
+    pub set_aside: u64,
     /// The last error the runner retried after.
     pub last_error: Option<String>,
     /// Why the runner ended, once it has.
@@ -60,6 +63,7 @@ impl ProjectionStats {
             events_per_second: 0.0,
             lag: None,
             backlog: None,
+            set_aside: 0,
             caught_up: false,
             leader: false,
             leases_lost: 0,

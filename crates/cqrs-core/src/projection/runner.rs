@@ -1,5 +1,7 @@
 //! [`ProjectionRunner`]: feeds a projection from a subscription into a read-model store.
 
+mod dead_letters;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,12 @@ use super::{Projection, ReadModel, apply_batch};
 use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::event::{Position, RecordedEvent};
-use crate::ports::{DynLease, EventSubscriber, Lease, ReadModelStore};
+use crate::ports::{DeadLetters, DynDeadLetters, DynLease, EventSubscriber, Lease, ReadModelStore};
+
+struct DeadLetterConfig {
+    sink: Arc<dyn DynDeadLetters>,
+    attempts: u32,
+}
 
 struct LeaseConfig {
     lease: Arc<dyn DynLease>,
@@ -114,6 +121,7 @@ pub struct ProjectionRunner<P, Src, S> {
     batch_size: usize,
     max_backoff: Duration,
     lease: Option<LeaseConfig>,
+    dead_letters: Option<DeadLetterConfig>,
     progress: watch::Sender<ProjectionStats>,
 }
 
@@ -150,6 +158,7 @@ where
             batch_size: Self::DEFAULT_BATCH_SIZE,
             max_backoff: Duration::from_secs(5),
             lease: None,
+            dead_letters: None,
             progress: watch::channel(ProjectionStats::new(P::NAME.to_owned())).0,
         }
     }
@@ -203,6 +212,34 @@ where
             lease: Arc::new(lease),
             ttl: ttl.max(Duration::from_millis(30)),
             holder: uuid::Uuid::now_v7().to_string(),
+        });
+        self
+    }
+
+    /// Sets aside, into `dead_letters`, an event the runner cannot apply, and goes on
+    /// (without this, such an event stops the runner, or makes it retry forever):
+    ///
+    /// * an event that cannot be decoded or upcast ([`Error::Codec`] naming its
+    ///   position) at once: it would fail the same way every time;
+    /// * an event whose changes the store keeps refusing: after `attempts` failures
+    ///   in a row without progress (each after the usual backoff), the runner applies
+    ///   the next batch one event at a time, and sets aside an event that fails alone
+    ///   *while the store answers* (its checkpoint can be read). While the store does
+    ///   not answer at all, nothing is set aside: the runner keeps retrying, as an
+    ///   outage must not cost events.
+    ///
+    /// The checkpoint then moves past the event; the read model lacks its effect
+    /// until the projection is fixed and rebuilt (a
+    /// [`cut_over`](crate::cut_over)). [`ProjectionStats::set_aside`] counts them.
+    #[must_use]
+    pub fn with_dead_letters(
+        mut self,
+        dead_letters: impl DeadLetters + 'static,
+        attempts: u32,
+    ) -> Self {
+        self.dead_letters = Some(DeadLetterConfig {
+            sink: Arc::new(dead_letters),
+            attempts: attempts.max(1),
         });
         self
     }
@@ -268,16 +305,33 @@ where
         checkpoint: Position,
         batch: &[RecordedEvent],
     ) -> Result<Position, Error> {
+        let through = batch.last().map_or(checkpoint, |e| e.position);
+        self.apply_through(target, checkpoint, batch, through).await
+    }
+
+    /// Applies the events of `batch` after `checkpoint` and commits them with the
+    /// checkpoint `through` (past events set aside from the batch, if any).
+    async fn apply_through(
+        &self,
+        target: &str,
+        checkpoint: Position,
+        batch: &[RecordedEvent],
+        through: Position,
+    ) -> Result<Position, Error> {
+        if through <= checkpoint {
+            return Ok(checkpoint);
+        }
         let fresh = batch.partition_point(|e| e.position <= checkpoint);
         let batch = &batch[fresh..];
-        let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok(checkpoint);
+        let changes = if batch.is_empty() {
+            Vec::new()
+        } else {
+            apply_batch(&*self.projection, &self.store, target, batch).await?
         };
-        let changes = apply_batch(&*self.projection, &self.store, target, batch).await?;
         let documents = changes.len();
-        self.store.commit(target, changes, last).await?;
-        tracing::debug!(events = batch.len(), documents, position = %last, "batch committed");
-        Ok(last)
+        self.store.commit(target, changes, through).await?;
+        tracing::debug!(events = batch.len(), documents, position = %through, "batch committed");
+        Ok(through)
     }
 
     /// Runs in a new task until stopped; the handle reports progress. Dropping the
@@ -317,14 +371,21 @@ where
     async fn run(&self, mut stopped: watch::Receiver<bool>) -> Result<(), Error> {
         let progress = &self.progress;
         let mut backoff = Backoff::new(Duration::from_millis(50), self.max_backoff);
+        // Backend failures in a row without progress: past the dead letters' attempts,
+        // the next batch is applied one event at a time.
+        let mut stuck = 0u32;
         loop {
             let before = progress.borrow().events;
+            let isolate = self
+                .dead_letters
+                .as_ref()
+                .is_some_and(|dead| stuck >= dead.attempts);
             let outcome = match self.target().await {
                 Ok(target) => {
                     if !self.lead(&target, progress, &mut stopped).await? {
                         return Ok(());
                     }
-                    let outcome = self.follow(&target, progress, &mut stopped).await;
+                    let outcome = self.follow(&target, progress, &mut stopped, isolate).await;
                     if !matches!(
                         outcome,
                         Ok(Exit::LeaseLost | Exit::LeaseUnknown(_)) | Err(Error::Backend { .. })
@@ -335,9 +396,10 @@ where
                 }
                 Err(error) => Err(error),
             };
-            if progress.borrow().events > before {
+            if progress.borrow().events > before || isolate {
                 // Batches went through since the last failure: start small again.
                 backoff.reset();
+                stuck = 0;
             }
             match outcome {
                 Ok(Exit::Stopped) => return Ok(()),
@@ -360,6 +422,7 @@ where
                     });
                 }
                 Err(error @ Error::Backend { .. }) => {
+                    stuck = stuck.saturating_add(1);
                     let wait = backoff.fail();
                     tracing::warn!(%error, ?wait, "backend error, resuming from the checkpoint");
                     progress.send_modify(|p| {
@@ -427,6 +490,7 @@ where
         target: &str,
         progress: &watch::Sender<ProjectionStats>,
         stopped: &mut watch::Receiver<bool>,
+        mut isolate: bool,
     ) -> Result<Exit, Error> {
         self.store
             .prepare(target, &self.projection.indexes())
@@ -471,7 +535,10 @@ where
             };
             let batch = batch?;
             let before = checkpoint;
-            checkpoint = self.apply_to(target, checkpoint, &batch).await?;
+            let one_by_one = std::mem::take(&mut isolate);
+            checkpoint = self
+                .apply_guarded(target, checkpoint, &batch, one_by_one, progress)
+                .await?;
             let applied = batch.iter().filter(|e| e.position > before).count() as u64;
             let rate = meter.record(applied);
             let lag = batch

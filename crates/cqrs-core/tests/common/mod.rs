@@ -181,16 +181,30 @@ pub fn deposit(id: &str, amount: u64) -> AccountCommand {
 /// An in-memory read-model store that fails on demand. It commits as a store without
 /// transactions does: documents first, then the checkpoint, as two steps.
 /// `crash_before_checkpoint` makes the next commit fail between the two;
-/// `failing_commits` makes that many commits fail before writing anything.
+/// `failing_commits` makes that many commits fail before writing anything;
+/// `refused_document` makes every commit that changes that document fail; `down`
+/// makes every call fail, as a server that does not answer.
 #[derive(Clone, Default)]
 pub struct FaultyStore {
     pub inner: MemoryReadModelStore,
     pub crash_before_checkpoint: Arc<AtomicBool>,
     pub failing_commits: Arc<AtomicU32>,
+    pub refused_document: Arc<std::sync::Mutex<Option<String>>>,
+    pub down: Arc<AtomicBool>,
+}
+
+impl FaultyStore {
+    fn answer(&self) -> Result<(), Error> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::backend("connect", "connection refused"));
+        }
+        Ok(())
+    }
 }
 
 impl ReadModelReader for FaultyStore {
     async fn get(&self, p: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
+        self.answer()?;
         self.inner.get(p, id).await
     }
     async fn get_many(
@@ -198,12 +212,14 @@ impl ReadModelReader for FaultyStore {
         p: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
+        self.answer()?;
         self.inner.get_many(p, ids).await
     }
 }
 
 impl ReadModelWriter for FaultyStore {
     async fn checkpoint(&self, p: &str) -> Result<Position, Error> {
+        self.answer()?;
         self.inner.checkpoint(p).await
     }
     async fn commit(
@@ -219,6 +235,17 @@ impl ReadModelWriter for FaultyStore {
         if refused {
             return Err(Error::backend("commit", "the server went away"));
         }
+        self.answer()?;
+        let refused = self
+            .refused_document
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(refused) = refused {
+            if changes.iter().any(|c| c.id() == refused) {
+                return Err(Error::backend("commit", "document too large"));
+            }
+        }
         let current = self.inner.checkpoint(p).await?;
         self.inner.commit(p, changes, current).await?;
         if self.crash_before_checkpoint.swap(false, Ordering::SeqCst) {
@@ -230,6 +257,7 @@ impl ReadModelWriter for FaultyStore {
         self.inner.commit(p, Vec::new(), checkpoint).await
     }
     async fn reset(&self, p: &str) -> Result<(), Error> {
+        self.answer()?;
         self.inner.reset(p).await
     }
     async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
