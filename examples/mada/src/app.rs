@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use cqrs_core::{
-    Aggregate, CommandError, Error, EventStore, EventSubscriber, Metadata, Position, Projection,
-    ProjectionHandle, ProjectionRunner, ReadModel, ReadModelStore, Repository, SnapshotPolicy,
+    Aggregate, CommandError, DeadLetters, Error, EventStore, EventSubscriber, Metadata, Position,
+    Projection, ProjectionHandle, ProjectionRunner, ReadModel, ReadModelStore, Repository,
+    SnapshotPolicy,
 };
 use uuid::Uuid;
 
@@ -143,6 +144,57 @@ impl<R: Clone> ReadStores<R> {
     }
 }
 
+/// Where each of the planner's projections reads its events from, and where it sets
+/// aside an event it cannot apply.
+pub trait Feeds {
+    /// The source of a projection's events.
+    type Source: EventSubscriber + 'static;
+    /// Where a projection sets aside what it cannot apply.
+    type DeadLetters: DeadLetters + 'static;
+
+    /// The source of `projection`.
+    fn source(&self, projection: &str) -> Self::Source;
+
+    /// Where `projection` sets aside an event it cannot apply; `None` (the default)
+    /// to stop on such an event instead.
+    fn dead_letters(&self, projection: &str) -> Option<Self::DeadLetters> {
+        let _ = projection;
+        None
+    }
+}
+
+/// The event store's own subscription, for every projection; no dead letters.
+#[derive(Debug, Clone)]
+pub struct StoreFeeds<S>(pub S);
+
+impl<S: EventSubscriber + Clone + 'static> Feeds for StoreFeeds<S> {
+    type Source = S;
+    type DeadLetters = cqrs_core::MemoryDeadLetters;
+
+    fn source(&self, _: &str) -> S {
+        self.0.clone()
+    }
+}
+
+/// How many times in a row the store may refuse a batch before the runner looks for
+/// the event to set aside.
+const DEAD_LETTER_ATTEMPTS: u32 = 5;
+
+/// A runner of `projection` into `store`, fed as `feeds` says.
+fn runner<P: Projection, F: Feeds, R: ReadModelStore + 'static>(
+    projection: P,
+    feeds: &F,
+    store: R,
+    options: &PlannerOptions,
+) -> ProjectionRunner<P, F::Source, R> {
+    let runner = ProjectionRunner::new(projection, feeds.source(P::NAME), store)
+        .with_batch_size(options.batch_size);
+    match feeds.dead_letters(P::NAME) {
+        Some(dead) => runner.with_dead_letters(dead, DEAD_LETTER_ATTEMPTS),
+        None => runner,
+    }
+}
+
 /// The MADA planner: executes users' commands on the write model and answers their
 /// queries from the read models, which three projections keep up to date.
 ///
@@ -179,42 +231,27 @@ where
     /// Starts the projections, each into its own store, fed by the event store's own
     /// subscription, and returns the planner.
     pub fn start(store: S, read: ReadStores<T, C, K>, options: PlannerOptions) -> Self {
-        let source = store.clone();
-        Self::start_with(store, move |_| source.clone(), read, options)
+        let feeds = StoreFeeds(store.clone());
+        Self::start_with(store, &feeds, read, options)
     }
 
-    /// Starts the projections, each into its own store, each fed by
-    /// `source(projection name)` (for example a [`cqrs_kafka::KafkaSubscriber`] per
-    /// projection, each in its own consumer group), and returns the planner.
-    pub fn start_with<Src>(
+    /// Starts the projections, each into its own store, each fed and setting aside
+    /// what it cannot apply as `feeds` says (for example through Kafka:
+    /// [`KafkaSync`](crate::kafka::KafkaSync)), and returns the planner.
+    pub fn start_with<F: Feeds>(
         store: S,
-        source: impl Fn(&str) -> Src,
+        feeds: &F,
         read: ReadStores<T, C, K>,
         options: PlannerOptions,
-    ) -> Self
-    where
-        Src: EventSubscriber + 'static,
-    {
+    ) -> Self {
         let snapshots = match options.snapshot_every {
             0 => SnapshotPolicy::Never,
             n => SnapshotPolicy::Every(n),
         };
-        let (batch, wait) = (options.batch_size, options.read_timeout);
-        let today =
-            ProjectionRunner::new(TodayProjection, source(TodayProjection::NAME), read.today)
-                .with_batch_size(batch);
-        let calendar = ProjectionRunner::new(
-            CalendarProjection,
-            source(CalendarProjection::NAME),
-            read.calendar,
-        )
-        .with_batch_size(batch);
-        let categories = ProjectionRunner::new(
-            CategoriesProjection,
-            source(CategoriesProjection::NAME),
-            read.categories,
-        )
-        .with_batch_size(batch);
+        let wait = options.read_timeout;
+        let today = runner(TodayProjection, feeds, read.today, &options);
+        let calendar = runner(CalendarProjection, feeds, read.calendar, &options);
+        let categories = runner(CategoriesProjection, feeds, read.categories, &options);
         let (today_reader, calendar_reader, categories_reader) = (
             today.read_model().with_wait_timeout(wait),
             calendar.read_model().with_wait_timeout(wait),

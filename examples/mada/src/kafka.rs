@@ -7,7 +7,9 @@ use std::time::Duration;
 use cqrs_kafka::rdkafka::ClientConfig;
 use cqrs_kafka::rdkafka::admin::{AdminClient, AdminOptions};
 use cqrs_kafka::rdkafka::client::DefaultClientContext;
-use cqrs_kafka::{KafkaError, KafkaRelay, KafkaSubscriber};
+use cqrs_kafka::{DeadLetter, KafkaDeadLetters, KafkaError, KafkaRelay, KafkaSubscriber};
+
+use crate::Feeds;
 
 /// Where MADA's events travel on Kafka.
 #[derive(Debug, Clone)]
@@ -61,6 +63,32 @@ impl KafkaSync {
         format!("{}.{projection}", self.prefix)
     }
 
+    /// The dead letters of `projection`: `{prefix}.{projection}.dead-letters`, where
+    /// its subscriber sets aside bad records and its runner the events it cannot
+    /// apply.
+    pub fn dead_letter_topic(&self, projection: &str) -> KafkaDeadLetters {
+        KafkaDeadLetters::new(
+            &self.brokers,
+            &format!("{}.dead-letters", self.group(projection)),
+        )
+    }
+
+    /// Every dead letter of `projections`, by projection.
+    ///
+    /// # Errors
+    /// [`KafkaError`] if the brokers cannot be read.
+    pub async fn dead_letters(
+        &self,
+        projections: &[&str],
+    ) -> Result<Vec<(String, Vec<DeadLetter>)>, KafkaError> {
+        let mut all = Vec::new();
+        for projection in projections {
+            let letters = self.dead_letter_topic(projection).list().await?;
+            all.push(((*projection).to_owned(), letters));
+        }
+        Ok(all)
+    }
+
     /// Deletes the topics and consumer groups under the prefix (the demo's cleanup).
     ///
     /// # Errors
@@ -96,5 +124,18 @@ impl KafkaSync {
                 source,
             })?;
         Ok(())
+    }
+}
+
+impl Feeds for KafkaSync {
+    type Source = KafkaSubscriber;
+    type DeadLetters = KafkaDeadLetters;
+
+    fn source(&self, projection: &str) -> KafkaSubscriber {
+        self.subscriber(projection)
+    }
+
+    fn dead_letters(&self, projection: &str) -> Option<KafkaDeadLetters> {
+        Some(self.dead_letter_topic(projection))
     }
 }

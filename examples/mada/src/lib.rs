@@ -39,5 +39,6 @@ pub mod render;
 pub mod scenario;
 
 pub use app::{
-    Consistency, NewGoal, Planner, PlannerError, PlannerOptions, ReadStores, TodayEntry, TodayView,
+    Consistency, Feeds, NewGoal, Planner, PlannerError, PlannerOptions, ReadStores, StoreFeeds,
+    TodayEntry, TodayView,
 };

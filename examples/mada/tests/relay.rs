@@ -184,3 +184,47 @@ async fn a_relay_process_killed_ten_times_leaves_each_event_once_in_order() {
         .await
         .unwrap();
 }
+
+/// `mada dead-letters` lists what a projection set aside under the prefix, with
+/// where it came from and why, and says how to replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_with_why() {
+    let prefix = unique_name("letters");
+    let kafka = mada::kafka::KafkaSync::new(&kafka_brokers(), &prefix);
+    let event = cqrs_core::RecordedEvent {
+        event_id: uuid::Uuid::now_v7(),
+        stream_id: cqrs_core::StreamId::new("goal-1"),
+        version: cqrs_core::Version(1),
+        position: Position(42),
+        recorded_at: chrono::Utc::now(),
+        metadata: Metadata::new().with_user("alice"),
+        event: RawEvent {
+            event_type: "goal.Created".into(),
+            schema_version: 9,
+            payload: serde_json::json!({}),
+        },
+    };
+    let error = cqrs_core::Error::codec("goal.Created", "unknown schema version 9");
+    cqrs_core::DeadLetters::set_aside(&kafka.dead_letter_topic("today"), "today", &event, &error)
+        .await
+        .or_unreachable("Kafka", &kafka_brokers());
+    let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["dead-letters", "--kafka-brokers", &kafka_brokers()])
+        .args(["--kafka-prefix", &prefix])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("today: 1"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("event {} at position 42", event.event_id)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown schema version 9"), "{stdout}");
+    assert!(stdout.contains("calendar: none"), "{stdout}");
+    assert!(stdout.contains("rebuild"), "{stdout}");
+}

@@ -93,7 +93,7 @@ where
     let relay = kafka.relay();
     let source = events.clone();
     let mut relay = tokio::spawn(async move { relay.run(&source).await });
-    let planner = Planner::start_with(events, |name| kafka.subscriber(name), read, options);
+    let planner = Planner::start_with(events, &kafka, read, options);
     let label = format!("{label}, read models synced through Kafka");
     let result = tokio::select! {
         result = demo(planner, user, today, &label) => result,

@@ -1,6 +1,8 @@
 //! The `mada` binary: runs the planner's demo scenario and prints the read models
-//! (`demo`, the default), or runs one of its roles (`relay`).
+//! (`demo`, the default), runs one of its roles (`relay`), or lists what its
+//! projections set aside (`dead-letters`).
 
+mod dead_letters;
 mod demo;
 mod relay;
 mod stores;
@@ -150,6 +152,9 @@ enum Cmd {
     /// `--kafka-prefix`, keyed by user, until SIGINT or SIGTERM. Replicas are safe:
     /// one publishes (a lease in PostgreSQL), the others wait to take over.
     Relay,
+    /// List what the projections fed through Kafka (`--sync kafka`) set aside under
+    /// `--kafka-prefix`: records that are not events, events they could not apply.
+    DeadLetters,
 }
 
 /// The backends the binary can run on.
@@ -199,6 +204,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.as_ref().unwrap_or(&Cmd::Demo) {
         Cmd::Demo => demo::run_demo(&cli, options, today).await,
         Cmd::Relay => relay::run_relay(&cli).await,
+        Cmd::DeadLetters => dead_letters::list(&cli).await,
     };
     match result {
         Ok(report) => {
