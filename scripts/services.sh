@@ -5,6 +5,8 @@
 #   Redis 7         127.0.0.1:6379
 #   Apache Kafka 4  127.0.0.1:9092   KRaft, one node as broker and controller
 #   FerretDB 1.24   127.0.0.1:27017  MongoDB wire protocol, data in PostgreSQL
+#   Debezium 3.6    127.0.0.1:8083   Kafka Connect (standalone, REST API) with
+#                                    Debezium's PostgreSQL connector on its classpath
 #
 # Usage: scripts/services.sh COMMAND [SERVICE...]
 #   up       install what is missing, start the services, wait until they answer
@@ -17,8 +19,8 @@
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
-# SERVICE is postgres, redis, kafka or mongo; none means all (in that order; mongo
-# needs postgres).
+# SERVICE is postgres, redis, kafka, mongo or debezium; none means all (in that
+# order; mongo needs postgres, debezium needs postgres and kafka).
 #
 # Downloads and builds are cached in $CQRS_CACHE (default ~/.cache/cqrs-rs) so a
 # second `up` is quick; data and logs live in $CQRS_DATA (default /var/tmp/cqrs-rs).
@@ -45,7 +47,11 @@ KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN="$CACHE/bin/ferretdb-$FERRETDB_VERSION"
 
-ALL=(postgres redis kafka mongo)
+DEBEZIUM_VERSION=3.6.1.Final
+CONNECT_PORT="${CQRS_CONNECT_PORT:-8083}"
+CONNECT_LIBS="$CACHE/debezium-$DEBEZIUM_VERSION/libs"
+
+ALL=(postgres redis kafka mongo debezium)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -255,6 +261,68 @@ kafka_pidfile() { echo "$DATA/kafka/kafka.pid"; }
 
 kafka_log() { echo "$DATA/kafka/kafka.log"; }
 
+# --- Debezium on Kafka Connect ------------------------------------------------------
+
+debezium_install() {
+  command -v java >/dev/null || ensure_apt openjdk-17-jre-headless
+  if [ -f "$CONNECT_LIBS/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || ensure_apt maven
+  log "fetching Kafka Connect $KAFKA_VERSION and Debezium $DEBEZIUM_VERSION from Maven Central"
+  rm -rf "$CONNECT_LIBS"
+  mvn -q -B -f "$here/debezium/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
+    dependency:copy-dependencies -DoutputDirectory="$CONNECT_LIBS" >&2
+  touch "$CONNECT_LIBS/.complete"
+}
+
+debezium_ready() { port_open "$CONNECT_PORT" && grep -q 'Kafka Connect started' "$DATA/debezium/connect.log"; }
+
+debezium_start() {
+  [ -f "$CONNECT_LIBS/.complete" ] || die "Debezium is not installed; run: scripts/services.sh up debezium"
+  if pid_alive "$DATA/debezium/connect.pid" && port_open "$CONNECT_PORT"; then log "debezium is already up"; return 0; fi
+  port_open "$KAFKA_PORT" || die "Debezium needs Kafka; run: scripts/services.sh up kafka debezium"
+  mkdir -p "$DATA/debezium"
+  # The REST API on loopback only; JSON without embedded schemas; offsets in a file.
+  cat >"$DATA/debezium/worker.properties" <<EOF
+bootstrap.servers=127.0.0.1:$KAFKA_PORT
+listeners=http://127.0.0.1:$CONNECT_PORT
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+key.converter.schemas.enable=false
+value.converter.schemas.enable=false
+offset.storage.file.filename=$DATA/debezium/offsets
+offset.flush.interval.ms=1000
+EOF
+  : >"$DATA/debezium/connect.log"
+  nohup java -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$here/debezium/log4j2.properties" -cp "$CONNECT_LIBS/*" \
+    org.apache.kafka.connect.cli.ConnectStandalone "$DATA/debezium/worker.properties" \
+    </dev/null >>"$DATA/debezium/connect.log" 2>&1 &
+  echo $! >"$DATA/debezium/connect.pid"
+  wait_until 120 debezium debezium_ready || die "Kafka Connect did not start in 120 s; see $DATA/debezium/connect.log"
+}
+
+# Stopping also drops the replication slots and publications the connectors made
+# (named dbz_*): a slot outlives its connector and keeps every WAL segment from its
+# position on, until the disk is full.
+debezium_stop() {
+  stop_pid "$DATA/debezium/connect.pid" debezium
+  if postgres_ready; then
+    "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d cqrs >/dev/null 2>&1 <<'SQL' || true
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+ WHERE slot_name LIKE 'dbz\_%' AND NOT active;
+DO $$ DECLARE p record; BEGIN
+  FOR p IN SELECT pubname FROM pg_publication WHERE pubname LIKE 'dbz\_%' LOOP
+    EXECUTE format('DROP PUBLICATION %I', p.pubname);
+  END LOOP;
+END $$;
+SQL
+  fi
+}
+
+debezium_pidfile() { echo "$DATA/debezium/connect.pid"; }
+
+debezium_log() { echo "$DATA/debezium/connect.log"; }
+
 # --- MongoDB protocol (FerretDB) --------------------------------------------------
 
 mongo_install() {
@@ -299,6 +367,7 @@ export DATABASE_URL=postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/cqrs
 export MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT/
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 EOF
 }
 
@@ -308,6 +377,7 @@ where() {
     redis) echo "redis://127.0.0.1:$REDIS_PORT/" ;;
     kafka) echo "127.0.0.1:$KAFKA_PORT" ;;
     mongo) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
+    debezium) echo "http://127.0.0.1:$CONNECT_PORT" ;;
   esac
 }
 
@@ -317,7 +387,7 @@ shift
 services=("$@")
 ((${#services[@]})) || services=("${ALL[@]}")
 for s in "${services[@]}"; do
-  case $s in postgres | redis | kafka | mongo) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo)" ;; esac
+  case $s in postgres | redis | kafka | mongo | debezium) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium)" ;; esac
 done
 
 reversed() { local i; for ((i = ${#services[@]} - 1; i >= 0; i--)); do echo "${services[i]}"; done; }

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod client;
 mod dead_letters;
+mod debezium;
 mod error;
 mod record;
 mod relay;
@@ -11,6 +12,7 @@ mod topics;
 
 pub use crate::client::probe;
 pub use crate::dead_letters::{DeadLetter, KafkaDeadLetters};
+pub use crate::debezium::debezium_connector;
 pub use crate::error::KafkaError;
 pub use crate::record::{Record, decode_record, headers};
 pub use crate::relay::KafkaRelay;

@@ -112,6 +112,8 @@ pub enum Record {
     Event(RecordedEvent),
     /// A watermark: every event up to this position is before it on its partition.
     Watermark(Position),
+    /// Nothing to apply (with Debezium: a tombstone, a delete, another table).
+    Other,
 }
 
 /// Decodes a record the [`KafkaRelay`](crate::KafkaRelay) wrote, for consumers of

@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "read-model aliases",
         include_str!("../migrations/0004_aliases.sql"),
     ),
+    (
+        5,
+        "heartbeat for external CDC (Debezium)",
+        include_str!("../migrations/0005_cdc_heartbeat.sql"),
+    ),
 ];
 
 /// An arbitrary, fixed advisory-lock key for migrations.

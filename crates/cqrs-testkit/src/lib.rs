@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+pub mod http;
 pub mod kafka;
 pub mod scenarios;
 pub mod tally;
@@ -42,6 +43,11 @@ pub fn redis_url() -> String {
 /// The Kafka bootstrap servers: `KAFKA_BROKERS`, or the services script's default.
 pub fn kafka_brokers() -> String {
     env_or("KAFKA_BROKERS", "127.0.0.1:9092")
+}
+
+/// Kafka Connect's REST API: `CONNECT_URL`, or the services script's default.
+pub fn connect_url() -> String {
+    env_or("CONNECT_URL", "http://127.0.0.1:8083")
 }
 
 /// A name no other test (or earlier run) uses, for a database, key prefix, topic or

@@ -1,14 +1,17 @@
 //! The cross-partition merge: events from many partitions put back in global
 //! position order, released only up to what every partition has vouched for.
 //!
-//! Each partition (a *lane*) is in position order, because the relay produces in
-//! position order. A lane's *frontier* is the highest position it has vouched for:
-//! the position of its last event, or of its last watermark record (the relay ends
-//! every transaction with one on every partition it knows). Every event at or below
-//! the lowest frontier of all lanes has then been received, so those events can be
-//! released in position order: none can arrive later from another lane.
+//! A lane (a partition) has a *frontier*: the highest position it has vouched for,
+//! so that no event at or below it comes later on that lane. With the relay's topics
+//! each lane is in position order (the relay produces in position order), so an
+//! event vouches for its own position, and so does a watermark record (the relay
+//! ends every transaction with one on every partition it knows). With Debezium's
+//! topic, events come in commit order, which positions do not follow: only the
+//! heartbeat's safe position vouches. Every event at or below the lowest frontier of
+//! all lanes has then been received, so those events can be released in position
+//! order: none can arrive later.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cqrs_core::{Position, RecordedEvent};
 
@@ -19,8 +22,8 @@ pub(crate) type Lane = (String, i32);
 struct LaneState {
     /// The highest position this lane has vouched for, if any yet.
     frontier: Option<Position>,
-    /// The offsets of its events received but not released, oldest first.
-    held: VecDeque<i64>,
+    /// The offsets of its events received but not released.
+    held: BTreeSet<i64>,
     /// The offset after the last record received (or the start offset).
     next_offset: i64,
 }
@@ -29,18 +32,22 @@ struct LaneState {
 #[derive(Debug)]
 pub(crate) struct Merge {
     lanes: HashMap<Lane, LaneState>,
-    held: BTreeMap<Position, (Lane, RecordedEvent)>,
+    held: BTreeMap<Position, (Lane, i64, RecordedEvent)>,
+    /// Whether an event vouches for its own position (lanes in position order).
+    events_vouch: bool,
     /// Events at or before this are dropped (the consumer's checkpoint, then the last
     /// event released).
     released: Position,
 }
 
 impl Merge {
-    /// A merge releasing only events after `after`.
-    pub(crate) fn new(after: Position) -> Self {
+    /// A merge releasing only events after `after`; `events_vouch` if each lane is
+    /// in position order.
+    pub(crate) fn new(after: Position, events_vouch: bool) -> Self {
         Self {
             lanes: HashMap::new(),
             held: BTreeMap::new(),
+            events_vouch,
             released: after,
         }
     }
@@ -92,14 +99,16 @@ impl Merge {
     pub(crate) fn event(&mut self, lane: &Lane, offset: i64, event: RecordedEvent) {
         self.received(lane, offset);
         let position = event.position;
-        self.vouch(lane, position);
+        if self.events_vouch {
+            self.vouch(lane, position);
+        }
         if position <= self.released || self.held.contains_key(&position) {
             return; // applied before, or a copy
         }
         if let Some(state) = self.lanes.get_mut(lane) {
-            state.held.push_back(offset);
+            state.held.insert(offset);
         }
-        self.held.insert(position, (lane.clone(), event));
+        self.held.insert(position, (lane.clone(), offset, event));
     }
 
     fn received(&mut self, lane: &Lane, offset: i64) {
@@ -123,9 +132,9 @@ impl Merge {
             if *entry.key() > bound {
                 break;
             }
-            let (lane, event) = entry.remove();
+            let (lane, offset, event) = entry.remove();
             if let Some(state) = self.lanes.get_mut(&lane) {
-                state.held.pop_front();
+                state.held.remove(&offset);
             }
             self.released = event.position;
             out.push(event);
@@ -141,7 +150,7 @@ impl Merge {
         self.lanes
             .iter()
             .map(|(lane, state)| {
-                let offset = match state.held.front() {
+                let offset = match state.held.first() {
                     Some(held) => *held,
                     None => consumed(lane).map_or(state.next_offset, |c| c.max(state.next_offset)),
                 };
@@ -185,7 +194,7 @@ mod tests {
 
     #[test]
     fn an_event_waits_until_every_lane_has_vouched_past_it() {
-        let mut merge = Merge::new(Position::START);
+        let mut merge = Merge::new(Position::START, true);
         merge.add_lane(lane(0), 0);
         merge.add_lane(lane(1), 0);
         merge.event(&lane(1), 0, event(2));
@@ -205,7 +214,7 @@ mod tests {
 
     #[test]
     fn events_at_or_before_the_checkpoint_and_copies_are_dropped() {
-        let mut merge = Merge::new(Position(5));
+        let mut merge = Merge::new(Position(5), true);
         merge.add_lane(lane(0), 0);
         merge.event(&lane(0), 0, event(4));
         merge.event(&lane(0), 1, event(6));
@@ -215,7 +224,7 @@ mod tests {
 
     #[test]
     fn release_respects_the_limit_and_the_order() {
-        let mut merge = Merge::new(Position::START);
+        let mut merge = Merge::new(Position::START, true);
         merge.add_lane(lane(0), 0);
         merge.add_lane(lane(1), 0);
         for (i, p) in [1, 3, 5].into_iter().enumerate() {
@@ -230,7 +239,7 @@ mod tests {
 
     #[test]
     fn committable_offsets_stop_at_the_oldest_held_event() {
-        let mut merge = Merge::new(Position::START);
+        let mut merge = Merge::new(Position::START, true);
         merge.add_lane(lane(0), 10);
         merge.add_lane(lane(1), 20);
         merge.event(&lane(0), 10, event(1));
@@ -247,8 +256,30 @@ mod tests {
     }
 
     #[test]
+    fn in_commit_order_only_watermarks_vouch_and_events_are_reordered() {
+        let mut merge = Merge::new(Position::START, false);
+        merge.add_lane(lane(0), 0);
+        merge.event(&lane(0), 0, event(5)); // committed first, written second
+        assert_eq!(merge.lowest_frontier(), None, "an event does not vouch");
+        merge.event(&lane(0), 1, event(3));
+        merge.watermark(&lane(0), 2, Position(4));
+        assert_eq!(
+            positions(&merge.release(merge.lowest_frontier().unwrap(), 10)),
+            [3]
+        );
+        // Offset 0 (position 5) is still held: the lane may not be committed past it.
+        assert_eq!(merge.committable(|_| None), [(lane(0), 0)]);
+        merge.watermark(&lane(0), 3, Position(9));
+        assert_eq!(
+            positions(&merge.release(merge.lowest_frontier().unwrap(), 10)),
+            [5]
+        );
+        assert_eq!(merge.committable(|_| None), [(lane(0), 4)]);
+    }
+
+    #[test]
     fn a_silent_lane_found_at_its_end_is_vouched_for() {
-        let mut merge = Merge::new(Position::START);
+        let mut merge = Merge::new(Position::START, true);
         merge.add_lane(lane(0), 0);
         merge.add_lane(lane(1), 7);
         merge.event(&lane(0), 0, event(1));

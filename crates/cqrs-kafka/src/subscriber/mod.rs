@@ -60,6 +60,7 @@ use self::reader::Reader;
 /// event store's own subscription.
 #[derive(Clone)]
 pub struct KafkaSubscriber {
+    format: Format,
     config: ClientConfig,
     group: String,
     topics: Vec<String>,
@@ -67,9 +68,20 @@ pub struct KafkaSubscriber {
     lag: Lag,
 }
 
+/// What the topics hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The relay's records and watermarks, each partition in position order.
+    Relay,
+    /// Debezium's change events of the event and heartbeat tables, in commit order,
+    /// in one partition.
+    Debezium,
+}
+
 impl std::fmt::Debug for KafkaSubscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSubscriber")
+            .field("format", &self.format)
             .field("group", &self.group)
             .field("topics", &self.topics)
             .field("dead_letters", &self.dead_letters)
@@ -90,11 +102,30 @@ impl KafkaSubscriber {
             .set("bootstrap.servers", brokers)
             .set("socket.timeout.ms", "10000");
         Self {
+            format: Format::Relay,
             config,
             group: group.to_owned(),
             topics: topics.into_iter().map(Into::into).collect(),
             dead_letters: format!("{group}.dead-letters"),
             lag: Lag::default(),
+        }
+    }
+
+    /// A subscriber reading Debezium's change events of the event table from `topic`
+    /// (one partition), as a connector configured by
+    /// [`debezium_connector`](crate::debezium_connector) writes them, instead of the
+    /// relay's records.
+    ///
+    /// Debezium delivers transactions in commit order, which positions do not
+    /// follow (a transaction that started earlier may commit later), so the events
+    /// are held and released in position order up to the safe position that the
+    /// connector's heartbeat writes to `cqrs_cdc_heartbeat` and that arrives, in
+    /// commit order, behind every event at or below it. Debezium is at least once
+    /// (a restarted connector may send events again): copies are dropped.
+    pub fn debezium(brokers: &str, group: &str, topic: &str) -> Self {
+        Self {
+            format: Format::Debezium,
+            ..Self::new(brokers, group, [topic])
         }
     }
 

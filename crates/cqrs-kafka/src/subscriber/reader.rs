@@ -11,9 +11,9 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::KafkaSubscriber;
 use super::lag::LagContext;
 use super::merge::{Lane, Merge};
+use super::{Format, KafkaSubscriber};
 use crate::client::{Owned, blocking};
 use crate::error::KafkaError;
 use crate::record::{Record, decode, headers};
@@ -41,6 +41,7 @@ pub(super) struct Reader {
 }
 
 struct Live {
+    format: Format,
     consumer: Consumed,
     merge: Merge,
     /// Topics that did not exist when last looked at.
@@ -100,11 +101,19 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
     let consumer = Owned::new(consumer);
     let handle = consumer.handle();
     let topics = settings.topics.clone();
+    let format = settings.format;
     let (lanes, missing) = blocking(move || {
         let mut lanes = Vec::new();
         let mut missing = Vec::new();
         for topic in &topics {
             match partitions(&handle, topic)? {
+                Some(count) if format == Format::Debezium && count != 1 => {
+                    return Err(KafkaError::TopicMismatch {
+                        topic: topic.clone(),
+                        expected: "1 partition (Debezium's commit order)".into(),
+                        actual: format!("{count} partitions"),
+                    });
+                }
                 Some(count) => lanes.extend((0..count).map(|p| (topic.clone(), p))),
                 None => missing.push(topic.clone()),
             }
@@ -122,7 +131,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
         Ok((lanes.into_iter().zip(starts).collect::<Vec<_>>(), missing))
     })
     .await?;
-    let mut merge = Merge::new(after);
+    let mut merge = Merge::new(after, settings.format == Format::Relay);
     for (lane, start) in lanes {
         merge.add_lane(lane, start);
     }
@@ -134,6 +143,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
     }
     tracing::debug!(group = %settings.group, %after, "Kafka subscription opened");
     Ok(Live {
+        format: settings.format,
         consumer,
         merge,
         missing,
@@ -280,7 +290,8 @@ impl Live {
         } else {
             self.consumer.recv().await
         };
-        let mut outcome = take(&mut self.merge, first);
+        let format = settings.format;
+        let mut outcome = take(&mut self.merge, format, first);
         for _ in 0..DRAIN {
             if outcome.is_err() {
                 break;
@@ -288,7 +299,7 @@ impl Live {
             let Some(next) = self.consumer.recv().now_or_never() else {
                 break;
             };
-            outcome = take(&mut self.merge, next);
+            outcome = take(&mut self.merge, format, next);
         }
         match outcome {
             Ok(()) => Ok(()),
@@ -390,6 +401,15 @@ impl Live {
 
     /// Adds the partitions of topics that appeared, read from their first record.
     async fn assign_new(&mut self, appeared: Vec<(String, i32)>) -> Result<(), KafkaError> {
+        if self.format == Format::Debezium {
+            if let Some((topic, count)) = appeared.iter().find(|(_, count)| *count != 1) {
+                return Err(KafkaError::TopicMismatch {
+                    topic: topic.clone(),
+                    expected: "1 partition (Debezium's commit order)".into(),
+                    actual: format!("{count} partitions"),
+                });
+            }
+        }
         let handle = self.consumer.handle();
         let names: Vec<String> = appeared.iter().map(|(topic, _)| topic.clone()).collect();
         let lanes = blocking(move || {
@@ -472,7 +492,11 @@ impl Live {
 }
 
 /// Takes one record into the merge.
-fn take(merge: &mut Merge, message: Result<BorrowedMessage<'_>, ClientError>) -> Result<(), Taken> {
+fn take(
+    merge: &mut Merge,
+    format: Format,
+    message: Result<BorrowedMessage<'_>, ClientError>,
+) -> Result<(), Taken> {
     let message = match message {
         Ok(message) => message,
         Err(error) if transient(&error) => {
@@ -483,9 +507,14 @@ fn take(merge: &mut Merge, message: Result<BorrowedMessage<'_>, ClientError>) ->
     };
     let lane = (message.topic().to_owned(), message.partition());
     let offset = message.offset();
-    match decode(&message) {
+    let decoded = match format {
+        Format::Relay => decode(&message),
+        Format::Debezium => crate::debezium::decode(&message),
+    };
+    match decoded {
         Ok(Record::Event(event)) => merge.event(&lane, offset, event),
         Ok(Record::Watermark(position)) => merge.watermark(&lane, offset, position),
+        Ok(Record::Other) => merge.skipped(&lane, offset),
         Err(reason) => {
             return Err(Taken::Bad {
                 lane,
