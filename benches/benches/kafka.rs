@@ -11,11 +11,13 @@
 //!   store's subscription.
 //! * Then, outside criterion (it measures throughput, not percentiles): command to
 //!   read model visible, p50 and p99 over 300 single-event appends on loopback, via
-//!   the PostgreSQL store's subscription, via `PgCdcSource`, and via the relay
-//!   (PostgreSQL → relay → Kafka → subscriber), printed as `latency ...` lines.
+//!   the PostgreSQL store's subscription, via `PgCdcSource`, via the relay
+//!   (PostgreSQL → relay → Kafka → subscriber), and via Debezium (PostgreSQL →
+//!   Kafka Connect → Kafka → subscriber, heartbeat every 50 ms), printed as
+//!   `latency ...` lines.
 //!
-//! Run with `cargo bench -p cqrs-benches --bench kafka` (PostgreSQL and Kafka from
-//! `scripts/services.sh up`).
+//! Run with `cargo bench -p cqrs-benches --bench kafka` (PostgreSQL, Kafka and Kafka
+//! Connect with Debezium from `scripts/services.sh up`).
 
 use std::time::{Duration, Instant};
 
@@ -368,6 +370,84 @@ fn main() {
         .await;
         through_kafka.stop().await.expect("stop");
         relay.abort();
+
+        // Debezium: a connector on this schema (heartbeat every 50 ms: the floor of
+        // its latency), read by the subscriber in Debezium mode.
+        let connector = format!("dbz_{}", &schema[schema.len() - 16..]);
+        let topic = format!("{schema}.events");
+        let mut config = cqrs_kafka::debezium_connector(&schema, &connector, &topic, 50);
+        for (key, value) in cqrs_testkit::debezium_database() {
+            config[key] = value.into();
+        }
+        let connect = cqrs_testkit::connect_url();
+        let put = cqrs_testkit::http::request(
+            &connect,
+            "PUT",
+            &format!("/connectors/{connector}/config"),
+            Some(&config.to_string()),
+        )
+        .expect("Kafka Connect (scripts/services.sh up debezium)");
+        assert!(put.status < 300, "{}: {}", put.status, put.body);
+        let started = Instant::now();
+        loop {
+            let active: Option<bool> =
+                sqlx::query_scalar("SELECT active FROM pg_replication_slots WHERE slot_name = $1")
+                    .bind(&connector)
+                    .fetch_optional(&pool)
+                    .await
+                    .expect("slots");
+            if active == Some(true) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the connector did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let from = cqrs_core::LogReader::head(&store).await.expect("head");
+        let subscriber =
+            KafkaSubscriber::debezium(&brokers, &cqrs_testkit::unique_name("group"), &topic);
+        // The connector streams what is committed after its slot: the read model
+        // starts at the current head.
+        let documents = MemoryReadModelStore::new();
+        cqrs_core::ReadModelWriter::commit(&documents, "ticks", Vec::new(), from)
+            .await
+            .expect("checkpoint");
+        let through_debezium = ProjectionRunner::new(Ticks, subscriber, documents).spawn();
+        latency(
+            "Debezium (PostgreSQL -> Kafka Connect -> Kafka -> subscriber)",
+            &store,
+            &through_debezium,
+        )
+        .await;
+        through_debezium.stop().await.expect("stop");
+        let deleted = cqrs_testkit::http::request(
+            &connect,
+            "DELETE",
+            &format!("/connectors/{connector}"),
+            None,
+        )
+        .expect("delete connector");
+        assert!(deleted.status < 300, "{}", deleted.body);
+        let started = Instant::now();
+        while sqlx::query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+             WHERE slot_name = $1 AND NOT active",
+        )
+        .bind(&connector)
+        .execute(&pool)
+        .await
+        .map(|done| done.rows_affected() == 0)
+        .unwrap_or(true)
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        sqlx::query(&format!("DROP PUBLICATION IF EXISTS {connector}"))
+            .execute(&pool)
+            .await
+            .expect("drop publication");
 
         cdc.drop_slot().await.expect("drop slot");
         sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))

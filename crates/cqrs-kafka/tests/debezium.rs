@@ -93,13 +93,10 @@ async fn commands_reach_a_mongodb_read_model_through_debezium_in_position_order(
     let store = PgEventStore::new(pool.clone());
 
     // The connector, with the test server's (non-secret) credentials.
-    let url: url_parts::Parts = url_parts::parse(&postgres_url());
     let mut config = debezium_connector(&schema, &slot, &topic, 100);
-    config["database.hostname"] = url.host.into();
-    config["database.port"] = url.port.into();
-    config["database.user"] = url.user.into();
-    config["database.password"] = url.password.into();
-    config["database.dbname"] = url.database.into();
+    for (key, value) in cqrs_testkit::debezium_database() {
+        config[key] = value.into();
+    }
     let put = request(
         &connect_url(),
         "PUT",
@@ -257,30 +254,4 @@ async fn commands_reach_a_mongodb_read_model_through_debezium_in_position_order(
         .await
         .unwrap();
     mongo.database().drop().await.unwrap();
-}
-
-/// The parts of a `postgres://user:password@host:port/database` URL.
-mod url_parts {
-    pub(crate) struct Parts {
-        pub(crate) user: String,
-        pub(crate) password: String,
-        pub(crate) host: String,
-        pub(crate) port: String,
-        pub(crate) database: String,
-    }
-
-    pub(crate) fn parse(url: &str) -> Parts {
-        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-        let (credentials, rest) = rest.split_once('@').unwrap_or(("", rest));
-        let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
-        let (address, database) = rest.split_once('/').unwrap_or((rest, ""));
-        let (host, port) = address.split_once(':').unwrap_or((address, "5432"));
-        Parts {
-            user: user.to_owned(),
-            password: password.to_owned(),
-            host: host.to_owned(),
-            port: port.to_owned(),
-            database: database.split('?').next().unwrap_or_default().to_owned(),
-        }
-    }
 }

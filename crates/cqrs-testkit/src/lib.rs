@@ -50,6 +50,28 @@ pub fn connect_url() -> String {
     env_or("CONNECT_URL", "http://127.0.0.1:8083")
 }
 
+/// The `database.*` settings of a Debezium connector for the test PostgreSQL server
+/// (from [`postgres_url`]): hostname, port, user, password, dbname. The password is
+/// the test server's, not a secret.
+pub fn debezium_database() -> Vec<(&'static str, String)> {
+    let url = postgres_url();
+    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let (credentials, rest) = rest.split_once('@').unwrap_or(("", rest));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let (address, database) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = address.split_once(':').unwrap_or((address, "5432"));
+    vec![
+        ("database.hostname", host.to_owned()),
+        ("database.port", port.to_owned()),
+        ("database.user", user.to_owned()),
+        ("database.password", password.to_owned()),
+        (
+            "database.dbname",
+            database.split('?').next().unwrap_or_default().to_owned(),
+        ),
+    ]
+}
+
 /// A name no other test (or earlier run) uses, for a database, key prefix, topic or
 /// consumer group: `{prefix}_{32 hex digits}`.
 pub fn unique_name(prefix: &str) -> String {

@@ -109,6 +109,9 @@ impl KafkaRelay {
             // does not acknowledge, fails the batch instead of hanging.
             .set("transaction.timeout.ms", "20000")
             .set("message.timeout.ms", "15000")
+            // A batch is produced at once and then committed: waiting for more records
+            // to fill a request only adds latency.
+            .set("linger.ms", "0")
             .create()
             .map_err(KafkaError::kafka("producer"))?;
         // Destroying a producer blocks (librdkafka joins its threads): when the relay

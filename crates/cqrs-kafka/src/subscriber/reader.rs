@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use cqrs_core::{Error, Position, RecordedEvent};
 use futures::FutureExt;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError as ClientError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -43,6 +43,9 @@ pub(super) struct Reader {
 struct Live {
     format: Format,
     consumer: Consumed,
+    /// A second client for metadata and partition ends: asked on the consumer's own
+    /// connection, they would wait behind its long-polling fetches.
+    probe: Owned<BaseConsumer>,
     merge: Merge,
     /// Topics that did not exist when last looked at.
     missing: Vec<String>,
@@ -96,17 +99,28 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
         .set("isolation.level", "read_committed")
         .set("auto.offset.reset", "earliest")
         .set("allow.auto.create.topics", "false")
+        // A fetch waits at most this long for records: it bounds how late a
+        // transaction's commit is seen.
+        .set("fetch.wait.max.ms", "50")
         .create_with_context(LagContext(settings.lag.clone()))
         .map_err(KafkaError::kafka("consumer"))?;
+    let probe: BaseConsumer = settings
+        .config
+        .clone()
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .map_err(KafkaError::kafka("probe client"))?;
     let consumer = Owned::new(consumer);
+    let probe = Owned::new(probe);
     let handle = consumer.handle();
+    let asker = probe.handle();
     let topics = settings.topics.clone();
     let format = settings.format;
     let (lanes, missing) = blocking(move || {
         let mut lanes = Vec::new();
         let mut missing = Vec::new();
         for topic in &topics {
-            match partitions(&handle, topic)? {
+            match partitions(&asker, topic)? {
                 Some(count) if format == Format::Debezium && count != 1 => {
                     return Err(KafkaError::TopicMismatch {
                         topic: topic.clone(),
@@ -118,7 +132,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
                 None => missing.push(topic.clone()),
             }
         }
-        let starts = start_offsets(&handle, &lanes, after)?;
+        let starts = start_offsets(&handle, &asker, &lanes, after)?;
         let mut assignment = TopicPartitionList::new();
         for ((topic, partition), start) in lanes.iter().zip(&starts) {
             assignment
@@ -145,6 +159,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
     Ok(Live {
         format: settings.format,
         consumer,
+        probe,
         merge,
         missing,
         delivered: false,
@@ -155,7 +170,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
 }
 
 /// The number of partitions of `topic`, or `None` if it does not exist.
-fn partitions(consumer: &LagConsumer, topic: &str) -> Result<Option<i32>, KafkaError> {
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Option<i32>, KafkaError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), REQUEST)
         .map_err(KafkaError::kafka("topic metadata"))?;
@@ -180,6 +195,7 @@ fn partitions(consumer: &LagConsumer, topic: &str) -> Result<Option<i32>, KafkaE
 /// is the start) or none is committed; never before its first record.
 fn start_offsets(
     consumer: &LagConsumer,
+    probe: &BaseConsumer,
     lanes: &[Lane],
     after: Position,
 ) -> Result<Vec<i64>, KafkaError> {
@@ -199,7 +215,7 @@ fn start_offsets(
     lanes
         .iter()
         .map(|(topic, partition)| {
-            let (low, _) = consumer
+            let (low, _) = probe
                 .fetch_watermarks(topic, *partition, REQUEST)
                 .map_err(KafkaError::kafka("partition offsets"))?;
             let stored =
@@ -338,18 +354,19 @@ impl Live {
         // any partition was written before the transaction that vouched for it
         // committed, so before this question.
         let handle = self.consumer.handle();
+        let probe = self.probe.handle();
         let missing = self.missing.clone();
         let (appeared, at_end) = blocking(move || {
             let mut appeared = Vec::new();
             for topic in missing {
-                if let Some(count) = partitions(&handle, &topic)? {
+                if let Some(count) = partitions(&probe, &topic)? {
                     appeared.push((topic, count));
                 }
             }
             let position = handle.position().unwrap_or_default();
             let mut at_end = Vec::new();
             for ((topic, partition), next) in silent {
-                let (_, high) = handle
+                let (_, high) = probe
                     .fetch_watermarks(&topic, partition, REQUEST)
                     .map_err(KafkaError::kafka("partition offsets"))?;
                 let read_to = position
@@ -381,12 +398,12 @@ impl Live {
     /// Looks whether missing topics exist now, and reads those that do.
     async fn look_for_topics(&mut self) -> Result<(), KafkaError> {
         self.looked_for_topics = Some(Instant::now());
-        let handle = self.consumer.handle();
+        let probe = self.probe.handle();
         let missing = self.missing.clone();
         let appeared = blocking(move || {
             let mut appeared = Vec::new();
             for topic in missing {
-                if let Some(count) = partitions(&handle, &topic)? {
+                if let Some(count) = partitions(&probe, &topic)? {
                     appeared.push((topic, count));
                 }
             }
@@ -411,13 +428,14 @@ impl Live {
             }
         }
         let handle = self.consumer.handle();
+        let probe = self.probe.handle();
         let names: Vec<String> = appeared.iter().map(|(topic, _)| topic.clone()).collect();
         let lanes = blocking(move || {
             let mut lanes = Vec::new();
             let mut assignment = TopicPartitionList::new();
             for (topic, count) in appeared {
                 for partition in 0..count {
-                    let (low, _) = handle
+                    let (low, _) = probe
                         .fetch_watermarks(&topic, partition, REQUEST)
                         .map_err(KafkaError::kafka("partition offsets"))?;
                     assignment
