@@ -180,10 +180,16 @@ impl KafkaRelay {
                     next.topics.push(topic.clone());
                 }
             }
+            let started = std::time::Instant::now();
             self.publish(&producer, &checkpoints, &batch, &topics, &next)
                 .await?;
             checkpoint = next;
-            tracing::debug!(position = %last, events = batch.len(), "batch published");
+            tracing::debug!(
+                position = %last,
+                events = batch.len(),
+                transaction_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "batch published"
+            );
         }
         Err(KafkaError::Source(cqrs_core::Error::Closed(
             "the relay's event source ended".into(),
