@@ -211,6 +211,13 @@ impl cqrs_core::Projection for Ticks {
 }
 
 fn main() {
+    // `RUST_LOG=cqrs_kafka=debug` shows each relay transaction's duration.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = cqrs_benches::runtime();
     let mut criterion = Criterion::default().configure_from_args();
     let brokers = cqrs_testkit::kafka_brokers();

@@ -112,6 +112,10 @@ impl KafkaRelay {
             // A batch is produced at once and then committed: waiting for more records
             // to fill a request only adds latency.
             .set("linger.ms", "0")
+            // A transaction that starts while the previous one's markers are still
+            // being written is refused (CONCURRENT_TRANSACTIONS) and retried after
+            // this backoff: librdkafka's 100 ms default shows in the latency's tail.
+            .set("retry.backoff.ms", "5")
             .create()
             .map_err(KafkaError::kafka("producer"))?;
         // Destroying a producer blocks (librdkafka joins its threads): when the relay

@@ -101,7 +101,7 @@ async fn open(settings: &KafkaSubscriber, after: Position) -> Result<Live, Kafka
         .set("allow.auto.create.topics", "false")
         // A fetch waits at most this long for records: it bounds how late a
         // transaction's commit is seen.
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", "5")
         .create_with_context(LagContext(settings.lag.clone()))
         .map_err(KafkaError::kafka("consumer"))?;
     let probe: BaseConsumer = settings
