@@ -12,7 +12,8 @@
 //! * Then, outside criterion (it measures throughput, not percentiles): command to
 //!   read model visible, p50 and p99 over 300 single-event appends on loopback, via
 //!   the PostgreSQL store's subscription, via `PgCdcSource`, via the relay
-//!   (PostgreSQL → relay → Kafka → subscriber), and via Debezium (PostgreSQL →
+//!   (PostgreSQL → relay → Kafka → subscriber; with transactions, the default, and
+//!   without: at least once), and via Debezium (PostgreSQL →
 //!   Kafka Connect → Kafka → subscriber, heartbeat every 50 ms), printed as
 //!   `latency ...` lines.
 //!
@@ -349,34 +350,37 @@ fn main() {
         latency("cdc (PgCdcSource)", &store, &through_cdc).await;
         through_cdc.stop().await.expect("stop");
 
-        let kafka_prefix = cqrs_testkit::unique_name("latency");
-        let relay = KafkaRelay::new(&brokers, "latency")
-            .with_prefix(&kafka_prefix)
-            .with_topic_layout(PARTITIONS, 1);
-        let relayed = store.clone();
-        let relay = tokio::spawn(async move { relay.run(&relayed).await });
-        let subscriber = KafkaSubscriber::new(
-            &brokers,
-            &cqrs_testkit::unique_name("group"),
-            [format!("{kafka_prefix}.tick")],
-        );
-        let through_kafka =
-            ProjectionRunner::new(Ticks, subscriber, MemoryReadModelStore::new()).spawn();
-        through_kafka
-            .wait_for_timeout(
-                cqrs_core::LogReader::head(&store).await.expect("head"),
-                Duration::from_secs(60),
-            )
-            .await
-            .expect("kafka caught up");
-        latency(
-            "relay (PostgreSQL -> Kafka -> subscriber)",
-            &store,
-            &through_kafka,
-        )
-        .await;
-        through_kafka.stop().await.expect("stop");
-        relay.abort();
+        for transactions in [true, false] {
+            let kafka_prefix = cqrs_testkit::unique_name("latency");
+            let relay = KafkaRelay::new(&brokers, "latency")
+                .with_prefix(&kafka_prefix)
+                .with_topic_layout(PARTITIONS, 1)
+                .with_transactions(transactions);
+            let relayed = store.clone();
+            let relay = tokio::spawn(async move { relay.run(&relayed).await });
+            let subscriber = KafkaSubscriber::new(
+                &brokers,
+                &cqrs_testkit::unique_name("group"),
+                [format!("{kafka_prefix}.tick")],
+            );
+            let through_kafka =
+                ProjectionRunner::new(Ticks, subscriber, MemoryReadModelStore::new()).spawn();
+            through_kafka
+                .wait_for_timeout(
+                    cqrs_core::LogReader::head(&store).await.expect("head"),
+                    Duration::from_secs(60),
+                )
+                .await
+                .expect("kafka caught up");
+            let name = if transactions {
+                "relay (PostgreSQL -> Kafka -> subscriber), transactions"
+            } else {
+                "relay (PostgreSQL -> Kafka -> subscriber), at least once"
+            };
+            latency(name, &store, &through_kafka).await;
+            through_kafka.stop().await.expect("stop");
+            relay.abort();
+        }
 
         // Debezium: a connector on this schema (heartbeat every 50 ms: the floor of
         // its latency), read by the subscriber in Debezium mode.

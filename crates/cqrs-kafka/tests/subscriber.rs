@@ -516,3 +516,69 @@ async fn a_standby_in_the_same_group_takes_over_when_the_leader_dies() {
     relay.abort();
     assert_eq!(values(&documents), expected(&store).await);
 }
+
+/// The relay without transactions (at least once), cancelled at random points again
+/// and again: the topics may hold copies, every event is there at least once, and the
+/// subscriber, which releases each position once, still builds an exact read model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_at_least_once_relay_killed_again_and_again_still_builds_an_exact_read_model() {
+    require_broker();
+    let prefix = unique_name("alo");
+    let store = MemoryEventStore::new();
+    let head = append(&store, 0, 1500).await;
+    let relay = || {
+        KafkaRelay::new(&kafka_brokers(), "alo")
+            .with_prefix(&prefix)
+            .with_topic_layout(PARTITIONS, 1)
+            .with_batch_size(10)
+            .with_transactions(false)
+    };
+    for round in 0..8u64 {
+        let (relay, store) = (relay(), store.clone());
+        let task = tokio::spawn(async move { relay.run(&store).await });
+        tokio::time::sleep(Duration::from_millis(300 + (round * 53) % 250)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let last = {
+        let (relay, store) = (relay(), store.clone());
+        tokio::spawn(async move { relay.run(&store).await })
+    };
+    let started = std::time::Instant::now();
+    while relay().checkpoint().await.unwrap() < head {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the relay did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last.abort();
+
+    let (brokers, names) = (kafka_brokers(), topics(&prefix));
+    let seen = tokio::task::spawn_blocking(move || {
+        cqrs_testkit::kafka::read_to_end(&brokers, &names, "read_committed")
+    })
+    .await
+    .unwrap();
+    let events: Vec<_> = seen.iter().filter(|s| !s.is_watermark()).collect();
+    let distinct: std::collections::HashSet<&str> = events
+        .iter()
+        .map(|s| s.headers[headers::EVENT_ID].as_str())
+        .collect();
+    assert_eq!(distinct.len() as u64, head.0, "every event at least once");
+    println!("{} records for {} events", events.len(), distinct.len());
+
+    let documents = MemoryReadModelStore::new();
+    let handle = ProjectionRunner::new(
+        Timeline,
+        subscriber(&prefix, &unique_name("group")),
+        documents.clone(),
+    )
+    .spawn();
+    handle
+        .wait_for_timeout(head, Duration::from_secs(60))
+        .await
+        .unwrap();
+    handle.stop().await.unwrap();
+    assert_eq!(values(&documents), expected(&store).await);
+}

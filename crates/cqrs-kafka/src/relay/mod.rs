@@ -56,6 +56,7 @@ pub struct KafkaRelay {
     topic: Route,
     key: Route,
     lease: Option<(Arc<dyn DynLease>, Duration)>,
+    transactions: bool,
 }
 
 impl std::fmt::Debug for KafkaRelay {
@@ -66,6 +67,7 @@ impl std::fmt::Debug for KafkaRelay {
             .field("partitions", &self.partitions)
             .field("replication", &self.replication)
             .field("batch_size", &self.batch_size)
+            .field("transactions", &self.transactions)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +102,7 @@ impl KafkaRelay {
             topic: Arc::new(move |event| format!("{topic_prefix}.{}", aggregate_type(event))),
             key: Arc::new(|event| event.stream_id.to_string()),
             lease: None,
+            transactions: true,
         }
     }
 
@@ -156,6 +159,23 @@ impl KafkaRelay {
     #[must_use]
     pub fn with_lease(mut self, lease: impl Lease + 'static, ttl: Duration) -> Self {
         self.lease = Some((Arc::new(lease), ttl));
+        self
+    }
+
+    /// Publishes without Kafka transactions (`false`; default `true`): **at least
+    /// once**. Each batch's events and watermarks are acknowledged, then the
+    /// checkpoint is written; a relay stopped in between publishes those events
+    /// again after its restart, with the same event ids and positions, so every
+    /// consumer sees them twice. A [`KafkaSubscriber`](crate::KafkaSubscriber)
+    /// drops the copies (it releases each position once), so read models it builds
+    /// are still exact; consumers of your own must deduplicate by
+    /// [`headers::EVENT_ID`](crate::headers::EVENT_ID). What it buys: no transaction
+    /// per batch (no coordinator round trips, no markers), which is most of the
+    /// relay's latency. Use a lease with it: two relays without transactions are not
+    /// fenced, and would both publish.
+    #[must_use]
+    pub fn with_transactions(mut self, transactions: bool) -> Self {
+        self.transactions = transactions;
         self
     }
 

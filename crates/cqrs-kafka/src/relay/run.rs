@@ -17,6 +17,34 @@ use crate::client::{Owned, blocking};
 use crate::error::KafkaError;
 use crate::record::{headers_of, payload_of, watermark_headers};
 
+type Delivery = rdkafka::producer::DeliveryFuture;
+
+/// Sends the checkpoint record.
+fn send_checkpoint(
+    producer: &FutureProducer,
+    checkpoints: &str,
+    name: &str,
+    next: &Checkpoint,
+) -> Result<Delivery, KafkaError> {
+    let value = next.to_bytes();
+    let record = FutureRecord::to(checkpoints).key(name).payload(&value);
+    producer
+        .send_result(record)
+        .map_err(|(error, _)| KafkaError::kafka("produce checkpoint")(error))
+}
+
+/// Waits for every delivery; the first failure is the error.
+async fn await_all(deliveries: Vec<Delivery>) -> Result<(), KafkaError> {
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => return Err(KafkaError::kafka("delivery")(error)),
+            Err(_) => return Err(KafkaError::Task("a delivery was cancelled".into())),
+        }
+    }
+    Ok(())
+}
+
 /// The first wait after a transient failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts.
@@ -97,13 +125,14 @@ impl KafkaRelay {
             &[("cleanup.policy", "compact")],
         )
         .await?;
-        let producer: FutureProducer = self
-            .config
-            .clone()
-            .set(
+        let mut config = self.config.clone();
+        if self.transactions {
+            config.set(
                 "transactional.id",
                 format!("{}.relay.{}", self.prefix, self.name),
-            )
+            );
+        }
+        let producer: FutureProducer = config
             .set("enable.idempotence", "true")
             // Bounded waits: a transaction the broker does not finish, or a record it
             // does not acknowledge, fails the batch instead of hanging.
@@ -123,7 +152,7 @@ impl KafkaRelay {
         // thread of its own, never on a runtime worker.
         let guard = Owned::new(producer);
         let producer = guard.handle();
-        {
+        if self.transactions {
             // Aborts what a previous relay of this name left open, and fences it.
             let producer = producer.clone();
             blocking(move || {
@@ -227,12 +256,29 @@ impl KafkaRelay {
         topics: &[String],
         next: &Checkpoint,
     ) -> Result<(), KafkaError> {
+        if !self.transactions {
+            // At least once: the events and watermarks acknowledged, then the
+            // checkpoint. A relay stopped in between sends them again.
+            self.send_all(producer, batch, topics, next).await?;
+            return await_all(vec![send_checkpoint(
+                producer,
+                checkpoints,
+                &self.name,
+                next,
+            )?])
+            .await;
+        }
         producer
             .begin_transaction()
             .map_err(KafkaError::kafka("begin transaction"))?;
-        let sent = self
-            .send_all(producer, checkpoints, batch, topics, next)
-            .await;
+        let sent = match send_checkpoint(producer, checkpoints, &self.name, next) {
+            // In one transaction the order does not matter: all or nothing is seen.
+            Ok(checkpoint) => match self.send_all(producer, batch, topics, next).await {
+                Ok(()) => await_all(vec![checkpoint]).await,
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
         let producer = producer.clone();
         match sent {
             Ok(()) => {
@@ -255,10 +301,11 @@ impl KafkaRelay {
         }
     }
 
+    /// Sends the events and the watermarks and waits for the broker's
+    /// acknowledgements.
     async fn send_all(
         &self,
         producer: &FutureProducer,
-        checkpoints: &str,
         batch: &[RecordedEvent],
         topics: &[String],
         next: &Checkpoint,
@@ -288,24 +335,6 @@ impl KafkaRelay {
                 deliveries.push(delivery);
             }
         }
-        let value = next.to_bytes();
-        let record = FutureRecord::to(checkpoints)
-            .key(&self.name)
-            .payload(&value);
-        deliveries.push(
-            producer
-                .send_result(record)
-                .map_err(|(error, _)| KafkaError::kafka("produce checkpoint")(error))?,
-        );
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => return Err(KafkaError::kafka("delivery")(error)),
-                Err(_) => {
-                    return Err(KafkaError::Task("a delivery was cancelled".into()));
-                }
-            }
-        }
-        Ok(())
+        await_all(deliveries).await
     }
 }
