@@ -7,61 +7,22 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
+use common::{Timeline, append_range};
 use cqrs_core::{
-    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, LogReader, MemoryEventStore,
-    MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
+    LogReader, MemoryEventStore, MemoryReadModelStore, Position, Projection, ProjectionRunner,
 };
 use cqrs_kafka::{KafkaRelay, KafkaSubscriber};
 use cqrs_testkit::kafka::{assert_exactly_once, read_to_end};
 use cqrs_testkit::{HOW_TO_START, kafka_brokers, unique_name};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-#[event(namespace = "test")]
-enum TestEvent {
-    Happened { n: u64 },
-}
-
-/// Per user, the numbers in the order applied: a lost, repeated or reordered event
-/// shows.
-struct Timeline;
-
-impl Projection for Timeline {
-    const NAME: &'static str = "timeline";
-    type Event = TestEvent;
-    type Document = Vec<u64>;
-
-    fn document_ids(&self, event: &Envelope<TestEvent>) -> Vec<String> {
-        event.metadata.user_id.iter().cloned().collect()
-    }
-
-    fn apply(&self, _: &str, document: &mut Option<Vec<u64>>, event: &Envelope<TestEvent>) {
-        let TestEvent::Happened { n } = event.event;
-        document.get_or_insert_with(Vec::new).push(n);
-    }
-}
-
+/// Appends events `from..to` over 10 goal streams, for 3 users.
 async fn append(store: &MemoryEventStore, from: u64, to: u64) -> Position {
-    let mut last = Position::START;
-    for n in from..to {
-        let stream = format!("goal-{}", n % 10);
-        let metadata = Metadata::new().with_user(format!("user-{}", n % 3));
-        let event = NewEvent::encode(&TestEvent::Happened { n }, metadata).unwrap();
-        last = store
-            .append(AppendRequest::new(
-                stream,
-                ExpectedVersion::Any,
-                vec![event],
-            ))
-            .await
-            .unwrap()
-            .position
-            .unwrap();
-    }
-    last
+    append_range(store, from, to, 10, false).await
 }
 
 /// `scripts/services.sh COMMAND kafka`.
@@ -88,10 +49,7 @@ impl Drop for Restart {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_killed_mid_stream_and_restarted_loses_and_repeats_nothing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::trace();
     let prefix = unique_name("crash");
     let store = MemoryEventStore::new();
     let first = append(&store, 0, 300).await;

@@ -7,12 +7,14 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{TestEvent, Timeline};
 use cqrs_core::{
-    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, LogReader,
-    MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
-    ReadModelReader,
+    AppendRequest, EventAppender, ExpectedVersion, LogReader, MemoryReadModelStore, Metadata,
+    NewEvent, Position, Projection, ProjectionRunner, ReadModelReader,
 };
 use cqrs_kafka::{KafkaSubscriber, debezium_connector};
 use cqrs_mongo::MongoReadModelStore;
@@ -21,32 +23,6 @@ use cqrs_testkit::http::request;
 use cqrs_testkit::{
     OrUnreachable, connect_url, kafka_brokers, mongodb_url, postgres_url, unique_name,
 };
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-#[event(namespace = "test")]
-enum TestEvent {
-    Happened { n: u64 },
-}
-
-/// Per user, the numbers in the order applied: a lost, repeated or reordered event
-/// shows.
-struct Timeline;
-
-impl Projection for Timeline {
-    const NAME: &'static str = "timeline";
-    type Event = TestEvent;
-    type Document = Vec<u64>;
-
-    fn document_ids(&self, event: &Envelope<TestEvent>) -> Vec<String> {
-        event.metadata.user_id.iter().cloned().collect()
-    }
-
-    fn apply(&self, _: &str, document: &mut Option<Vec<u64>>, event: &Envelope<TestEvent>) {
-        let TestEvent::Happened { n } = event.event;
-        document.get_or_insert_with(Vec::new).push(n);
-    }
-}
 
 /// The connector's state (`RUNNING`, `FAILED`, ...), or why it cannot be read.
 fn connector_state(name: &str) -> String {

@@ -6,12 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
+mod common;
+
 use std::time::Duration;
 
+use common::{TestEvent, Timeline, append_range, values};
 use cqrs_core::{
-    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, LogReader, MemoryEventStore,
-    MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
-    RecordedEvent,
+    AppendRequest, EventAppender, ExpectedVersion, LogReader, MemoryEventStore,
+    MemoryReadModelStore, Metadata, NewEvent, Position, ProjectionRunner, RecordedEvent,
 };
 use cqrs_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use cqrs_kafka::rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -19,59 +21,13 @@ use cqrs_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use cqrs_kafka::rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use cqrs_kafka::{KafkaDeadLetters, KafkaRelay, KafkaSubscriber, Record, decode_record, headers};
 use cqrs_testkit::{OrUnreachable, kafka_brokers, unique_name};
-use serde::{Deserialize, Serialize};
 
 const PARTITIONS: i32 = 4;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-#[event(namespace = "test")]
-enum TestEvent {
-    Happened { n: u64 },
-}
-
-/// One document per user: the numbers of the user's events, in the order applied.
-/// The relay keys by stream, and a user's events come from many streams, so each
-/// document is fed from several partitions.
-struct Timeline;
-
-impl Projection for Timeline {
-    const NAME: &'static str = "timeline";
-    type Event = TestEvent;
-    type Document = Vec<u64>;
-
-    fn document_ids(&self, event: &Envelope<TestEvent>) -> Vec<String> {
-        event.metadata.user_id.iter().cloned().collect()
-    }
-
-    fn apply(&self, _: &str, document: &mut Option<Vec<u64>>, event: &Envelope<TestEvent>) {
-        let TestEvent::Happened { n } = event.event;
-        document.get_or_insert_with(Vec::new).push(n);
-    }
-}
 
 /// Appends events `from..to`, round-robin over 12 streams of two aggregate types,
 /// for 3 users.
 async fn append(store: &MemoryEventStore, from: u64, to: u64) -> Position {
-    let mut last = Position::START;
-    for n in from..to {
-        let stream = match n % 12 {
-            s if s % 2 == 0 => format!("goal-{s}"),
-            s => format!("category-{s}"),
-        };
-        let metadata = Metadata::new().with_user(format!("user-{}", n % 3));
-        let event = NewEvent::encode(&TestEvent::Happened { n }, metadata).unwrap();
-        last = store
-            .append(AppendRequest::new(
-                stream,
-                ExpectedVersion::Any,
-                vec![event],
-            ))
-            .await
-            .unwrap()
-            .position
-            .unwrap();
-    }
-    last
+    append_range(store, from, to, 12, true).await
 }
 
 fn topics(prefix: &str) -> Vec<String> {
@@ -103,24 +59,13 @@ async fn expected(store: &MemoryEventStore) -> Vec<(String, serde_json::Value)> 
     values(&documents)
 }
 
-fn values(store: &MemoryReadModelStore) -> Vec<(String, serde_json::Value)> {
-    store
-        .documents(Timeline::NAME)
-        .into_iter()
-        .map(|(id, document)| (id, document.value))
-        .collect()
-}
-
 fn subscriber(prefix: &str, group: &str) -> KafkaSubscriber {
     KafkaSubscriber::new(&kafka_brokers(), group, topics(prefix))
 }
 
 /// Fails with the way to start Kafka if the broker cannot be reached.
 fn require_broker() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    common::trace();
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka_brokers())
         .create()
