@@ -20,10 +20,18 @@ step "cargo doc (broken links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "cargo package (the published crates package and build on their own)"
+# Cargo verifies each package against the others through a local registry, and takes
+# what comes from a registry as immutable: it extracts a name and version under
+# ~/.cargo/registry/src once, and reuses a compiled copy in target/ whatever changed
+# since. In a working copy that packaged the same version before, the verification
+# would build today's crates against yesterday's. So both go first (the names are
+# this workspace's own; the cost is compiling its crates once more).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cqrs-rs-* target/debug/.fingerprint/cqrs-rs-*
 # --allow-dirty so that the script also runs on a work tree with changes; CI's clone
 # is clean anyway.
 cargo package --locked --allow-dirty --quiet \
-  -p cqrs-rs-derive -p cqrs-rs-core -p cqrs-rs-postgres -p cqrs-rs-mongo -p cqrs-rs-redis
+  -p cqrs-rs-derive -p cqrs-rs-core -p cqrs-rs-postgres -p cqrs-rs-mongo -p cqrs-rs-redis \
+  -p cqrs-rs-kafka
 
 step "test servers (scripts/services.sh up)"
 scripts/services.sh up
