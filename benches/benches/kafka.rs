@@ -223,6 +223,17 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let brokers = cqrs_testkit::kafka_brokers();
     let prefix = cqrs_testkit::unique_name("bench");
+    let consume_prefix = cqrs_testkit::unique_name("consume");
+    // Every topic this run makes goes when it ends.
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(
+        &brokers,
+        [
+            prefix.clone(),
+            consume_prefix.clone(),
+            "latency_".into(),
+            "__debezium-heartbeat.latency_".into(),
+        ],
+    );
     let (_, events) = rt.block_on(planner_events(USERS));
     let count = events.len() as u64;
     let source = Finite(events.clone());
@@ -276,7 +287,6 @@ fn main() {
     // relay run); each iteration builds the read model from the first copy's events,
     // which the subscriber must read through anyway: so it reads only the first
     // run's records by using a relay of its own under a fresh prefix.
-    let consume_prefix = cqrs_testkit::unique_name("consume");
     rt.block_on(async {
         let relay = KafkaRelay::new(&brokers, "consume")
             .with_prefix(&consume_prefix)

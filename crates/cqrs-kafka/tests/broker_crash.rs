@@ -51,6 +51,7 @@ impl Drop for Restart {
 async fn the_broker_killed_mid_stream_and_restarted_loses_and_repeats_nothing() {
     common::trace();
     let prefix = unique_name("crash");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let store = MemoryEventStore::new();
     let first = append(&store, 0, 300).await;
     let relay = {

@@ -68,6 +68,10 @@ async fn commands_reach_a_mongodb_read_model_through_debezium_in_position_order(
     let schema = unique_name("dbz");
     let slot = format!("dbz_{}", &schema[schema.len() - 16..]);
     let topic = format!("{schema}.events");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(
+        &kafka_brokers(),
+        [schema.clone(), format!("__debezium-heartbeat.{topic}")],
+    );
     let pool = {
         let options: sqlx::postgres::PgConnectOptions = postgres_url().parse().unwrap();
         let options = options.options([("search_path", schema.as_str())]);

@@ -87,6 +87,7 @@ async fn relay_until(relay: &KafkaRelay, store: &MemoryEventStore, head: Positio
 async fn every_event_is_published_once_with_its_headers_and_a_restart_resumes() {
     let brokers = kafka_brokers();
     let prefix = unique_name("relay");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&brokers, [prefix.clone()]);
     let store = MemoryEventStore::new();
     let head = append(&store, 50, 6).await;
     let relay = KafkaRelay::new(&brokers, "test")
@@ -141,6 +142,7 @@ async fn a_relay_killed_ten_times_leaves_each_event_once() {
         .try_init();
     let brokers = kafka_brokers();
     let prefix = unique_name("relay");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&brokers, [prefix.clone()]);
     let store = MemoryEventStore::new();
     let head = append(&store, 3_000, 20).await;
     let relay = || {
@@ -213,6 +215,7 @@ async fn wait_for_checkpoint(relay: &KafkaRelay, head: Position) {
 async fn a_second_relay_waits_for_the_lease_and_takes_over() {
     let brokers = kafka_brokers();
     let prefix = unique_name("relay");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&brokers, [prefix.clone()]);
     let store = MemoryEventStore::new();
     let lease = cqrs_core::MemoryLease::new();
     let relay = || {

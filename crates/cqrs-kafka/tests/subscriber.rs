@@ -122,6 +122,7 @@ fn per_partition(topics: &[String]) -> Vec<RecordedEvent> {
 async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumption_does_not() {
     require_broker();
     let prefix = unique_name("order");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let store = MemoryEventStore::new();
     // Only goal streams at first: the category topic appears later, mid-subscription.
     for n in (0..120).filter(|n| n % 2 == 0) {
@@ -197,6 +198,7 @@ async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumpt
 async fn a_runner_killed_mid_batch_again_and_again_ends_equal_to_a_rebuild() {
     require_broker();
     let prefix = unique_name("killed");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let group = unique_name("group");
     let store = MemoryEventStore::new();
     append(&store, 0, 200).await;
@@ -239,6 +241,8 @@ async fn bad_records_go_to_the_dead_letters_and_reading_goes_on() {
     require_broker();
     let prefix = unique_name("bad");
     let group = unique_name("group");
+    let _topics =
+        cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone(), group.clone()]);
     let store = MemoryEventStore::new();
     let first = append(&store, 0, 30).await;
     let relay = relay(&store, &prefix);
@@ -421,6 +425,7 @@ fn read_all(topic: &str, count: usize) -> Vec<std::collections::HashMap<String, 
 async fn a_standby_in_the_same_group_takes_over_when_the_leader_dies() {
     require_broker();
     let prefix = unique_name("takeover");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let group = unique_name("group");
     let store = MemoryEventStore::new();
     append(&store, 0, 100).await;
@@ -469,6 +474,7 @@ async fn a_standby_in_the_same_group_takes_over_when_the_leader_dies() {
 async fn an_at_least_once_relay_killed_again_and_again_still_builds_an_exact_read_model() {
     require_broker();
     let prefix = unique_name("alo");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let store = MemoryEventStore::new();
     let head = append(&store, 0, 1500).await;
     let relay = || {

@@ -138,3 +138,77 @@ pub fn assert_exactly_once(seen: &[Seen], events: usize) {
         assert_eq!(version, before + 1, "{stream} in version order");
     }
 }
+
+/// Deletes, when dropped (also when the test fails), every topic whose name starts
+/// with one of its prefixes: a test's topics do not pile up in a broker that outlives
+/// it (a broker with thousands of partitions starts and commits more slowly).
+#[derive(Debug)]
+pub struct DeleteTopics {
+    brokers: String,
+    prefixes: Vec<String>,
+}
+
+impl DeleteTopics {
+    /// Topics of `brokers` starting with any of `prefixes` go when this is dropped.
+    pub fn under<S: Into<String>>(brokers: &str, prefixes: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            prefixes: prefixes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl Drop for DeleteTopics {
+    fn drop(&mut self) {
+        let (brokers, prefixes) = (self.brokers.clone(), std::mem::take(&mut self.prefixes));
+        // On a thread of its own: the client blocks, and a test's runtime may be
+        // shutting down. Best effort: a broker that is gone keeps its topics.
+        let cleanup = std::thread::spawn(move || {
+            use rdkafka::admin::{AdminClient, AdminOptions};
+            use rdkafka::client::DefaultClientContext;
+            let Ok(admin) = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .create::<AdminClient<DefaultClientContext>>()
+            else {
+                return;
+            };
+            let Ok(metadata) = admin.inner().fetch_metadata(None, Duration::from_secs(10)) else {
+                return;
+            };
+            let doomed: Vec<String> = metadata
+                .topics()
+                .iter()
+                .map(|t| t.name().to_owned())
+                .filter(|name| prefixes.iter().any(|p| name.starts_with(p.as_str())))
+                .collect();
+            if doomed.is_empty() {
+                return;
+            }
+            let names: Vec<&str> = doomed.iter().map(String::as_str).collect();
+            let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+            let _ = block_on(admin.delete_topics(&names, &options));
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Runs a future to its end on this thread (the admin client's futures are driven by
+/// its own thread, so no runtime is needed).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

@@ -86,6 +86,7 @@ async fn wait_past(prefix: &str, past: Position, child: &mut Child) -> Position 
 async fn a_relay_process_killed_ten_times_leaves_each_event_once_in_order() {
     let schema = unique_name("relay");
     let prefix = unique_name("relay");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let pool = {
         let options: sqlx::postgres::PgConnectOptions = postgres_url().parse().unwrap();
         let options = options.options([("search_path", schema.as_str())]);
@@ -190,6 +191,7 @@ async fn a_relay_process_killed_ten_times_leaves_each_event_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_with_why() {
     let prefix = unique_name("letters");
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&kafka_brokers(), [prefix.clone()]);
     let kafka = mada::kafka::KafkaSync::new(&kafka_brokers(), &prefix);
     let event = cqrs_core::RecordedEvent {
         event_id: uuid::Uuid::now_v7(),
