@@ -5,7 +5,7 @@
 //!   `relay/raw-producer`: a transactional rdkafka producer sending the same records
 //!   (same payloads, headers and producer settings) in transactions of 500, nothing
 //!   else: the ceiling.
-//! * `consume/kafka-subscriber`: the calendar read model built from those topics by
+//! * `consume/kafka-subscriber`: the plan read model built from those topics by
 //!   a [`KafkaSubscriber`] (merge across 6 partitions, offsets committed per batch),
 //!   beside `consume/memory-subscription`: the same projection fed by the in-memory
 //!   store's subscription.
@@ -34,7 +34,7 @@ use cqrs_kafka::{KafkaRelay, KafkaSubscriber, headers};
 use cqrs_postgres::{PgCdcSource, PgEventStore};
 use criterion::{Criterion, Throughput};
 use futures::StreamExt;
-use mada::projections::CalendarProjection;
+use mada::projections::PlanProjection;
 
 const USERS: usize = 645; // 645 * 31 = 19,995 events
 const BATCH: usize = 500;
@@ -303,13 +303,10 @@ fn main() {
                 [format!("{consume_prefix}.goal")],
             );
             async move {
-                let handle = ProjectionRunner::new(
-                    CalendarProjection,
-                    subscriber,
-                    MemoryReadModelStore::new(),
-                )
-                .with_batch_size(BATCH)
-                .spawn();
+                let handle =
+                    ProjectionRunner::new(PlanProjection, subscriber, MemoryReadModelStore::new())
+                        .with_batch_size(BATCH)
+                        .spawn();
                 handle
                     .wait_for_timeout(head, Duration::from_secs(60))
                     .await
@@ -324,7 +321,7 @@ fn main() {
             let store = store.clone();
             async move {
                 let handle =
-                    ProjectionRunner::new(CalendarProjection, store, MemoryReadModelStore::new())
+                    ProjectionRunner::new(PlanProjection, store, MemoryReadModelStore::new())
                         .with_batch_size(BATCH)
                         .spawn();
                 handle.wait_for(head).await.expect("caught up");

@@ -18,7 +18,7 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use mada::domain::{Goal, GoalEvent};
-use mada::projections::{CalendarProjection, TodayProjection};
+use mada::projections::PlanProjection;
 use uuid::Uuid;
 
 const USERS: usize = 100; // 3,100 events
@@ -68,32 +68,20 @@ fn projection_throughput(c: &mut Criterion) {
         bench_apply(
             &mut group,
             &rt,
-            "calendar",
-            CalendarProjection,
-            &store,
-            &events,
-            batch,
-        );
-        bench_apply(
-            &mut group,
-            &rt,
-            "today",
-            TodayProjection,
+            "plan",
+            PlanProjection,
             &store,
             &events,
             batch,
         );
     }
     // The whole path: a spawned runner subscribed to the store, from position 0 to the head.
-    group.bench_function("calendar/subscribed/1000", |b| {
+    group.bench_function("plan/subscribed/1000", |b| {
         b.to_async(&rt).iter(|| async {
-            let handle = ProjectionRunner::new(
-                CalendarProjection,
-                store.clone(),
-                MemoryReadModelStore::new(),
-            )
-            .with_batch_size(1000)
-            .spawn();
+            let handle =
+                ProjectionRunner::new(PlanProjection, store.clone(), MemoryReadModelStore::new())
+                    .with_batch_size(1000)
+                    .spawn();
             handle
                 .wait_for(Position(events.len() as u64))
                 .await
@@ -212,5 +200,56 @@ fn command_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, projection_throughput, command_throughput);
+/// What a read of today's list or of a month costs on top of fetching the user's plan:
+/// decoding the stored JSON and computing the view, for a plan of 20 goals (10 daily
+/// with no end, 10 on Mondays and Thursdays with no end), each done on every due day
+/// of the year before: 5,690 done days.
+fn plan_views(c: &mut Criterion) {
+    use chrono::Weekday;
+    use mada::domain::Schedule;
+    use mada::projections::{Plan, PlannedGoal};
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 11, 1).expect("a date");
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("a date");
+    let goals = (0..20u128)
+        .map(|n| {
+            let schedule = if n % 2 == 0 {
+                Schedule::every_day_from(start)
+            } else {
+                Schedule::weekly_from(start, [Weekday::Mon, Weekday::Thu])
+            };
+            PlannedGoal {
+                goal_id: uuid::Uuid::from_u128(n + 1),
+                title: format!("Goal {n}"),
+                category_id: uuid::Uuid::from_u128(0),
+                memo: None,
+                done: schedule.days_between(start, today).collect(),
+                schedule,
+            }
+        })
+        .collect();
+    let plan = Plan {
+        user_id: "user".into(),
+        goals,
+    };
+    let stored = serde_json::to_value(&plan).expect("json");
+    let mut group = c.benchmark_group("view/plan");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("today/computed", |b| b.iter(|| plan.today(today)));
+    group.bench_function("month/computed", |b| b.iter(|| plan.month(2026, 11)));
+    group.bench_function("decode+today", |b| {
+        b.iter(|| {
+            let plan: Plan = serde_json::from_value(stored.clone()).expect("a plan");
+            plan.today(today)
+        });
+    });
+    group.finish();
+    println!(
+        "plan of 20 goals with a year of completions: {} bytes as JSON",
+        stored.to_string().len()
+    );
+}
+
+criterion_group!(benches, projection_throughput, command_throughput, plan_views);
 criterion_main!(benches);

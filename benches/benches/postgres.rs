@@ -25,7 +25,7 @@ use cqrs_es::{Aggregate as PeerAggregate, DomainEvent};
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mada::domain::{Goal, GoalCommand, GoalError, GoalEvent};
-use mada::projections::TodayProjection;
+use mada::projections::PlanProjection;
 use postgres_es::PostgresCqrs;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -299,11 +299,11 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     // The documents the projection ends with, for the ceiling.
     let documents = rt.block_on(async {
         let memory = MemoryReadModelStore::new();
-        let runner = ProjectionRunner::new(TodayProjection, _memory.clone(), memory.clone());
+        let runner = ProjectionRunner::new(PlanProjection, _memory.clone(), memory.clone());
         for chunk in events.chunks(1000) {
             runner.apply(Position::START, chunk).await.expect("apply");
         }
-        memory.documents("today")
+        memory.documents("plan")
     });
     let mut group = c.benchmark_group("projection/postgres");
     group.throughput(Throughput::Elements(events.len() as u64));
@@ -312,10 +312,10 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     let mut round = 0u64;
-    group.bench_function("today/batch-1000", |b| {
+    group.bench_function("plan/batch-1000", |b| {
         b.to_async(rt).iter(|| {
             round += 1;
-            let name = format!("today_{round}");
+            let name = format!("plan_{round}");
             let store = store.clone();
             let source = _memory.clone();
             let events = &events;

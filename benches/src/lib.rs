@@ -40,7 +40,7 @@ pub async fn planner_events(users: usize) -> (MemoryEventStore, Vec<RecordedEven
         }];
         events.extend(
             Schedule::daily(start, end)
-                .days()
+                .days_between(start, end)
                 .map(|day| GoalEvent::GoalCompleted {
                     goal_id,
                     user_id: user_id.clone(),
@@ -118,7 +118,7 @@ pub async fn catch_up<S: ReadModelStore + Clone + 'static>(
     batch: usize,
     name: String,
 ) {
-    let runner = ProjectionRunner::new(mada::projections::TodayProjection, source, store.clone())
+    let runner = ProjectionRunner::new(mada::projections::PlanProjection, source, store.clone())
         .with_name(name.clone());
     let mut checkpoint = Position::START;
     for chunk in events.chunks(batch) {

@@ -14,7 +14,7 @@ use cqrs_core::{
     Repository,
 };
 use mada::domain::{CategoryFact, Goal, GoalAction, GoalCommand, Schedule};
-use mada::projections::{CalendarProjection, MonthCalendar, TodayList, TodayProjection};
+use mada::projections::{Plan, PlanProjection};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -154,7 +154,8 @@ async fn a_runner_over_postgres_reads_its_writes_and_resumes_after_a_restart() {
     );
     let complete = |day| GoalCommand::new("ada", goal, GoalAction::Complete { day });
 
-    let today = ProjectionRunner::new(TodayProjection, events.clone(), read.clone())
+    let plan_of = |value: serde_json::Value| serde_json::from_value::<Plan>(value).unwrap();
+    let plans = ProjectionRunner::new(PlanProjection, events.clone(), read.clone())
         .with_batch_size(3)
         .spawn();
     repo.execute(&create, Metadata::new()).await.unwrap();
@@ -162,20 +163,13 @@ async fn a_runner_over_postgres_reads_its_writes_and_resumes_after_a_restart() {
         .execute(&complete(d("2026-11-25")), Metadata::new())
         .await
         .unwrap();
-    today
+    plans
         .wait_for_timeout(done.position.unwrap(), WAIT)
         .await
         .unwrap();
-    let list: TodayList = serde_json::from_value(
-        read.get("today", "ada/2026-11-25")
-            .await
-            .unwrap()
-            .unwrap()
-            .value,
-    )
-    .unwrap();
-    assert!(list.items[0].done);
-    today.stop().await.unwrap();
+    let plan = plan_of(read.get("plan", "ada").await.unwrap().unwrap().value);
+    assert!(plan.today(d("2026-11-25")).items[0].done);
+    plans.stop().await.unwrap();
 
     // Events written while no runner runs are applied by the next one, from the
     // checkpoint, once each.
@@ -188,22 +182,12 @@ async fn a_runner_over_postgres_reads_its_writes_and_resumes_after_a_restart() {
             .position
             .unwrap();
     }
-    let calendar = ProjectionRunner::new(CalendarProjection, events.clone(), read.clone()).spawn();
-    calendar.wait_for_timeout(last, WAIT).await.unwrap();
-    let month: MonthCalendar = serde_json::from_value(
-        read.get("calendar", "ada/2026-11")
-            .await
-            .unwrap()
-            .unwrap()
-            .value,
-    )
-    .unwrap();
+    let plans = ProjectionRunner::new(PlanProjection, events.clone(), read.clone()).spawn();
+    plans.wait_for_timeout(last, WAIT).await.unwrap();
+    let plan = plan_of(read.get("plan", "ada").await.unwrap().unwrap().value);
+    let month = plan.month(2026, 11);
     assert_eq!(month.days.values().map(|c| c.done).sum::<u32>(), 4);
     assert_eq!(month.days.values().map(|c| c.scheduled).sum::<u32>(), 5);
-    calendar.stop().await.unwrap();
-
-    let today = ProjectionRunner::new(TodayProjection, events.clone(), read.clone()).spawn();
-    today.wait_for_timeout(last, WAIT).await.unwrap();
     for (day, done) in [
         ("23", true),
         ("24", true),
@@ -211,18 +195,11 @@ async fn a_runner_over_postgres_reads_its_writes_and_resumes_after_a_restart() {
         ("26", true),
         ("27", false),
     ] {
-        let list: TodayList = serde_json::from_value(
-            read.get("today", &format!("ada/2026-11-{day}"))
-                .await
-                .unwrap()
-                .unwrap()
-                .value,
-        )
-        .unwrap();
+        let list = plan.today(d(&format!("2026-11-{day}")));
         assert_eq!(list.items.len(), 1, "day {day}");
         assert_eq!(list.items[0].done, done, "day {day}");
     }
-    assert_eq!(read.checkpoint("today").await.unwrap(), last);
-    today.stop().await.unwrap();
+    assert_eq!(read.checkpoint("plan").await.unwrap(), last);
+    plans.stop().await.unwrap();
     db.drop().await;
 }

@@ -16,8 +16,7 @@ use crate::domain::{
     Goal, GoalAction, GoalCommand, GoalError, GoalId, Schedule,
 };
 use crate::projections::{
-    CalendarProjection, CategoriesProjection, CategoryItem, CategoryList, MonthCalendar,
-    TodayProjection, month_key, today_key,
+    CategoriesProjection, CategoryItem, CategoryList, MonthCalendar, Plan, PlanProjection,
 };
 
 /// Why a planner operation failed.
@@ -122,13 +121,12 @@ pub struct TodayEntry {
 }
 
 /// Where each of the planner's read models is kept: one store per projection, of any
-/// types (the same store for all with [`ReadStores::all`]).
+/// types (the same store for both with [`ReadStores::all`]).
 #[derive(Debug, Clone)]
-pub struct ReadStores<T, C = T, K = T> {
-    /// Today's lists ([`TodayProjection`]).
-    pub today: T,
-    /// The month calendars ([`CalendarProjection`]).
-    pub calendar: C,
+pub struct ReadStores<P, K = P> {
+    /// The users' plans ([`PlanProjection`]): today's lists and months are computed
+    /// from them.
+    pub plans: P,
     /// The category lists ([`CategoriesProjection`]).
     pub categories: K,
 }
@@ -137,8 +135,7 @@ impl<R: Clone> ReadStores<R> {
     /// Every read model in `store`.
     pub fn all(store: R) -> Self {
         Self {
-            today: store.clone(),
-            calendar: store.clone(),
+            plans: store.clone(),
             categories: store,
         }
     }
@@ -196,23 +193,22 @@ fn runner<P: Projection, F: Feeds, R: ReadModelStore + 'static>(
 }
 
 /// The MADA planner: executes users' commands on the write model and answers their
-/// queries from the read models, which three projections keep up to date.
+/// queries from the read models, which two projections keep up to date.
 ///
 /// Generic over the stores: the event store `S`, and a read-model store per read
-/// model (`T` today's lists, `C` calendars, `K` category lists), in memory for the
-/// embedded default, real backends behind the same ports.
-pub struct Planner<S, T, C = T, K = T> {
+/// model (`P` plans, `K` category lists), in memory for the embedded default, real
+/// backends behind the same ports.
+pub struct Planner<S, P, K = P> {
     categories: Repository<Category, S>,
     goals: Repository<Goal, S>,
-    today: ReadModel<TodayProjection, T>,
-    calendar: ReadModel<CalendarProjection, C>,
+    plans: ReadModel<PlanProjection, P>,
     category_lists: ReadModel<CategoriesProjection, K>,
     projections: Vec<ProjectionHandle>,
     written: AtomicU64,
     options: PlannerOptions,
 }
 
-impl<S, T, C, K> std::fmt::Debug for Planner<S, T, C, K> {
+impl<S, P, K> std::fmt::Debug for Planner<S, P, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Planner")
             .field("written", &self.written)
@@ -221,16 +217,15 @@ impl<S, T, C, K> std::fmt::Debug for Planner<S, T, C, K> {
     }
 }
 
-impl<S, T, C, K> Planner<S, T, C, K>
+impl<S, P, K> Planner<S, P, K>
 where
     S: EventStore + EventSubscriber + Clone + 'static,
-    T: ReadModelStore + Clone + 'static,
-    C: ReadModelStore + Clone + 'static,
+    P: ReadModelStore + Clone + 'static,
     K: ReadModelStore + Clone + 'static,
 {
     /// Starts the projections, each into its own store, fed by the event store's own
     /// subscription, and returns the planner.
-    pub fn start(store: S, read: ReadStores<T, C, K>, options: PlannerOptions) -> Self {
+    pub fn start(store: S, read: ReadStores<P, K>, options: PlannerOptions) -> Self {
         let feeds = StoreFeeds(store.clone());
         Self::start_with(store, &feeds, read, options)
     }
@@ -241,7 +236,7 @@ where
     pub fn start_with<F: Feeds>(
         store: S,
         feeds: &F,
-        read: ReadStores<T, C, K>,
+        read: ReadStores<P, K>,
         options: PlannerOptions,
     ) -> Self {
         let snapshots = match options.snapshot_every {
@@ -249,21 +244,18 @@ where
             n => SnapshotPolicy::Every(n),
         };
         let wait = options.read_timeout;
-        let today = runner(TodayProjection, feeds, read.today, &options);
-        let calendar = runner(CalendarProjection, feeds, read.calendar, &options);
+        let plans = runner(PlanProjection, feeds, read.plans, &options);
         let categories = runner(CategoriesProjection, feeds, read.categories, &options);
-        let (today_reader, calendar_reader, categories_reader) = (
-            today.read_model().with_wait_timeout(wait),
-            calendar.read_model().with_wait_timeout(wait),
+        let (plans_reader, categories_reader) = (
+            plans.read_model().with_wait_timeout(wait),
             categories.read_model().with_wait_timeout(wait),
         );
         Self {
             categories: Repository::new(store.clone()).with_snapshots(snapshots),
             goals: Repository::new(store).with_snapshots(snapshots),
-            today: today_reader,
-            calendar: calendar_reader,
+            plans: plans_reader,
             category_lists: categories_reader,
-            projections: vec![today.spawn(), calendar.spawn(), categories.spawn()],
+            projections: vec![plans.spawn(), categories.spawn()],
             written: AtomicU64::new(0),
             options,
         }
@@ -472,8 +464,7 @@ where
             return Ok(());
         }
         let position = Position(self.written.load(Ordering::SeqCst));
-        self.today.wait_for(position).await?;
-        self.calendar.wait_for(position).await?;
+        self.plans.wait_for(position).await?;
         self.category_lists.wait_for(position).await?;
         Ok(())
     }
@@ -500,10 +491,9 @@ where
     /// [`PlannerError::Store`] if the read side fails.
     pub async fn today(&self, user: &str, day: NaiveDate) -> Result<TodayView, PlannerError> {
         let categories = self.categories(user).await?;
-        let list = self.today.get(&today_key(user, day)).await?;
+        let list = self.plan(user).await?.today(day);
         let items = list
-            .map(|l| l.items)
-            .unwrap_or_default()
+            .items
             .into_iter()
             .map(|item| TodayEntry {
                 category: categories.find(item.category_id).cloned(),
@@ -527,16 +517,15 @@ where
         month: u32,
     ) -> Result<MonthCalendar, PlannerError> {
         self.sync().await?;
-        Ok(self
-            .calendar
-            .get(&month_key(user, year, month))
-            .await?
-            .unwrap_or_else(|| MonthCalendar {
-                user_id: user.into(),
-                year,
-                month,
-                days: Default::default(),
-            }))
+        Ok(self.plan(user).await?.month(year, month))
+    }
+
+    /// `user`'s plan (empty if they have no goal).
+    async fn plan(&self, user: &str) -> Result<Plan, PlannerError> {
+        Ok(self.plans.get(user).await?.unwrap_or_else(|| Plan {
+            user_id: user.into(),
+            goals: Vec::new(),
+        }))
     }
 
     /// Stops the projections.

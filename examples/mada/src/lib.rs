@@ -1,10 +1,11 @@
 //! MADA, a personal planner built on [`cqrs_core`].
 //!
-//! A user has categories (a name and a colour) and goals (a title, a category, a day
-//! or a range of days, optionally on chosen weekdays, an optional memo), done or not
-//! done per day. The write model ([`domain`]) is two kinds of aggregates; the read
-//! side ([`projections`]) is three read models shaped for the screens: today's list,
-//! the month calendar, the category list. [`Planner`] ties them together over any
+//! A user has categories (a name and a colour) and goals (a title, a category, a day,
+//! a range of days or every day from a date on with no end, optionally only on
+//! chosen weekdays, an optional memo), done or not done per day. The write model
+//! ([`domain`]) is two kinds of aggregates; the read side ([`projections`]) is two
+//! read models: each user's plan, from which today's list and the month calendar are
+//! computed when read, and the category list. [`Planner`] ties them together over any
 //! stores that implement the ports, one store per read model ([`ReadStores`]); the
 //! binary runs it in memory (the default), on PostgreSQL, and with its read side on
 //! MongoDB and Redis.

@@ -44,15 +44,14 @@ fn month_bounds(day: NaiveDate) -> (NaiveDate, NaiveDate) {
 ///
 /// # Errors
 /// Any failure other than the refusals the scenario means to show.
-pub async fn run<S, T, C, K>(
-    planner: &Planner<S, T, C, K>,
+pub async fn run<S, P, K>(
+    planner: &Planner<S, P, K>,
     user: &str,
     today: NaiveDate,
 ) -> Result<ScenarioReport, PlannerError>
 where
     S: EventStore + EventSubscriber + Clone + 'static,
-    T: ReadModelStore + Clone + 'static,
-    C: ReadModelStore + Clone + 'static,
+    P: ReadModelStore + Clone + 'static,
     K: ReadModelStore + Clone + 'static,
 {
     let (first, last) = month_bounds(today);
@@ -73,7 +72,7 @@ where
             goal(
                 "Morning run",
                 health,
-                Schedule::weekly(first, last, [Weekday::Mon, Weekday::Wed, Weekday::Fri]),
+                Schedule::weekly_from(first, [Weekday::Mon, Weekday::Wed, Weekday::Fri]),
                 None,
             ),
         )

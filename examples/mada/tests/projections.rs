@@ -8,8 +8,8 @@ use chrono::{NaiveDate, Weekday};
 use cqrs_core::testing::ProjectionTest;
 use mada::domain::{CategoryEvent, GoalDetails, GoalEvent, Schedule};
 use mada::projections::{
-    CalendarProjection, CategoriesProjection, CategoryItem, CategoryList, DayCount, MonthCalendar,
-    TodayItem, TodayList, TodayProjection,
+    CategoriesProjection, CategoryItem, CategoryList, DayCount, MonthCalendar, Plan,
+    PlanProjection, TodayItem, TodayList,
 };
 use uuid::Uuid;
 
@@ -64,33 +64,39 @@ fn item(title: &str, done: bool) -> TodayItem {
     }
 }
 
+/// The plan of "ada" after the events so far.
+fn plan(test: &ProjectionTest<PlanProjection>) -> Plan {
+    test.document("ada").expect("ada's plan")
+}
+
+fn list(day: &str, items: Vec<TodayItem>) -> TodayList {
+    TodayList {
+        user_id: "ada".into(),
+        day: d(day),
+        items,
+    }
+}
+
 #[test]
 fn today_lists_a_goal_on_each_day_it_is_due() {
     let test =
-        ProjectionTest::new(TodayProjection).given("goal-1", [created(), completed("2026-11-02")]);
-    test.then_expect_document(
-        "ada/2026-10-28",
-        TodayList {
-            user_id: "ada".into(),
-            day: d("2026-10-28"),
-            items: vec![item("Swim", false)],
-        },
-    )
-    .then_expect_document(
-        "ada/2026-11-02",
-        TodayList {
-            user_id: "ada".into(),
-            day: d("2026-11-02"),
-            items: vec![item("Swim", true)],
-        },
-    )
-    .then_expect_no_document("ada/2026-10-29");
+        ProjectionTest::new(PlanProjection).given("goal-1", [created(), completed("2026-11-02")]);
+    let plan = plan(&test);
+    assert_eq!(
+        plan.today(d("2026-10-28")),
+        list("2026-10-28", vec![item("Swim", false)])
+    );
+    assert_eq!(
+        plan.today(d("2026-11-02")),
+        list("2026-11-02", vec![item("Swim", true)])
+    );
+    assert_eq!(plan.today(d("2026-10-29")), list("2026-10-29", vec![]));
 }
 
 #[test]
 fn today_follows_edits_reschedules_and_deletion() {
     let to = Schedule::daily(d("2026-11-02"), d("2026-11-03"));
-    let test = ProjectionTest::new(TodayProjection)
+    let test = ProjectionTest::new(PlanProjection)
         .given("goal-1", [created(), completed("2026-11-02")])
         .given(
             "goal-1",
@@ -111,23 +117,16 @@ fn today_follows_edits_reschedules_and_deletion() {
                 },
             ],
         );
-    test.then_expect_no_document("ada/2026-10-28")
-        .then_expect_document(
-            "ada/2026-11-02",
-            TodayList {
-                user_id: "ada".into(),
-                day: d("2026-11-02"),
-                items: vec![item("Swim 1 km", true)],
-            },
-        )
-        .then_expect_document(
-            "ada/2026-11-03",
-            TodayList {
-                user_id: "ada".into(),
-                day: d("2026-11-03"),
-                items: vec![item("Swim 1 km", false)],
-            },
-        );
+    let plan = plan(&test);
+    assert!(plan.today(d("2026-10-28")).items.is_empty());
+    assert_eq!(
+        plan.today(d("2026-11-02")),
+        list("2026-11-02", vec![item("Swim 1 km", true)])
+    );
+    assert_eq!(
+        plan.today(d("2026-11-03")),
+        list("2026-11-03", vec![item("Swim 1 km", false)])
+    );
     let test = test.given(
         "goal-1",
         [GoalEvent::GoalDeleted {
@@ -137,8 +136,49 @@ fn today_follows_edits_reschedules_and_deletion() {
             done: vec![d("2026-11-02")],
         }],
     );
-    test.then_expect_no_document("ada/2026-11-02")
-        .then_expect_no_document("ada/2026-11-03");
+    test.then_expect_no_document("ada");
+}
+
+/// "Every Monday and Thursday from now on": nothing is written per day, and any day
+/// years ahead is answered from the one plan document.
+#[test]
+fn an_open_ended_goal_is_due_years_ahead_without_a_document_per_day() {
+    let every = GoalEvent::GoalCreated {
+        goal_id: GOAL,
+        user_id: "ada".into(),
+        details: details("Swim"),
+        schedule: Schedule::weekly_from(d("2026-11-02"), [Weekday::Mon, Weekday::Thu]),
+    };
+    let test =
+        ProjectionTest::new(PlanProjection).given("goal-1", [every, completed("2029-11-05")]);
+    let plan = plan(&test);
+    assert_eq!(plan.goals.len(), 1);
+    assert_eq!(
+        plan.today(d("2029-11-05")),
+        list("2029-11-05", vec![item("Swim", true)])
+    );
+    assert!(plan.today(d("2029-11-06")).items.is_empty(), "a Tuesday");
+    assert!(
+        plan.today(d("2026-10-29")).items.is_empty(),
+        "before it starts"
+    );
+    // March 2031: Mondays 3, 10, 17, 24, 31 and Thursdays 6, 13, 20, 27.
+    let march = plan.month(2031, 3);
+    let due: Vec<u32> = march.days.keys().copied().collect();
+    assert_eq!(due, [3, 6, 10, 13, 17, 20, 24, 27, 31]);
+    assert!(
+        march
+            .days
+            .values()
+            .all(|count| count.scheduled == 1 && count.done == 0)
+    );
+    assert_eq!(
+        plan.month(2029, 11).days[&5],
+        DayCount {
+            scheduled: 1,
+            done: 1
+        }
+    );
 }
 
 fn month(year: i32, month: u32, days: &[(u32, u32, u32)]) -> MonthCalendar {
@@ -161,17 +201,22 @@ fn the_calendar_counts_due_and_done_goals_per_day_across_months() {
         details: details("Read"),
         schedule: Schedule::on(d("2026-11-02")),
     };
-    ProjectionTest::new(CalendarProjection)
+    let test = ProjectionTest::new(PlanProjection)
         .given("goal-1", [created(), completed("2026-11-02")])
-        .given("goal-9", [other])
-        .then_expect_document("ada/2026-10", month(2026, 10, &[(28, 1, 0)]))
-        .then_expect_document("ada/2026-11", month(2026, 11, &[(2, 2, 1), (4, 1, 0)]));
+        .given("goal-9", [other]);
+    let plan = plan(&test);
+    assert_eq!(plan.month(2026, 10), month(2026, 10, &[(28, 1, 0)]));
+    assert_eq!(
+        plan.month(2026, 11),
+        month(2026, 11, &[(2, 2, 1), (4, 1, 0)])
+    );
+    assert_eq!(plan.month(2026, 12), month(2026, 12, &[]));
 }
 
 #[test]
 fn the_calendar_moves_counts_on_reschedule_and_drops_them_on_delete() {
     let to = Schedule::daily(d("2026-11-02"), d("2026-11-03"));
-    let test = ProjectionTest::new(CalendarProjection)
+    let test = ProjectionTest::new(PlanProjection)
         .given("goal-1", [created(), completed("2026-11-02")])
         .given(
             "goal-1",
@@ -184,8 +229,12 @@ fn the_calendar_moves_counts_on_reschedule_and_drops_them_on_delete() {
                 done_before: vec![d("2026-11-02")],
             }],
         );
-    test.then_expect_no_document("ada/2026-10")
-        .then_expect_document("ada/2026-11", month(2026, 11, &[(2, 1, 1), (3, 1, 0)]));
+    let plan = plan(&test);
+    assert_eq!(plan.month(2026, 10), month(2026, 10, &[]));
+    assert_eq!(
+        plan.month(2026, 11),
+        month(2026, 11, &[(2, 1, 1), (3, 1, 0)])
+    );
     test.given(
         "goal-1",
         [GoalEvent::GoalDeleted {
@@ -195,7 +244,7 @@ fn the_calendar_moves_counts_on_reschedule_and_drops_them_on_delete() {
             done: vec![d("2026-11-02")],
         }],
     )
-    .then_expect_no_document("ada/2026-11");
+    .then_expect_no_document("ada");
 }
 
 #[test]

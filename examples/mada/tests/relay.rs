@@ -207,7 +207,7 @@ async fn dead_letters_are_listed_with_why() {
         },
     };
     let error = cqrs_core::Error::codec("goal.Created", "unknown schema version 9");
-    cqrs_core::DeadLetters::set_aside(&kafka.dead_letter_topic("today"), "today", &event, &error)
+    cqrs_core::DeadLetters::set_aside(&kafka.dead_letter_topic("plan"), "plan", &event, &error)
         .await
         .or_unreachable("Kafka", &kafka_brokers());
     let output = Command::new(env!("CARGO_BIN_EXE_mada"))
@@ -221,12 +221,12 @@ async fn dead_letters_are_listed_with_why() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("today: 1"), "{stdout}");
+    assert!(stdout.contains("plan: 1"), "{stdout}");
     assert!(
         stdout.contains(&format!("event {} at position 42", event.event_id)),
         "{stdout}"
     );
     assert!(stdout.contains("unknown schema version 9"), "{stdout}");
-    assert!(stdout.contains("calendar: none"), "{stdout}");
+    assert!(stdout.contains("categories: none"), "{stdout}");
     assert!(stdout.contains("rebuild"), "{stdout}");
 }

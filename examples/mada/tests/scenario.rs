@@ -6,7 +6,7 @@ use std::process::Command;
 
 use chrono::{Datelike, NaiveDate};
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore, ProjectionRunner, ReadModelWriter};
-use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
+use mada::projections::{CategoriesProjection, Plan, PlanProjection};
 use mada::{Planner, PlannerOptions, ReadStores, scenario};
 
 fn d(text: &str) -> NaiveDate {
@@ -89,14 +89,13 @@ async fn the_scenario_leaves_consistent_read_models() {
     let rebuilt = MemoryReadModelStore::new();
     let last = cqrs_core::LogReader::head(&events).await.unwrap();
     for handle in [
-        ProjectionRunner::new(TodayProjection, events.clone(), rebuilt.clone()).spawn(),
-        ProjectionRunner::new(CalendarProjection, events.clone(), rebuilt.clone()).spawn(),
+        ProjectionRunner::new(PlanProjection, events.clone(), rebuilt.clone()).spawn(),
         ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
     ] {
         handle.wait_for(last).await.unwrap();
         handle.stop().await.unwrap();
     }
-    for name in ["today", "calendar", "categories"] {
+    for name in ["plan", "categories"] {
         let values = |s: &MemoryReadModelStore| {
             s.documents(name)
                 .into_iter()
@@ -245,18 +244,13 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     let mongo = cqrs_mongo::MongoReadModelStore::connect(&mongo_url, &name)
         .await
         .unwrap();
-    let today = cqrs_core::ReadModelReader::get(&mongo, "today", "alice/2026-11-25")
+    let plan = cqrs_core::ReadModelReader::get(&mongo, "plan", "alice")
         .await
         .unwrap()
-        .expect("today's list in MongoDB");
-    assert_eq!(today.value["items"].as_array().unwrap().len(), 4);
-    assert!(
-        cqrs_core::ReadModelReader::get(&mongo, "calendar", "alice/2026-11")
-            .await
-            .unwrap()
-            .is_some(),
-        "the month in MongoDB"
-    );
+        .expect("alice's plan in MongoDB");
+    let plan: Plan = serde_json::from_value(plan.value).unwrap();
+    assert_eq!(plan.today(d("2026-11-25")).items.len(), 4);
+    assert!(!plan.month(2026, 11).days.is_empty(), "the month from it");
     let redis = cqrs_redis::RedisReadModelStore::connect(&redis_url)
         .await
         .unwrap()
@@ -268,11 +262,11 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     assert_eq!(categories.value["categories"].as_array().unwrap().len(), 3);
     let mut conn = redis.connection();
     let cached: Vec<String> = cqrs_redis::redis::cmd("KEYS")
-        .arg(format!("{name}:cache:{{today}}:*"))
+        .arg(format!("{name}:cache:{{plan}}:*"))
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(!cached.is_empty(), "today's lists are cached in Redis");
+    assert!(!cached.is_empty(), "plans are cached in Redis");
     mongo.database().drop().await.unwrap();
     let keys: Vec<String> = cqrs_redis::redis::cmd("KEYS")
         .arg(format!("{name}:*"))
@@ -386,11 +380,12 @@ async fn the_binary_prints_the_same_through_kafka_from_postgres_to_mongodb_and_r
     let mongo = cqrs_mongo::MongoReadModelStore::connect(&mongo_url, &name)
         .await
         .unwrap();
-    let today = cqrs_core::ReadModelReader::get(&mongo, "today", "alice/2026-11-25")
+    let plan = cqrs_core::ReadModelReader::get(&mongo, "plan", "alice")
         .await
         .unwrap()
-        .expect("today's list in MongoDB");
-    assert_eq!(today.value["items"].as_array().unwrap().len(), 4);
+        .expect("alice's plan in MongoDB");
+    let plan: Plan = serde_json::from_value(plan.value).unwrap();
+    assert_eq!(plan.today(d("2026-11-25")).items.len(), 4);
     mongo.database().drop().await.unwrap();
     let redis = cqrs_redis::RedisReadModelStore::connect(&redis_url)
         .await

@@ -17,7 +17,7 @@ pub use goal::{
     CategoryFact, Goal, GoalAction, GoalCommand, GoalDetails, GoalError, GoalEvent, MAX_MEMO_CHARS,
     MAX_TITLE_CHARS,
 };
-pub use schedule::{MAX_SPAN_DAYS, Schedule, ScheduleError};
+pub use schedule::{Schedule, ScheduleError};
 
 /// A user of the planner. Everything is scoped per user.
 pub type UserId = String;

@@ -1,19 +1,22 @@
-//! The read models, each shaped for one screen, and the projections that build them.
+//! The read models and the projections that build them.
 //!
 //! | projection | document id | document |
 //! |---|---|---|
-//! | [`TodayProjection`] (`today`) | `{user}/{YYYY-MM-DD}` | [`TodayList`]: the goals due that day |
-//! | [`CalendarProjection`] (`calendar`) | `{user}/{YYYY-MM}` | [`MonthCalendar`]: per day, due and done counts |
+//! | [`PlanProjection`] (`plan`) | `{user}` | [`Plan`]: the user's goals, schedules and done days |
 //! | [`CategoriesProjection`] (`categories`) | `{user}` | [`CategoryList`]: the user's categories |
 //!
-//! Today's list keeps category ids, not names: a rename would otherwise have to
-//! rewrite every day of every goal in the category. The query joins the small
-//! category list in (see [`crate::Planner::today`]).
+//! The screens' views are computed from a plan when read: [`Plan::today`] gives
+//! [`TodayList`], [`Plan::month`] a [`MonthCalendar`]. A goal may repeat with no end,
+//! so nothing writes a document per day (see [`plan`] for why and what it costs).
+//!
+//! Plans keep category ids, not names: a rename would otherwise rewrite every goal in
+//! the category. The query joins the small category list in (see
+//! [`crate::Planner::today`]).
 
-mod calendar;
 mod categories;
-mod today;
+pub mod plan;
+mod views;
 
-pub use calendar::{CalendarProjection, DayCount, MonthCalendar, month_key};
 pub use categories::{CategoriesProjection, CategoryItem, CategoryList};
-pub use today::{TodayItem, TodayList, TodayProjection, today_key};
+pub use plan::{Plan, PlanProjection, PlannedGoal};
+pub use views::{DayCount, MonthCalendar, TodayItem, TodayList};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cqrs_core::Projection;
 use mada::kafka::KafkaSync;
-use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
+use mada::projections::{CategoriesProjection, PlanProjection};
 
 use crate::Cli;
 use crate::stores::START_HINT;
@@ -16,11 +16,7 @@ pub(crate) async fn list(cli: &Cli) -> Result<String, String> {
         .await
         .map_err(|e| format!("{e} {START_HINT}"))?;
     let kafka = KafkaSync::new(&cli.kafka_brokers, &cli.kafka_prefix);
-    let projections = [
-        TodayProjection::NAME,
-        CalendarProjection::NAME,
-        CategoriesProjection::NAME,
-    ];
+    let projections = [PlanProjection::NAME, CategoriesProjection::NAME];
     let all = kafka
         .dead_letters(&projections)
         .await

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use cqrs_core::Projection;
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 use mada::kafka::KafkaSync;
-use mada::projections::{CalendarProjection, CategoriesProjection, TodayProjection};
+use mada::projections::{CategoriesProjection, PlanProjection};
 use mada::{Planner, PlannerOptions, ReadStores, render, scenario};
 
 use crate::stores::{START_HINT, fresh_postgres, mongo_redis};
@@ -64,18 +64,17 @@ pub(crate) async fn run_demo(
 
 /// Starts the planner on `events` and `read`, its projections fed per `--sync`, and
 /// runs the demo.
-async fn run<S, T, C, K>(
+async fn run<S, P, K>(
     cli: &Cli,
     events: S,
-    read: ReadStores<T, C, K>,
+    read: ReadStores<P, K>,
     options: PlannerOptions,
     today: NaiveDate,
     label: &str,
 ) -> Result<String, String>
 where
     S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
-    T: cqrs_core::ReadModelStore + Clone + 'static,
-    C: cqrs_core::ReadModelStore + Clone + 'static,
+    P: cqrs_core::ReadModelStore + Clone + 'static,
     K: cqrs_core::ReadModelStore + Clone + 'static,
 {
     let user = cli.user.as_str();
@@ -104,27 +103,22 @@ where
         }),
     };
     relay.abort();
-    let projections = [
-        TodayProjection::NAME,
-        CalendarProjection::NAME,
-        CategoriesProjection::NAME,
-    ];
+    let projections = [PlanProjection::NAME, CategoriesProjection::NAME];
     if let Err(error) = kafka.delete(&projections).await {
         tracing::warn!(%error, prefix = kafka.prefix(), "could not delete the demo's topics");
     }
     result
 }
 
-async fn demo<S, T, C, K>(
-    planner: Planner<S, T, C, K>,
+async fn demo<S, P, K>(
+    planner: Planner<S, P, K>,
     user: &str,
     today: NaiveDate,
     store: &str,
 ) -> Result<String, String>
 where
     S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
-    T: cqrs_core::ReadModelStore + Clone + 'static,
-    C: cqrs_core::ReadModelStore + Clone + 'static,
+    P: cqrs_core::ReadModelStore + Clone + 'static,
     K: cqrs_core::ReadModelStore + Clone + 'static,
 {
     let result = scenario::run(&planner, user, today).await;

@@ -8,21 +8,20 @@ use cqrs_mongo::MongoReadModelStore;
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::ReadStores;
-use mada::projections::TodayProjection;
+use mada::projections::PlanProjection;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
 use crate::Cli;
 
+/// MADA's read side on two servers, each read model where it serves best: the
+/// users' plans (today's lists and months are computed from them) in MongoDB, cached
+/// in Redis (read by every screen, kept current by the projection's own commits); the
+/// category lists, small and hot, in Redis.
+pub(crate) type MongoRedis = ReadStores<RedisCache<MongoReadModelStore>, RedisReadModelStore>;
+
 /// Connects to MongoDB and Redis, empties the demo's database and keys, and builds
 /// the split read side.
-/// MADA's read side on two servers, each read model where it serves best: today's
-/// lists and the month calendars, documents shaped for a screen, in MongoDB, today's
-/// lists also cached in Redis (the screen opened most, kept current by the
-/// projection's own commits); the category lists, small and hot, in Redis.
-pub(crate) type MongoRedis =
-    ReadStores<RedisCache<MongoReadModelStore>, MongoReadModelStore, RedisReadModelStore>;
-
 pub(crate) async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>> {
     let mongo = MongoReadModelStore::connect(&cli.mongodb_url, &cli.mongo_database)
         .await
@@ -36,10 +35,9 @@ pub(crate) async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::er
     let cache = RedisCache::new(mongo.clone(), redis.connection())
         .with_prefix(&cli.redis_prefix)
         .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
-        .only([TodayProjection::NAME]);
+        .only([PlanProjection::NAME]);
     Ok(ReadStores {
-        today: cache,
-        calendar: mongo,
+        plans: cache,
         categories: redis,
     })
 }
