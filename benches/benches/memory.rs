@@ -251,5 +251,10 @@ fn plan_views(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, projection_throughput, command_throughput, plan_views);
+criterion_group!(
+    benches,
+    projection_throughput,
+    command_throughput,
+    plan_views
+);
 criterion_main!(benches);
