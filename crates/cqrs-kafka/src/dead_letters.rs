@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cqrs_core::{DeadLetters, Error, RecordedEvent};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -76,6 +76,12 @@ impl KafkaDeadLetters {
         config
             .set("bootstrap.servers", brokers)
             .set("socket.timeout.ms", "10000");
+        Self::with_config(config, topic)
+    }
+
+    /// The dead-letter topic `topic`, with a client configured as `config` (the
+    /// subscriber's own, for its bad records).
+    pub(crate) fn with_config(config: ClientConfig, topic: &str) -> Self {
         Self {
             config,
             topic: topic.to_owned(),
@@ -130,21 +136,43 @@ impl KafkaDeadLetters {
         event: &RecordedEvent,
         error: &str,
     ) -> Result<(), KafkaError> {
-        let producer = self.producer()?;
-        let headers = headers_of(event)
-            .insert(Header {
-                key: headers::DEAD_LETTER_ERROR,
-                value: Some(error.as_bytes()),
-            })
-            .insert(Header {
-                key: headers::DEAD_LETTER_PROJECTION,
-                value: Some(projection.as_bytes()),
-            });
         let (key, value) = (event.stream_id.to_string(), payload_of(event));
-        let record = FutureRecord::to(&self.topic)
-            .key(&key)
-            .payload(&value)
-            .headers(headers);
+        let extra = [
+            (headers::DEAD_LETTER_ERROR, error),
+            (headers::DEAD_LETTER_PROJECTION, projection),
+        ];
+        self.send(
+            Some(key.as_bytes()),
+            Some(&value),
+            headers_of(event),
+            &extra,
+        )
+        .await
+    }
+
+    /// Produces a letter: `key`, `value`, `headers` plus the `extra` ones, and waits
+    /// for the broker's acknowledgement.
+    pub(crate) async fn send(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: OwnedHeaders,
+        extra: &[(&str, &str)],
+    ) -> Result<(), KafkaError> {
+        let producer = self.producer()?;
+        let headers = extra.iter().fold(headers, |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            })
+        });
+        let mut record = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
         producer
             .send(record, REQUEST)
             .await

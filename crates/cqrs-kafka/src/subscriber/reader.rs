@@ -8,13 +8,13 @@ use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError as ClientError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::lag::LagContext;
 use super::merge::{Lane, Merge};
 use super::{Format, KafkaSubscriber};
 use crate::client::{Owned, blocking};
+use crate::dead_letters::KafkaDeadLetters;
 use crate::error::KafkaError;
 use crate::record::{Record, decode, headers};
 
@@ -53,7 +53,7 @@ struct Live {
     delivered: bool,
     last_check: Option<Instant>,
     looked_for_topics: Option<Instant>,
-    dead_letters: Option<Owned<FutureProducer>>,
+    dead_letters: Option<KafkaDeadLetters>,
 }
 
 fn backend(context: &'static str) -> impl FnOnce(KafkaError) -> Error {
@@ -468,19 +468,9 @@ impl Live {
         record: BadRecord,
     ) -> Result<(), KafkaError> {
         tracing::warn!(topic = %lane.0, partition = lane.1, offset, %reason, dead_letters = %settings.dead_letters, "bad record set aside");
-        if self.dead_letters.is_none() {
-            let producer: FutureProducer = settings
-                .config
-                .clone()
-                .set("enable.idempotence", "true")
-                .set("message.timeout.ms", "15000")
-                .create()
-                .map_err(KafkaError::kafka("dead-letter producer"))?;
-            self.dead_letters = Some(Owned::new(producer));
-        }
-        let Some(producer) = &self.dead_letters else {
-            unreachable!("created above")
-        };
+        let letters = self.dead_letters.get_or_insert_with(|| {
+            KafkaDeadLetters::with_config(settings.config.clone(), &settings.dead_letters)
+        });
         let (partition, offset) = (lane.1.to_string(), offset.to_string());
         let extra = [
             (headers::DEAD_LETTER_ERROR, reason),
@@ -488,24 +478,14 @@ impl Live {
             (headers::DEAD_LETTER_PARTITION, partition.as_str()),
             (headers::DEAD_LETTER_OFFSET, offset.as_str()),
         ];
-        let headers = extra.iter().fold(record.headers, |headers, (key, value)| {
-            headers.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            })
-        });
-        let mut out = FutureRecord::to(&settings.dead_letters).headers(headers);
-        if let Some(key) = &record.key {
-            out = out.key(key);
-        }
-        if let Some(value) = &record.value {
-            out = out.payload(value);
-        }
-        producer
-            .send(out, REQUEST)
+        letters
+            .send(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                record.headers,
+                &extra,
+            )
             .await
-            .map_err(|(error, _)| KafkaError::kafka("dead letter")(error))?;
-        Ok(())
     }
 }
 
