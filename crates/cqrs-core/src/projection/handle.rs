@@ -27,7 +27,7 @@ pub struct ProjectionStats {
     pub lag: Option<Duration>,
     /// How many records the source holds beyond what was applied, if it knows
     /// ([`EventSubscriber::backlog`](crate::EventSubscriber::backlog): a Kafka
-    /// consumer's lag, in messages), as of the last batch.
+    /// consumer's lag, in messages), taken after every batch and every second.
     pub backlog: Option<u64>,
     /// Whether the last batch was shorter than the batch size: the runner had read
     /// everything there was, it is at the head of the log.

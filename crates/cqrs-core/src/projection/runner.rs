@@ -27,6 +27,9 @@ struct LeaseConfig {
     holder: String,
 }
 
+/// How often the stats take the source's backlog while no batch comes.
+const BACKLOG_REFRESH: Duration = Duration::from_secs(1);
+
 /// Why [`ProjectionRunner::follow`] returned without an error.
 enum Exit {
     Stopped,
@@ -511,9 +514,22 @@ where
         renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         renewal.tick().await;
         let mut meter = Meter::new();
+        // The source's backlog also changes while no batch comes (a consumer's lag
+        // falls once its offsets are committed): the stats follow it every second.
+        let mut refresh = tokio::time::interval(BACKLOG_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let batch = tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => return Ok(Exit::Stopped),
+                _ = refresh.tick() => {
+                    let backlog = self.source.backlog();
+                    progress.send_if_modified(|p| {
+                        let changed = p.backlog != backlog;
+                        p.backlog = backlog;
+                        changed
+                    });
+                    continue;
+                }
                 _ = renewal.tick() => None,
                 batch = stream.next() => Some(batch),
             };
