@@ -49,9 +49,8 @@ pub(crate) struct Cli {
     )]
     pg_schema: String,
 
-    /// Where the read models are kept: with the events (`same`), or today's lists and
-    /// calendars in MongoDB with today's lists cached in Redis, and the category lists
-    /// in Redis (`mongo-redis`).
+    /// Where the read models are kept: with the events (`same`), or the users' plans
+    /// in MongoDB, cached in Redis, and the category lists in Redis (`mongo-redis`).
     #[arg(long, value_enum, env = "MADA_READ_STORE", default_value_t = ReadStoreKind::Same, global = true)]
     read_store: ReadStoreKind,
 
@@ -93,7 +92,7 @@ pub(crate) struct Cli {
     )]
     redis_prefix: String,
 
-    /// How long today's lists stay in the Redis cache, in seconds.
+    /// How long plans stay in the Redis cache, in seconds.
     #[arg(long, env = "MADA_CACHE_TTL", default_value_t = 300, global = true)]
     cache_ttl: u64,
 
@@ -181,7 +180,7 @@ pub(crate) enum SyncKind {
 pub(crate) enum ReadStoreKind {
     /// With the events (`--store`).
     Same,
-    /// Documents in MongoDB, today's lists cached in Redis, category lists in Redis.
+    /// Plans in MongoDB, cached in Redis; category lists in Redis.
     MongoRedis,
 }
 
