@@ -4,16 +4,26 @@ use std::time::Duration;
 
 /// Waits that double after each failure in a row, up to a maximum, and start small
 /// again after a success. Each wait is jittered (between half and all of it) so that
-/// many retriers that failed together do not retry together.
+/// many retriers that failed together do not retry together. The repository, the
+/// projection runner and the adapters' own retry loops (the Kafka relay) use it.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut backoff = cqrs_core::Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+/// let first = backoff.fail();
+/// assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+/// backoff.reset(); // after a success
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    /// Waits starting at `initial` and doubling up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
         let initial = initial.min(max);
         Self {
             initial,
@@ -23,14 +33,14 @@ impl Backoff {
     }
 
     /// The wait before the next retry (jittered), doubling the one after.
-    pub(crate) fn fail(&mut self) -> Duration {
+    pub fn fail(&mut self) -> Duration {
         let wait = jitter(self.next);
         self.next = (self.next * 2).min(self.max);
         wait
     }
 
     /// A success: the next failure waits the initial time again.
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.next = self.initial;
     }
 }

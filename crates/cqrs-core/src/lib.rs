@@ -17,6 +17,7 @@ pub mod testing;
 pub use cqrs_derive::Event;
 
 pub use crate::aggregate::{Aggregate, Command};
+pub use crate::backoff::Backoff;
 pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,

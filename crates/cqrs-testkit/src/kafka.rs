@@ -186,29 +186,9 @@ impl Drop for DeleteTopics {
             }
             let names: Vec<&str> = doomed.iter().map(String::as_str).collect();
             let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
-            let _ = block_on(admin.delete_topics(&names, &options));
+            // The admin client's futures are driven by its own thread: no runtime needed.
+            let _ = futures::executor::block_on(admin.delete_topics(&names, &options));
         });
         let _ = cleanup.join();
-    }
-}
-
-/// Runs a future to its end on this thread (the admin client's futures are driven by
-/// its own thread, so no runtime is needed).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut context) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park(),
-        }
     }
 }

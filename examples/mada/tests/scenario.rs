@@ -147,6 +147,18 @@ fn the_binary_refuses_a_bad_date_clearly() {
     assert!(stderr.contains("--today"), "{stderr}");
 }
 
+/// The standard output of a run that must have succeeded (else its standard error,
+/// and how to start the servers).
+fn stdout_of(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{stderr}\n{}",
+        cqrs_testkit::HOW_TO_START
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// The demo's output with what differs between runs masked: the store's name and
 /// the random id in one refusal.
 fn comparable(stdout: &str) -> Vec<String> {
@@ -184,16 +196,7 @@ async fn the_binary_prints_the_same_on_postgres() {
     };
     let memory = run("memory");
     let postgres = run("postgres");
-    let stderr = String::from_utf8_lossy(&postgres.stderr);
-    assert!(
-        postgres.status.success(),
-        "{stderr}\n{}",
-        cqrs_testkit::HOW_TO_START
-    );
-    let (memory, postgres) = (
-        String::from_utf8_lossy(&memory.stdout),
-        String::from_utf8_lossy(&postgres.stdout),
-    );
+    let (memory, postgres) = (stdout_of(&memory), stdout_of(&postgres));
     assert!(
         postgres.starts_with("MADA demo: 43 commands for user `alice` on the PostgreSQL store"),
         "{postgres}"
@@ -227,16 +230,7 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     };
     let memory = run("same");
     let split = run("mongo-redis");
-    let stderr = String::from_utf8_lossy(&split.stderr);
-    assert!(
-        split.status.success(),
-        "{stderr}\n{}",
-        cqrs_testkit::HOW_TO_START
-    );
-    let (memory, split) = (
-        String::from_utf8_lossy(&memory.stdout),
-        String::from_utf8_lossy(&split.stdout),
-    );
+    let (memory, split) = (stdout_of(&memory), stdout_of(&split));
     assert!(split.contains("MongoDB + Redis read stores"), "{split}");
     assert_eq!(comparable(&split), comparable(&memory));
 
@@ -360,16 +354,7 @@ async fn the_binary_prints_the_same_through_kafka_from_postgres_to_mongodb_and_r
         .args(["--kafka-brokers", &kafka, "--kafka-prefix", &name])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&through.stderr);
-    assert!(
-        through.status.success(),
-        "{stderr}\n{}",
-        cqrs_testkit::HOW_TO_START
-    );
-    let (memory, through) = (
-        String::from_utf8_lossy(&memory.stdout),
-        String::from_utf8_lossy(&through.stdout),
-    );
+    let (memory, through) = (stdout_of(&memory), stdout_of(&through));
     assert!(
         through.starts_with(
             "MADA demo: 43 commands for user `alice` on the PostgreSQL event store, MongoDB + Redis read stores, read models synced through Kafka"

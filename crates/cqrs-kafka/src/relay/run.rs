@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::{EventSubscriber, RecordedEvent};
+use cqrs_core::{Backoff, EventSubscriber, RecordedEvent};
 use futures::StreamExt;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -52,15 +52,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A run this long counts as healthy: the next failure waits the first backoff.
 const HEALTHY: Duration = Duration::from_secs(60);
 
-/// `wait`, give or take a fifth, so that replicas do not retry in step.
-fn jitter(wait: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let factor = 0.8 + f64::from(nanos % 1000) / 2500.0;
-    wait.mul_f64(factor)
-}
-
 /// How long a transaction's commit, abort or initialisation may take.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,8 +62,9 @@ impl KafkaRelay {
     /// A transient failure (the broker unreachable or restarting, the event store's
     /// backend failing: [`KafkaError::is_transient`]) aborts the transaction in
     /// progress, and the relay starts again from its checkpoint after a backoff
-    /// (100 ms doubling to 30 s, with jitter; back to 100 ms after a minute of
-    /// health), logged at warn level.
+    /// ([`Backoff`](cqrs_core::Backoff): 100 ms doubling to 30 s, each wait between
+    /// half and all of that; back to 100 ms after a minute of health), logged at warn
+    /// level.
     ///
     /// # Errors
     /// The first error that is not transient: a topic that does not match, an
@@ -85,7 +77,7 @@ impl KafkaRelay {
         // Unique per run (two relays of one name in one process are two holders), kept
         // across restarts after a failure, so that the relay keeps its own lease.
         let holder = format!("{}-{}", self.name, uuid::Uuid::now_v7());
-        let mut wait = FIRST_BACKOFF;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
         loop {
             let started = std::time::Instant::now();
             let attempt = self.run_inner(source, &holder).instrument(span.clone());
@@ -95,14 +87,13 @@ impl KafkaRelay {
                 Err(error) => return Err(error),
             };
             if started.elapsed() > HEALTHY {
-                wait = FIRST_BACKOFF;
+                backoff.reset();
             }
-            let jittered = jitter(wait);
+            let wait = backoff.fail();
             span.in_scope(|| {
-                tracing::warn!(%error, wait = ?jittered, "relay failed; starting again from its checkpoint");
+                tracing::warn!(%error, ?wait, "relay failed; starting again from its checkpoint");
             });
-            tokio::time::sleep(jittered).await;
-            wait = (wait * 2).min(MAX_BACKOFF);
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -352,17 +352,17 @@ impl Live {
         self.last_check = Some(Instant::now());
         // Asked only now, after `vouched` was received: a record at or before it on
         // any partition was written before the transaction that vouched for it
-        // committed, so before this question.
+        // committed, so before this question. A topic still missing holds nothing;
+        // one that appeared must be read first.
+        if !self.missing.is_empty() && self.look_for_topics().await? {
+            return Ok(None);
+        }
+        if silent.is_empty() {
+            return Ok(Some(vouched));
+        }
         let handle = self.consumer.handle();
         let probe = self.probe.handle();
-        let missing = self.missing.clone();
-        let (appeared, at_end) = blocking(move || {
-            let mut appeared = Vec::new();
-            for topic in missing {
-                if let Some(count) = partitions(&probe, &topic)? {
-                    appeared.push((topic, count));
-                }
-            }
+        let at_end = blocking(move || {
             let position = handle.position().unwrap_or_default();
             let mut at_end = Vec::new();
             for ((topic, partition), next) in silent {
@@ -381,22 +381,19 @@ impl Live {
                     at_end.push((topic, partition));
                 }
             }
-            Ok((appeared, at_end))
+            Ok(at_end)
         })
         .await?;
         let all_silent_at_end = at_end.len() == self.merge.silent_lanes().len();
         for lane in &at_end {
             self.merge.vouch(lane, vouched);
         }
-        if !appeared.is_empty() {
-            self.assign_new(appeared).await?;
-            return Ok(None);
-        }
         Ok(all_silent_at_end.then_some(vouched))
     }
 
-    /// Looks whether missing topics exist now, and reads those that do.
-    async fn look_for_topics(&mut self) -> Result<(), KafkaError> {
+    /// Looks whether missing topics exist now, and reads those that do; whether any
+    /// did.
+    async fn look_for_topics(&mut self) -> Result<bool, KafkaError> {
         self.looked_for_topics = Some(Instant::now());
         let probe = self.probe.handle();
         let missing = self.missing.clone();
@@ -410,10 +407,11 @@ impl Live {
             Ok(appeared)
         })
         .await?;
-        if !appeared.is_empty() {
-            self.assign_new(appeared).await?;
+        if appeared.is_empty() {
+            return Ok(false);
         }
-        Ok(())
+        self.assign_new(appeared).await?;
+        Ok(true)
     }
 
     /// Adds the partitions of topics that appeared, read from their first record.
