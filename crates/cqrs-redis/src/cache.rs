@@ -2,6 +2,7 @@
 //! kept current by the projection's own commits.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -54,12 +55,39 @@ pub struct RedisCache<S> {
     only: Option<Arc<HashSet<String>>>,
     /// Until when reads skip Redis, after it failed one.
     bypass_until: Arc<Mutex<Option<Instant>>>,
+    counts: Arc<Counts>,
 }
 
 /// How long reads go straight to the store after Redis failed one, so that an outage
 /// does not add a failing round trip (and the driver's reconnection attempts) to every
 /// read.
 const BYPASS: Duration = Duration::from_secs(1);
+
+/// How a [`RedisCache`]'s reads went, since it was made (shared by its clones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Reads answered by Redis (a document, or a known absence).
+    pub hits: u64,
+    /// Reads that went to the store behind (no entry, an entry being written, or
+    /// Redis unreachable).
+    pub misses: u64,
+}
+
+impl CacheStats {
+    /// Hits over all reads; `None` before the first read.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let reads = self.hits + self.misses;
+        #[allow(clippy::cast_precision_loss)]
+        (reads > 0).then(|| self.hits as f64 / reads as f64)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
 
 impl<S> std::fmt::Debug for RedisCache<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +121,15 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
             ttl: Self::DEFAULT_TTL,
             only: None,
             bypass_until: Arc::default(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// How its reads went so far: hits and misses of the read models it caches.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counts.hits.load(Ordering::Relaxed),
+            misses: self.counts.misses.load(Ordering::Relaxed),
         }
     }
 
@@ -213,7 +250,11 @@ fn decode(entry: &str) -> Option<Option<StoredDocument>> {
 
 impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        if !self.cached(projection) || self.bypassed() {
+        if !self.cached(projection) {
+            return self.inner.get(projection, id).await;
+        }
+        if self.bypassed() {
+            self.counts.misses.fetch_add(1, Ordering::Relaxed);
             return self.inner.get(projection, id).await;
         }
         let mut conn = self.conn.clone();
@@ -221,13 +262,24 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
             .arg(self.key(projection, id))
             .query_async(&mut conn)
             .await;
+        let miss = || self.counts.misses.fetch_add(1, Ordering::Relaxed);
         match entry {
             Ok(Some(entry)) => match decode(&entry) {
-                Some(hit) => Ok(hit),
-                None => self.fill(projection, id).await,
+                Some(hit) => {
+                    self.counts.hits.fetch_add(1, Ordering::Relaxed);
+                    Ok(hit)
+                }
+                None => {
+                    miss();
+                    self.fill(projection, id).await
+                }
             },
-            Ok(None) => self.fill(projection, id).await,
+            Ok(None) => {
+                miss();
+                self.fill(projection, id).await
+            }
             Err(error) => {
+                miss();
                 tracing::warn!(%error, projection, ?BYPASS, "cache unreachable; reading the store");
                 *self
                     .bypass_until

@@ -7,7 +7,7 @@ mod read_model;
 mod scripts;
 mod store;
 
-pub use crate::cache::RedisCache;
+pub use crate::cache::{CacheStats, RedisCache};
 pub use crate::error::RedisError;
 pub use crate::lease::RedisLease;
 pub use crate::store::{DEFAULT_PREFIX, RedisReadModelStore};

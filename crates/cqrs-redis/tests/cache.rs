@@ -240,3 +240,26 @@ async fn cache_only(inner: MemoryReadModelStore) -> (RedisCache<MemoryReadModelS
     let (cache, prefix) = cache(inner).await;
     (cache.only(["today"]), prefix)
 }
+
+#[tokio::test]
+async fn the_stats_count_hits_and_misses_of_cached_read_models_only() {
+    let inner = MemoryReadModelStore::new();
+    let (cache, prefix) = cache(inner.clone()).await;
+    let cache = cache.only(["m"]);
+    assert_eq!(cache.stats().hit_ratio(), None);
+    inner.commit("m", put(1, 1), Position(1)).await.unwrap();
+    // First read: no entry (a miss, which fills it); the next two are hits.
+    for _ in 0..3 {
+        assert!(cache.get("m", "a").await.unwrap().is_some());
+    }
+    // A known absence is a hit too, once filled.
+    assert_eq!(cache.get("m", "nobody").await.unwrap(), None);
+    assert_eq!(cache.get("m", "nobody").await.unwrap(), None);
+    // Read models the cache leaves out are not counted.
+    inner.commit("other", put(1, 1), Position(1)).await.unwrap();
+    assert!(cache.get("other", "a").await.unwrap().is_some());
+    let stats = cache.clone().stats();
+    assert_eq!((stats.hits, stats.misses), (3, 2));
+    assert_eq!(stats.hit_ratio(), Some(0.6));
+    cleanup(&prefix).await;
+}

@@ -34,12 +34,14 @@
 
 mod app;
 pub mod domain;
+pub mod http_client;
 pub mod kafka;
 pub mod projections;
 pub mod render;
 pub mod scenario;
+pub mod server;
 
 pub use app::{
-    Consistency, Feeds, NewGoal, Planner, PlannerError, PlannerOptions, ReadStores, StoreFeeds,
-    TodayEntry, TodayView,
+    Changes, Command, Consistency, Feeds, NewGoal, Planner, PlannerError, PlannerOptions,
+    PlannerService, ReadStores, Receipt, StoreFeeds, TodayEntry, TodayView,
 };

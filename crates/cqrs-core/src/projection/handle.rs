@@ -135,6 +135,13 @@ impl ProjectionHandle {
         self.progress.borrow().position
     }
 
+    /// A receiver of the runner's stats, which changes after every committed batch
+    /// (and every second while idle): wait on it to learn when the read model moved,
+    /// for example to push fresh documents to subscribed clients.
+    pub fn progress(&self) -> watch::Receiver<ProjectionStats> {
+        self.progress.clone()
+    }
+
     /// A typed reader of the documents this runner writes, over `store` (the one the
     /// runner writes to, or a reader in front of it), whose waits follow this runner.
     pub fn read_model<P: Projection, R: ReadModelReader>(&self, store: R) -> ReadModel<P, R> {

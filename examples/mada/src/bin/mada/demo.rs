@@ -32,7 +32,7 @@ pub(crate) async fn run_demo(
             .await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
-            let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
+            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
             let events = MemoryEventStore::new();
             let label = "the in-memory event store, MongoDB + Redis read stores";
             run(cli, events, read, options, today, label).await
@@ -55,7 +55,7 @@ pub(crate) async fn run_demo(
             let (events, _) = fresh_postgres(&cli.database_url, &cli.pg_schema)
                 .await
                 .map_err(|e| e.to_string())?;
-            let read = mongo_redis(cli).await.map_err(|e| e.to_string())?;
+            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
             let label = "the PostgreSQL event store, MongoDB + Redis read stores";
             run(cli, events, read, options, today, label).await
         }

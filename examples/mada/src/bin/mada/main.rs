@@ -1,11 +1,14 @@
-//! The `mada` binary: runs the planner's demo scenario and prints the read models
-//! (`demo`, the default), runs one of its roles (`relay`), or lists what its
-//! projections set aside (`dead-letters`).
+//! The `mada` binary: serves the planner over GraphQL (`serve`, the default), runs
+//! the scripted scenario and prints the read models (`demo`), runs one of its roles
+//! (`relay`), prints a token for demos (`token`), or lists what its projections set
+//! aside (`dead-letters`).
 
 mod dead_letters;
 mod demo;
 mod relay;
+mod serve;
 mod stores;
+mod token;
 
 use std::process::ExitCode;
 
@@ -139,14 +142,83 @@ pub(crate) struct Cli {
     #[arg(long, env = "MADA_SNAPSHOT_EVERY", default_value_t = 50, global = true)]
     snapshot_every: u64,
 
+    /// The address `serve` listens on (port 0: any free port).
+    #[arg(
+        long,
+        env = "MADA_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: std::net::SocketAddr,
+
+    /// The HS256 secret tokens are signed with (`serve` checks them, `token` signs
+    /// one). Without it, and without a public key or JWKS URL, `serve` on the
+    /// in-memory store makes up a random one and prints a token for the demo user.
+    #[arg(long, env = "MADA_JWT_SECRET", hide_env_values = true, global = true)]
+    jwt_secret: Option<String>,
+
+    /// A PEM file with the RSA public key RS256 tokens are signed with.
+    #[arg(long, env = "MADA_JWT_PUBLIC_KEY", global = true)]
+    jwt_public_key: Option<std::path::PathBuf>,
+
+    /// The JWKS URL of an OpenID Connect issuer whose RS256 tokens are accepted (for
+    /// Firebase Authentication: https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com).
+    #[arg(long, env = "MADA_JWKS_URL", global = true)]
+    jwks_url: Option<String>,
+
+    /// The issuer tokens must name (`iss`); for Firebase,
+    /// `https://securetoken.google.com/PROJECT`.
+    #[arg(long, env = "MADA_JWT_ISSUER", global = true)]
+    jwt_issuer: Option<String>,
+
+    /// The audience tokens must name (`aud`); for Firebase, the project id.
+    #[arg(long, env = "MADA_JWT_AUDIENCE", global = true)]
+    jwt_audience: Option<String>,
+
+    /// How long a token from `token` (or the demo's) is valid, in seconds.
+    #[arg(long, env = "MADA_TOKEN_TTL", default_value_t = 86_400, global = true)]
+    token_ttl: u64,
+
+    /// Whether `serve` loads the demo scenario's data for `--user` first; by default
+    /// only on the in-memory store.
+    #[arg(long, env = "MADA_DEMO_DATA", global = true)]
+    demo_data: Option<bool>,
+
+    /// How long a query given a consistency token waits for the read models, in
+    /// milliseconds.
+    #[arg(long, env = "MADA_READ_WAIT_MS", default_value_t = 5_000, global = true)]
+    read_wait_ms: u64,
+
+    /// How long a request may take, in milliseconds.
+    #[arg(long, env = "MADA_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    request_timeout_ms: u64,
+
+    /// The largest request body, in bytes.
+    #[arg(long, env = "MADA_BODY_LIMIT", default_value_t = 65_536, global = true)]
+    body_limit: usize,
+
+    /// The most live WebSocket connections per user.
+    #[arg(long, env = "MADA_SOCKETS_PER_USER", default_value_t = 8, global = true)]
+    sockets_per_user: usize,
+
+    /// How long SIGTERM waits for the requests in flight, in seconds.
+    #[arg(long, env = "MADA_DRAIN_SECS", default_value_t = 10, global = true)]
+    drain_secs: u64,
+
     #[command(subcommand)]
     command: Option<Cmd>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run the scripted scenario and print today's list and the month (the default).
+    /// Serve the GraphQL API and the web page on `--listen` until SIGINT or SIGTERM
+    /// (the default). On the in-memory store it first loads the demo's data for
+    /// `--user` and prints their list, the page's URL and a token.
+    Serve,
+    /// Run the scripted scenario and print today's list and the month.
     Demo,
+    /// Print an HS256 token for `--user`, signed with `--jwt-secret`.
+    Token,
     /// Publish the events in PostgreSQL (`--store postgres`) to Kafka under
     /// `--kafka-prefix`, keyed by user, until SIGINT or SIGTERM. Replicas are safe:
     /// one publishes (a lease in PostgreSQL), the others wait to take over.
@@ -200,7 +272,9 @@ async fn main() -> ExitCode {
         snapshot_every: cli.snapshot_every,
         ..PlannerOptions::default()
     };
-    let result = match cli.command.as_ref().unwrap_or(&Cmd::Demo) {
+    let result = match cli.command.as_ref().unwrap_or(&Cmd::Serve) {
+        Cmd::Serve => serve::run(&cli, options, today).await,
+        Cmd::Token => token::print(&cli),
         Cmd::Demo => demo::run_demo(&cli, options, today).await,
         Cmd::Relay => relay::run_relay(&cli).await,
         Cmd::DeadLetters => dead_letters::list(&cli).await,

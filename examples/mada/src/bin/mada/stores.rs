@@ -20,18 +20,23 @@ use crate::Cli;
 /// category lists, small and hot, in Redis.
 pub(crate) type MongoRedis = ReadStores<RedisCache<MongoReadModelStore>, RedisReadModelStore>;
 
-/// Connects to MongoDB and Redis, empties the demo's database and keys, and builds
-/// the split read side.
-pub(crate) async fn mongo_redis(cli: &Cli) -> Result<MongoRedis, Box<dyn std::error::Error>> {
+/// Connects to MongoDB and Redis, empties the database and keys if `fresh`, and
+/// builds the split read side.
+pub(crate) async fn mongo_redis(
+    cli: &Cli,
+    fresh: bool,
+) -> Result<MongoRedis, Box<dyn std::error::Error>> {
     let mongo = MongoReadModelStore::connect(&cli.mongodb_url, &cli.mongo_database)
         .await
         .map_err(|e| format!("{e} {START_HINT}"))?;
-    mongo.database().drop().await?;
     let redis = RedisReadModelStore::connect(&cli.redis_url)
         .await
         .map_err(|e| format!("{e} {START_HINT}"))?
         .with_prefix(&cli.redis_prefix);
-    redis.delete_all().await?;
+    if fresh {
+        mongo.database().drop().await?;
+        redis.delete_all().await?;
+    }
     let cache = RedisCache::new(mongo.clone(), redis.connection())
         .with_prefix(&cli.redis_prefix)
         .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))

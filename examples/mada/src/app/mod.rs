@@ -1,5 +1,11 @@
 //! The application service: commands in, read models out.
 
+mod command;
+mod service;
+
+pub use command::{Command, Receipt};
+pub use service::{Changes, PlannerService};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -9,10 +15,9 @@ use cqrs_core::{
     Projection, ProjectionHandle, ProjectionRunner, ReadModel, ReadModelStore, Repository,
     SnapshotPolicy,
 };
-use uuid::Uuid;
 
 use crate::domain::{
-    Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId, Colour,
+    Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId,
     Goal, GoalAction, GoalCommand, GoalError, GoalId, Schedule,
 };
 use crate::projections::{
@@ -84,7 +89,7 @@ impl Default for PlannerOptions {
 }
 
 /// A goal to create.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGoal {
     /// Its title.
     pub title: String,
@@ -103,6 +108,30 @@ pub struct TodayView {
     pub day: NaiveDate,
     /// The goals due.
     pub items: Vec<TodayEntry>,
+}
+
+impl TodayView {
+    /// `plan`'s list for `day`, with each goal's category from `categories`.
+    pub fn of(plan: &Plan, categories: &CategoryList, day: NaiveDate) -> Self {
+        let items = plan
+            .today(day)
+            .items
+            .into_iter()
+            .map(|item| TodayEntry {
+                category: categories.find(item.category_id).cloned(),
+                goal_id: item.goal_id,
+                title: item.title,
+                memo: item.memo,
+                done: item.done,
+            })
+            .collect();
+        Self { day, items }
+    }
+
+    /// How many of the goals are done.
+    pub fn done(&self) -> usize {
+        self.items.iter().filter(|item| item.done).count()
+    }
 }
 
 /// One goal of [`TodayView`].
@@ -261,24 +290,26 @@ where
         }
     }
 
-    /// Executes `command` for `user`, who is recorded as the events' user.
+    /// Executes `command` for `user`, who is recorded as the events' user; returns
+    /// the position of its last event (`None` if it changed nothing).
     async fn execute<A>(
         &self,
         repository: &Repository<A, S>,
         user: &str,
         command: A::Command,
-    ) -> Result<(), PlannerError>
+        metadata: Metadata,
+    ) -> Result<Option<Position>, PlannerError>
     where
         A: Aggregate,
         PlannerError: From<CommandError<A::Error>>,
     {
         let outcome = repository
-            .execute(&command, Metadata::new().with_user(user))
+            .execute(&command, metadata.with_user(user))
             .await?;
         if let Some(position) = outcome.position {
             self.written.fetch_max(position.0, Ordering::SeqCst);
         }
-        Ok(())
+        Ok(outcome.position)
     }
 
     async fn category(
@@ -286,9 +317,11 @@ where
         user: &str,
         category_id: CategoryId,
         action: CategoryAction,
-    ) -> Result<(), PlannerError> {
+        metadata: Metadata,
+    ) -> Result<Option<Position>, PlannerError> {
         let command = CategoryCommand::new(user, category_id, action);
-        self.execute(&self.categories, user, command).await
+        self.execute(&self.categories, user, command, metadata)
+            .await
     }
 
     async fn goal(
@@ -296,9 +329,10 @@ where
         user: &str,
         goal_id: GoalId,
         action: GoalAction,
-    ) -> Result<(), PlannerError> {
+        metadata: Metadata,
+    ) -> Result<Option<Position>, PlannerError> {
         let command = GoalCommand::new(user, goal_id, action);
-        self.execute(&self.goals, user, command).await
+        self.execute(&self.goals, user, command, metadata).await
     }
 
     async fn category_fact(&self, category_id: CategoryId) -> Result<CategoryFact, PlannerError> {
@@ -316,12 +350,11 @@ where
         name: &str,
         colour: &str,
     ) -> Result<CategoryId, PlannerError> {
-        let category_id = Uuid::now_v7();
-        let colour: Colour = colour.parse()?;
-        let name = name.into();
-        self.category(user, category_id, CategoryAction::Create { name, colour })
-            .await?;
-        Ok(category_id)
+        let command = Command::CreateCategory {
+            name: name.into(),
+            colour: colour.into(),
+        };
+        Ok(self.run(user, command).await?.created.unwrap_or_default())
     }
 
     /// Renames a category.
@@ -335,8 +368,8 @@ where
         name: &str,
     ) -> Result<(), PlannerError> {
         let name = name.into();
-        self.category(user, category_id, CategoryAction::Rename { name })
-            .await
+        let command = Command::RenameCategory { category_id, name };
+        self.run(user, command).await.map(drop)
     }
 
     /// Changes a category's colour.
@@ -349,9 +382,12 @@ where
         category_id: CategoryId,
         colour: &str,
     ) -> Result<(), PlannerError> {
-        let colour = colour.parse()?;
-        self.category(user, category_id, CategoryAction::Recolour { colour })
-            .await
+        let colour = colour.into();
+        let command = Command::RecolourCategory {
+            category_id,
+            colour,
+        };
+        self.run(user, command).await.map(drop)
     }
 
     /// Deletes a category.
@@ -363,8 +399,8 @@ where
         user: &str,
         category_id: CategoryId,
     ) -> Result<(), PlannerError> {
-        self.category(user, category_id, CategoryAction::Delete)
-            .await
+        let command = Command::DeleteCategory { category_id };
+        self.run(user, command).await.map(drop)
     }
 
     /// Creates a goal; returns its id.
@@ -372,16 +408,8 @@ where
     /// # Errors
     /// [`PlannerError::Goal`] if a rule is broken (title, memo, schedule, category).
     pub async fn create_goal(&self, user: &str, goal: NewGoal) -> Result<GoalId, PlannerError> {
-        let goal_id = Uuid::now_v7();
-        let category = self.category_fact(goal.category_id).await?;
-        let action = GoalAction::Create {
-            title: goal.title,
-            memo: goal.memo,
-            category,
-            schedule: goal.schedule,
-        };
-        self.goal(user, goal_id, action).await?;
-        Ok(goal_id)
+        let receipt = self.run(user, Command::CreateGoal(goal)).await?;
+        Ok(receipt.created.unwrap_or_default())
     }
 
     /// Changes a goal's title, memo and category.
@@ -396,13 +424,13 @@ where
         memo: Option<&str>,
         category_id: CategoryId,
     ) -> Result<(), PlannerError> {
-        let category = self.category_fact(category_id).await?;
-        let action = GoalAction::Edit {
+        let command = Command::EditGoal {
+            goal_id,
             title: title.into(),
             memo: memo.map(Into::into),
-            category,
+            category_id,
         };
-        self.goal(user, goal_id, action).await
+        self.run(user, command).await.map(drop)
     }
 
     /// Changes when a goal is due.
@@ -415,8 +443,8 @@ where
         goal_id: GoalId,
         schedule: Schedule,
     ) -> Result<(), PlannerError> {
-        self.goal(user, goal_id, GoalAction::Reschedule { schedule })
-            .await
+        let command = Command::RescheduleGoal { goal_id, schedule };
+        self.run(user, command).await.map(drop)
     }
 
     /// Marks a goal done on `day`.
@@ -429,7 +457,8 @@ where
         goal_id: GoalId,
         day: NaiveDate,
     ) -> Result<(), PlannerError> {
-        self.goal(user, goal_id, GoalAction::Complete { day }).await
+        let command = Command::CompleteGoal { goal_id, day };
+        self.run(user, command).await.map(drop)
     }
 
     /// Marks a goal not done on `day`.
@@ -442,8 +471,8 @@ where
         goal_id: GoalId,
         day: NaiveDate,
     ) -> Result<(), PlannerError> {
-        self.goal(user, goal_id, GoalAction::Uncomplete { day })
-            .await
+        let command = Command::UncompleteGoal { goal_id, day };
+        self.run(user, command).await.map(drop)
     }
 
     /// Deletes a goal.
@@ -451,7 +480,9 @@ where
     /// # Errors
     /// [`PlannerError::Goal`] if the goal is unknown or already deleted.
     pub async fn delete_goal(&self, user: &str, goal_id: GoalId) -> Result<(), PlannerError> {
-        self.goal(user, goal_id, GoalAction::Delete).await
+        self.run(user, Command::DeleteGoal { goal_id })
+            .await
+            .map(drop)
     }
 
     /// Waits, per [`Consistency`], until every projection has applied this
@@ -464,9 +495,25 @@ where
             return Ok(());
         }
         let position = Position(self.written.load(Ordering::SeqCst));
-        self.plans.wait_for(position).await?;
-        self.category_lists.wait_for(position).await?;
+        self.wait_for(position, self.options.read_timeout).await
+    }
+
+    /// Waits until every projection has applied every event up to `token` (a
+    /// [`Receipt::token`], perhaps from another process), for at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] or [`Error::Closed`] if a projection does not get there.
+    pub async fn wait_for(&self, token: Position, limit: Duration) -> Result<(), PlannerError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        self.plans.wait_for_timeout(token, limit).await?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.category_lists.wait_for_timeout(token, left).await?;
         Ok(())
+    }
+
+    /// The projections' stats, plans first, then category lists.
+    pub fn stats(&self) -> Vec<cqrs_core::ProjectionStats> {
+        self.projections.iter().map(ProjectionHandle::stats).collect()
     }
 
     /// `user`'s categories.
@@ -475,6 +522,16 @@ where
     /// [`PlannerError::Store`] if the read side fails.
     pub async fn categories(&self, user: &str) -> Result<CategoryList, PlannerError> {
         self.sync().await?;
+        self.categories_now(user).await
+    }
+
+    /// `user`'s categories as the read model has them now, whatever the
+    /// [`Consistency`]: wait for a token first ([`wait_for`](Self::wait_for)) to read
+    /// a write.
+    ///
+    /// # Errors
+    /// [`PlannerError::Store`] if the read side fails.
+    pub async fn categories_now(&self, user: &str) -> Result<CategoryList, PlannerError> {
         Ok(self
             .category_lists
             .get(user)
@@ -491,19 +548,8 @@ where
     /// [`PlannerError::Store`] if the read side fails.
     pub async fn today(&self, user: &str, day: NaiveDate) -> Result<TodayView, PlannerError> {
         let categories = self.categories(user).await?;
-        let list = self.plan(user).await?.today(day);
-        let items = list
-            .items
-            .into_iter()
-            .map(|item| TodayEntry {
-                category: categories.find(item.category_id).cloned(),
-                goal_id: item.goal_id,
-                title: item.title,
-                memo: item.memo,
-                done: item.done,
-            })
-            .collect();
-        Ok(TodayView { day, items })
+        let plan = self.plan(user).await?;
+        Ok(TodayView::of(&plan, &categories, day))
     }
 
     /// `user`'s calendar for a month.
@@ -516,16 +562,37 @@ where
         year: i32,
         month: u32,
     ) -> Result<MonthCalendar, PlannerError> {
-        self.sync().await?;
         Ok(self.plan(user).await?.month(year, month))
     }
 
-    /// `user`'s plan (empty if they have no goal).
-    async fn plan(&self, user: &str) -> Result<Plan, PlannerError> {
+    /// `user`'s plan (empty if they have no goal): their goals, schedules and done
+    /// days, from which today's lists and months are computed.
+    ///
+    /// # Errors
+    /// [`PlannerError::Store`] if the read side fails.
+    pub async fn plan(&self, user: &str) -> Result<Plan, PlannerError> {
+        self.sync().await?;
+        self.plan_now(user).await
+    }
+
+    /// `user`'s plan as the read model has it now, whatever the [`Consistency`].
+    ///
+    /// # Errors
+    /// [`PlannerError::Store`] if the read side fails.
+    pub async fn plan_now(&self, user: &str) -> Result<Plan, PlannerError> {
         Ok(self.plans.get(user).await?.unwrap_or_else(|| Plan {
             user_id: user.into(),
             goals: Vec::new(),
         }))
+    }
+
+    /// Asks the projections to stop after the batch each is applying, and waits until
+    /// they have; unlike [`shutdown`](Self::shutdown), through a shared reference
+    /// (the server holds the planner behind an `Arc`).
+    pub async fn halt(&self) {
+        for projection in &self.projections {
+            projection.halt().await;
+        }
     }
 
     /// Stops the projections.

@@ -1,0 +1,206 @@
+//! `mada serve`: the GraphQL API, the web page, health and metrics, on the stores
+//! the flags name, until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use cqrs_core::{EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore};
+use mada::kafka::KafkaSync;
+use mada::server::auth::{Authenticator, Jwks, Keys, hs256_token};
+use mada::server::graphql::QueryLimits;
+use mada::server::{Gauges, ServerConfig};
+use mada::{Planner, PlannerOptions, PlannerService, ReadStores, render, scenario};
+
+use crate::stores::{START_HINT, connect_postgres, mongo_redis, MongoRedis};
+use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
+
+/// How tokens are checked, and the demo token to print (when the secret was made up
+/// here, nobody else could sign one).
+fn authenticator(cli: &Cli) -> Result<(Authenticator, Option<Vec<u8>>), String> {
+    let (issuer, audience) = (cli.jwt_issuer.as_deref(), cli.jwt_audience.as_deref());
+    if let Some(url) = &cli.jwks_url {
+        let keys = Keys::Jwks(Jwks::new(url)?);
+        return Ok((Authenticator::new(keys, issuer, audience), None));
+    }
+    if let Some(path) = &cli.jwt_public_key {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?;
+        return Ok((Authenticator::rs256(&pem, issuer, audience)?, None));
+    }
+    if let Some(secret) = &cli.jwt_secret {
+        if secret.len() < 32 {
+            return Err("--jwt-secret: use at least 32 characters".into());
+        }
+        let keys = Keys::Hs256(secret.as_bytes().to_vec());
+        return Ok((Authenticator::new(keys, issuer, audience), Some(secret.as_bytes().to_vec())));
+    }
+    if cli.store != StoreKind::Memory {
+        return Err(
+            "say how tokens are checked: --jwt-secret, --jwt-public-key or --jwks-url".into(),
+        );
+    }
+    // The embedded demo: a secret of this run only, never shown; the token printed
+    // below is the way in.
+    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+        .iter()
+        .flat_map(|u| u.into_bytes())
+        .collect();
+    Ok((Authenticator::hs256(&secret), Some(secret)))
+}
+
+fn config(cli: &Cli) -> ServerConfig {
+    ServerConfig {
+        limits: QueryLimits {
+            read_wait: Duration::from_millis(cli.read_wait_ms),
+            ..QueryLimits::default()
+        },
+        body_limit: cli.body_limit,
+        request_timeout: Duration::from_millis(cli.request_timeout_ms),
+        sockets_per_user: cli.sockets_per_user,
+    }
+}
+
+fn cache_gauges(read: &MongoRedis) -> Gauges {
+    let cache = read.plans.clone();
+    Gauges::default().with(move || {
+        let stats = cache.stats();
+        metrics::counter!("mada_cache_hits_total").absolute(stats.hits);
+        metrics::counter!("mada_cache_misses_total").absolute(stats.misses);
+        if let Some(ratio) = stats.hit_ratio() {
+            metrics::gauge!("mada_cache_hit_ratio").set(ratio);
+        }
+    })
+}
+
+/// Runs `serve` on the stores the flags name.
+pub(crate) async fn run(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Result<String, String> {
+    let auth = authenticator(cli)?;
+    match (cli.store, cli.read_store) {
+        (StoreKind::Memory, ReadStoreKind::Same) => {
+            let read = ReadStores::all(MemoryReadModelStore::new());
+            let label = "the in-memory store";
+            start(cli, auth, options, today, MemoryEventStore::new(), read, Gauges::default(), label).await
+        }
+        (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
+            // Events in memory start empty: so must the read models.
+            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
+            let gauges = cache_gauges(&read);
+            let label = "the in-memory event store, MongoDB + Redis read stores";
+            start(cli, auth, options, today, MemoryEventStore::new(), read, gauges, label).await
+        }
+        (StoreKind::Postgres, read_store) => {
+            let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
+                .await
+                .map_err(|e| e.to_string())?;
+            let events = cqrs_postgres::PgEventStore::new(pool.clone());
+            if read_store == ReadStoreKind::Same {
+                let read = ReadStores::all(cqrs_postgres::PgReadModelStore::new(pool));
+                let label = "the PostgreSQL store";
+                return start(cli, auth, options, today, events, read, Gauges::default(), label).await;
+            }
+            let read = mongo_redis(cli, false).await.map_err(|e| e.to_string())?;
+            let gauges = cache_gauges(&read);
+            let label = "the PostgreSQL event store, MongoDB + Redis read stores";
+            start(cli, auth, options, today, events, read, gauges, label).await
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start<S, P, K>(
+    cli: &Cli,
+    (auth, secret): (Authenticator, Option<Vec<u8>>),
+    options: PlannerOptions,
+    today: NaiveDate,
+    events: S,
+    read: ReadStores<P, K>,
+    gauges: Gauges,
+    label: &str,
+) -> Result<String, String>
+where
+    S: EventStore + EventSubscriber + Clone + Send + Sync + 'static,
+    P: ReadModelStore + Clone + Send + Sync + 'static,
+    K: ReadModelStore + Clone + Send + Sync + 'static,
+{
+    let mut relay = None;
+    let planner = match cli.sync {
+        SyncKind::Subscription => Planner::start(events, read, options),
+        SyncKind::Kafka => {
+            cqrs_kafka::probe(&cli.kafka_brokers, Duration::from_secs(5))
+                .await
+                .map_err(|e| format!("{e} {START_HINT}"))?;
+            let kafka = KafkaSync::new(&cli.kafka_brokers, &cli.kafka_prefix);
+            let publisher = kafka.relay();
+            let source = events.clone();
+            relay = Some(tokio::spawn(async move { publisher.run(&source).await }));
+            Planner::start_with(events, &kafka, read, options)
+        }
+    };
+    let planner = Arc::new(planner);
+    let user = cli.user.as_str();
+    let demo_data = cli.demo_data.unwrap_or(cli.store == StoreKind::Memory);
+    if demo_data {
+        let report = scenario::run(&*planner, user, today)
+            .await
+            .map_err(|e| format!("loading the demo data: {e}"))?;
+        println!("{}", render::today(&report.today_list, user));
+    }
+    let listener = tokio::net::TcpListener::bind(cli.listen)
+        .await
+        .map_err(|e| format!("--listen {}: {e}", cli.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let service: Arc<dyn PlannerService> = planner.clone();
+    let router = mada::server::router(service, auth, config(cli), gauges);
+    println!("MADA serves on http://{address}/ ({label})");
+    println!("  GraphQL: POST http://{address}/graphql, subscriptions on ws://{address}/graphql/ws");
+    if let Some(secret) = secret {
+        let ttl = Duration::from_secs(cli.token_ttl);
+        let token = hs256_token(&secret, user, ttl)?;
+        println!("  token for {user} (valid {} h): {token}", cli.token_ttl / 3600);
+        println!("  open http://{address}/#day={today}&token={token}");
+    }
+    tracing::info!(%address, "serving");
+    let drain = Duration::from_secs(cli.drain_secs);
+    let served = tokio::select! {
+        served = mada::server::serve(listener, router, shutdown_signal(), drain) => {
+            served.map_err(|e| format!("serving on {address}: {e}"))
+        }
+        ended = async { match relay.as_mut() { Some(r) => r.await, None => std::future::pending().await } } => {
+            Err(match ended {
+                Ok(Err(error)) => format!("the Kafka relay stopped: {error}"),
+                Ok(Ok(())) => "the Kafka relay stopped".to_owned(),
+                Err(error) => format!("the Kafka relay failed: {error}"),
+            })
+        }
+    };
+    if let Some(relay) = relay {
+        relay.abort();
+    }
+    // The projections finish the batch they are applying, then stop.
+    planner.halt().await;
+    served.map(|()| "stopped\n".to_owned())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
