@@ -347,3 +347,22 @@ async fn a_projection_can_follow_the_bus_instead_of_the_store() {
     handle.stop().await.unwrap();
     relay_task.abort();
 }
+
+#[tokio::test]
+async fn a_runner_over_an_empty_store_says_it_has_caught_up() {
+    let store = MemoryEventStore::new();
+    let runner = ProjectionRunner::new(Balances, store.clone(), MemoryReadModelStore::new());
+    let handle = runner.spawn();
+    assert!(!handle.stats().caught_up, "not before it has looked");
+    let mut progress = handle.progress();
+    // (The guard `wait_for` returns holds the stats' lock: drop it at once.)
+    let caught_up = tokio::time::timeout(WAIT, async {
+        progress.wait_for(|p| p.caught_up).await.map(|_| ())
+    })
+    .await;
+    assert!(
+        caught_up.is_ok(),
+        "no batch ever came, yet it never said it was caught up"
+    );
+    handle.stop().await.unwrap();
+}

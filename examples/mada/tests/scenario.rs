@@ -111,6 +111,7 @@ async fn the_scenario_leaves_consistent_read_models() {
 #[test]
 fn the_binary_prints_today_and_the_month() {
     let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .arg("demo")
         .args(["--today", "2026-11-25", "--user", "bea"])
         .env_remove("MADA_STORE")
         .output()
@@ -139,6 +140,7 @@ fn the_binary_prints_today_and_the_month() {
 #[test]
 fn the_binary_refuses_a_bad_date_clearly() {
     let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .arg("demo")
         .args(["--today", "2026-13-01"])
         .output()
         .unwrap();
@@ -181,6 +183,7 @@ async fn the_binary_prints_the_same_on_postgres() {
     let schema = cqrs_testkit::unique_name("mada");
     let run = |store: &str| {
         Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
             .args([
                 "--today",
                 "2026-11-25",
@@ -222,6 +225,7 @@ async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     let name = cqrs_testkit::unique_name("mada");
     let run = |read_store: &str| {
         Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
             .args(["--today", "2026-11-25", "--read-store", read_store])
             .args(["--mongodb-url", &mongo_url, "--mongo-database", &name])
             .args(["--redis-url", &redis_url, "--redis-prefix", &name])
@@ -300,6 +304,7 @@ fn a_server_that_refuses_is_reported_at_once_without_the_password() {
         ],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
             .args(["--today", "2026-11-25"])
             .args(&args)
             .output()
@@ -330,10 +335,12 @@ async fn the_binary_prints_the_same_through_kafka_from_postgres_to_mongodb_and_r
     let name = cqrs_testkit::unique_name("mada");
     let kafka = cqrs_testkit::kafka_brokers();
     let memory = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .arg("demo")
         .args(["--today", "2026-11-25"])
         .output()
         .unwrap();
     let through = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .arg("demo")
         .args([
             "--today",
             "2026-11-25",
@@ -389,6 +396,7 @@ async fn the_binary_prints_the_same_through_kafka_from_postgres_to_mongodb_and_r
 #[test]
 fn an_unreachable_kafka_is_reported_at_once() {
     let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .arg("demo")
         .args([
             "--today",
             "2026-11-25",

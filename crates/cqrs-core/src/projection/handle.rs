@@ -29,8 +29,9 @@ pub struct ProjectionStats {
     /// ([`EventSubscriber::backlog`](crate::EventSubscriber::backlog): a Kafka
     /// consumer's lag, in messages), taken after every batch and every second.
     pub backlog: Option<u64>,
-    /// Whether the last batch was shorter than the batch size: the runner had read
-    /// everything there was, it is at the head of the log.
+    /// Whether the runner has read everything there was: its last batch was shorter
+    /// than the batch size, or no batch came for a second (an empty or idle source),
+    /// or the source reported a backlog of zero. A full batch makes it `false` again.
     pub caught_up: bool,
     /// Whether the runner holds its lease (always `true` without a lease).
     pub leader: bool,

@@ -516,16 +516,28 @@ where
         let mut meter = Meter::new();
         // The source's backlog also changes while no batch comes (a consumer's lag
         // falls once its offsets are committed): the stats follow it every second.
-        let mut refresh = tokio::time::interval(BACKLOG_REFRESH);
+        // It also tells when a source with nothing to deliver has been caught up
+        // with: no batch for a whole period (or a backlog of zero) means the runner
+        // has read everything there is, even if no batch ever came (an empty store).
+        let mut refresh = tokio::time::interval_at(
+            tokio::time::Instant::now() + BACKLOG_REFRESH,
+            BACKLOG_REFRESH,
+        );
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batches_since_refresh = 0_u64;
         loop {
             let batch = tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => return Ok(Exit::Stopped),
                 _ = refresh.tick() => {
                     let backlog = self.source.backlog();
+                    let idle = std::mem::take(&mut batches_since_refresh) == 0;
                     progress.send_if_modified(|p| {
-                        let changed = p.backlog != backlog;
+                        let caught_up = p.caught_up
+                            || backlog == Some(0)
+                            || (backlog.is_none() && idle);
+                        let changed = p.backlog != backlog || p.caught_up != caught_up;
                         p.backlog = backlog;
+                        p.caught_up = caught_up;
                         changed
                     });
                     continue;
@@ -550,6 +562,7 @@ where
                 )));
             };
             let batch = batch?;
+            batches_since_refresh += 1;
             let before = checkpoint;
             let one_by_one = std::mem::take(&mut isolate);
             checkpoint = self

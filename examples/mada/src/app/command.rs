@@ -146,7 +146,10 @@ where
             }
             Command::RenameCategory { category_id, name } => {
                 let action = CategoryAction::Rename { name };
-                (None, self.category(user, category_id, action, metadata).await?)
+                (
+                    None,
+                    self.category(user, category_id, action, metadata).await?,
+                )
             }
             Command::RecolourCategory {
                 category_id,
@@ -155,11 +158,17 @@ where
                 let action = CategoryAction::Recolour {
                     colour: colour.parse()?,
                 };
-                (None, self.category(user, category_id, action, metadata).await?)
+                (
+                    None,
+                    self.category(user, category_id, action, metadata).await?,
+                )
             }
             Command::DeleteCategory { category_id } => {
                 let action = CategoryAction::Delete;
-                (None, self.category(user, category_id, action, metadata).await?)
+                (
+                    None,
+                    self.category(user, category_id, action, metadata).await?,
+                )
             }
             Command::CreateGoal(goal) => {
                 let goal_id = Uuid::now_v7();
@@ -170,7 +179,10 @@ where
                     category,
                     schedule: goal.schedule,
                 };
-                (Some(goal_id), self.goal(user, goal_id, action, metadata).await?)
+                (
+                    Some(goal_id),
+                    self.goal(user, goal_id, action, metadata).await?,
+                )
             }
             Command::EditGoal {
                 goal_id,

@@ -17,8 +17,8 @@ use cqrs_core::{
 };
 
 use crate::domain::{
-    Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId,
-    Goal, GoalAction, GoalCommand, GoalError, GoalId, Schedule,
+    Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId, Goal,
+    GoalAction, GoalCommand, GoalError, GoalId, Schedule,
 };
 use crate::projections::{
     CategoriesProjection, CategoryItem, CategoryList, MonthCalendar, Plan, PlanProjection,
@@ -513,7 +513,10 @@ where
 
     /// The projections' stats, plans first, then category lists.
     pub fn stats(&self) -> Vec<cqrs_core::ProjectionStats> {
-        self.projections.iter().map(ProjectionHandle::stats).collect()
+        self.projections
+            .iter()
+            .map(ProjectionHandle::stats)
+            .collect()
     }
 
     /// `user`'s categories.

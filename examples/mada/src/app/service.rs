@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use cqrs_core::{
-    EventStore, EventSubscriber, Metadata, Position, ProjectionStats, ReadModelStore,
-};
+use cqrs_core::{EventStore, EventSubscriber, Metadata, Position, ProjectionStats, ReadModelStore};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
 
@@ -26,10 +24,12 @@ pub trait PlannerService: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Receipt, PlannerError>>;
 
     /// [`Planner::wait_for`].
-    fn wait_for(&self, token: Position, limit: Duration) -> BoxFuture<'_, Result<(), PlannerError>>;
+    fn wait_for(&self, token: Position, limit: Duration)
+    -> BoxFuture<'_, Result<(), PlannerError>>;
 
     /// [`Planner::categories_now`].
-    fn categories<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<CategoryList, PlannerError>>;
+    fn categories<'a>(&'a self, user: &'a str)
+    -> BoxFuture<'a, Result<CategoryList, PlannerError>>;
 
     /// [`Planner::plan_now`].
     fn plan<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Plan, PlannerError>>;
@@ -59,11 +59,7 @@ impl Changes {
     /// waiter was made or last woke. Returns `false` once the projections are gone
     /// (the planner shut down).
     pub async fn next(&mut self) -> bool {
-        let seen: Vec<Position> = self
-            .progress
-            .iter()
-            .map(|p| p.borrow().position)
-            .collect();
+        let seen: Vec<Position> = self.progress.iter().map(|p| p.borrow().position).collect();
         loop {
             let waits = self.progress.iter_mut().map(|p| Box::pin(p.changed()));
             let (changed, _, _) = futures::future::select_all(waits).await;
@@ -97,11 +93,18 @@ where
         Box::pin(self.run_with(user, command, metadata))
     }
 
-    fn wait_for(&self, token: Position, limit: Duration) -> BoxFuture<'_, Result<(), PlannerError>> {
+    fn wait_for(
+        &self,
+        token: Position,
+        limit: Duration,
+    ) -> BoxFuture<'_, Result<(), PlannerError>> {
         Box::pin(Planner::wait_for(self, token, limit))
     }
 
-    fn categories<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<CategoryList, PlannerError>> {
+    fn categories<'a>(
+        &'a self,
+        user: &'a str,
+    ) -> BoxFuture<'a, Result<CategoryList, PlannerError>> {
         Box::pin(self.categories_now(user))
     }
 

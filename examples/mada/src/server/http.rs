@@ -50,10 +50,16 @@ pub(super) fn error_reply(status: StatusCode, code: Code, message: impl Into<Str
 /// The reply for an authentication failure.
 pub(super) fn auth_reply(error: &AuthError) -> Response {
     match error {
-        AuthError::KeysUnavailable => {
-            error_reply(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, error.to_string())
-        }
-        _ => error_reply(StatusCode::UNAUTHORIZED, Code::Unauthenticated, error.to_string()),
+        AuthError::KeysUnavailable => error_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable,
+            error.to_string(),
+        ),
+        _ => error_reply(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            error.to_string(),
+        ),
     }
 }
 
@@ -98,7 +104,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body, correlation: 
                 let message = format!("the request body is larger than {limit} bytes");
                 error_reply(StatusCode::PAYLOAD_TOO_LARGE, Code::Limit, message)
             } else {
-                error_reply(StatusCode::BAD_REQUEST, Code::BadRequest, "the request body could not be read")
+                error_reply(
+                    StatusCode::BAD_REQUEST,
+                    Code::BadRequest,
+                    "the request body could not be read",
+                )
             };
         }
     };

@@ -56,7 +56,10 @@ pub(super) async fn healthz() -> &'static str {
 pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if let Err(error) = state.planner.head().await {
         tracing::warn!(%error, "not ready: the event store does not answer");
-        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: the event store does not answer\n")
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the event store does not answer\n",
+        )
             .into_response();
     }
     for stats in state.planner.stats() {
@@ -81,7 +84,8 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let projection = stats.target.clone();
         #[allow(clippy::cast_precision_loss)]
         let position = stats.position.0 as f64;
-        metrics::gauge!("mada_projection_position", "projection" => projection.clone()).set(position);
+        metrics::gauge!("mada_projection_position", "projection" => projection.clone())
+            .set(position);
         let lag = stats.lag.map_or(0.0, |lag| lag.as_secs_f64());
         metrics::gauge!("mada_projection_lag_seconds", "projection" => projection.clone()).set(lag);
         let caught_up = if stats.caught_up { 1.0 } else { 0.0 };

@@ -31,7 +31,16 @@ fn file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/", get(|| async { file("text/html; charset=utf-8", INDEX) }))
-        .route("/app.js", get(|| async { file("text/javascript; charset=utf-8", SCRIPT) }))
-        .route("/style.css", get(|| async { file("text/css; charset=utf-8", STYLE) }))
+        .route(
+            "/",
+            get(|| async { file("text/html; charset=utf-8", INDEX) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { file("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { file("text/css; charset=utf-8", STYLE) }),
+        )
 }

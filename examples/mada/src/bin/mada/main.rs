@@ -186,11 +186,21 @@ pub(crate) struct Cli {
 
     /// How long a query given a consistency token waits for the read models, in
     /// milliseconds.
-    #[arg(long, env = "MADA_READ_WAIT_MS", default_value_t = 5_000, global = true)]
+    #[arg(
+        long,
+        env = "MADA_READ_WAIT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
     read_wait_ms: u64,
 
     /// How long a request may take, in milliseconds.
-    #[arg(long, env = "MADA_REQUEST_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(
+        long,
+        env = "MADA_REQUEST_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
     request_timeout_ms: u64,
 
     /// The largest request body, in bytes.
@@ -198,7 +208,12 @@ pub(crate) struct Cli {
     body_limit: usize,
 
     /// The most live WebSocket connections per user.
-    #[arg(long, env = "MADA_SOCKETS_PER_USER", default_value_t = 8, global = true)]
+    #[arg(
+        long,
+        env = "MADA_SOCKETS_PER_USER",
+        default_value_t = 8,
+        global = true
+    )]
     sockets_per_user: usize,
 
     /// How long SIGTERM waits for the requests in flight, in seconds.

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use cqrs_core::{EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore};
+use cqrs_core::{
+    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
+};
 use mada::kafka::KafkaSync;
 use mada::server::auth::{Authenticator, Jwks, Keys, hs256_token};
 use mada::server::graphql::QueryLimits;
 use mada::server::{Gauges, ServerConfig};
 use mada::{Planner, PlannerOptions, PlannerService, ReadStores, render, scenario};
 
-use crate::stores::{START_HINT, connect_postgres, mongo_redis, MongoRedis};
+use crate::stores::{MongoRedis, START_HINT, connect_postgres, mongo_redis};
 use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
 
-/// How tokens are checked, and the demo token to print (when the secret was made up
-/// here, nobody else could sign one).
+/// How tokens are checked, and the secret to sign the demo's token with: only when
+/// the secret was made up here for this run (nobody else could sign one).
 fn authenticator(cli: &Cli) -> Result<(Authenticator, Option<Vec<u8>>), String> {
     let (issuer, audience) = (cli.jwt_issuer.as_deref(), cli.jwt_audience.as_deref());
     if let Some(url) = &cli.jwks_url {
@@ -24,16 +26,18 @@ fn authenticator(cli: &Cli) -> Result<(Authenticator, Option<Vec<u8>>), String> 
         return Ok((Authenticator::new(keys, issuer, audience), None));
     }
     if let Some(path) = &cli.jwt_public_key {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?;
+        let pem =
+            std::fs::read(path).map_err(|e| format!("--jwt-public-key {}: {e}", path.display()))?;
         return Ok((Authenticator::rs256(&pem, issuer, audience)?, None));
     }
     if let Some(secret) = &cli.jwt_secret {
         if secret.len() < 32 {
             return Err("--jwt-secret: use at least 32 characters".into());
         }
+        // No token printed: one in the log would be a credential anyone reading it
+        // could use. `mada token` makes one.
         let keys = Keys::Hs256(secret.as_bytes().to_vec());
-        return Ok((Authenticator::new(keys, issuer, audience), Some(secret.as_bytes().to_vec())));
+        return Ok((Authenticator::new(keys, issuer, audience), None));
     }
     if cli.store != StoreKind::Memory {
         return Err(
@@ -74,20 +78,44 @@ fn cache_gauges(read: &MongoRedis) -> Gauges {
 }
 
 /// Runs `serve` on the stores the flags name.
-pub(crate) async fn run(cli: &Cli, options: PlannerOptions, today: NaiveDate) -> Result<String, String> {
+pub(crate) async fn run(
+    cli: &Cli,
+    options: PlannerOptions,
+    today: NaiveDate,
+) -> Result<String, String> {
     let auth = authenticator(cli)?;
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
             let read = ReadStores::all(MemoryReadModelStore::new());
             let label = "the in-memory store";
-            start(cli, auth, options, today, MemoryEventStore::new(), read, Gauges::default(), label).await
+            start(
+                cli,
+                auth,
+                options,
+                today,
+                MemoryEventStore::new(),
+                read,
+                Gauges::default(),
+                label,
+            )
+            .await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
             // Events in memory start empty: so must the read models.
             let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
             let gauges = cache_gauges(&read);
             let label = "the in-memory event store, MongoDB + Redis read stores";
-            start(cli, auth, options, today, MemoryEventStore::new(), read, gauges, label).await
+            start(
+                cli,
+                auth,
+                options,
+                today,
+                MemoryEventStore::new(),
+                read,
+                gauges,
+                label,
+            )
+            .await
         }
         (StoreKind::Postgres, read_store) => {
             let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
@@ -97,7 +125,17 @@ pub(crate) async fn run(cli: &Cli, options: PlannerOptions, today: NaiveDate) ->
             if read_store == ReadStoreKind::Same {
                 let read = ReadStores::all(cqrs_postgres::PgReadModelStore::new(pool));
                 let label = "the PostgreSQL store";
-                return start(cli, auth, options, today, events, read, Gauges::default(), label).await;
+                return start(
+                    cli,
+                    auth,
+                    options,
+                    today,
+                    events,
+                    read,
+                    Gauges::default(),
+                    label,
+                )
+                .await;
             }
             let read = mongo_redis(cli, false).await.map_err(|e| e.to_string())?;
             let gauges = cache_gauges(&read);
@@ -153,11 +191,16 @@ where
     let service: Arc<dyn PlannerService> = planner.clone();
     let router = mada::server::router(service, auth, config(cli), gauges);
     println!("MADA serves on http://{address}/ ({label})");
-    println!("  GraphQL: POST http://{address}/graphql, subscriptions on ws://{address}/graphql/ws");
+    println!(
+        "  GraphQL: POST http://{address}/graphql, subscriptions on ws://{address}/graphql/ws"
+    );
     if let Some(secret) = secret {
         let ttl = Duration::from_secs(cli.token_ttl);
         let token = hs256_token(&secret, user, ttl)?;
-        println!("  token for {user} (valid {} h): {token}", cli.token_ttl / 3600);
+        println!(
+            "  token for {user} (valid {} h): {token}",
+            cli.token_ttl / 3600
+        );
         println!("  open http://{address}/#day={today}&token={token}");
     }
     tracing::info!(%address, "serving");

@@ -6,9 +6,10 @@ use crate::Cli;
 
 /// Prints a token for `--user` signed with `--jwt-secret`, valid `--token-ttl`.
 pub(crate) fn print(cli: &Cli) -> Result<String, String> {
-    let secret = cli.jwt_secret.as_deref().ok_or(
-        "set --jwt-secret (MADA_JWT_SECRET), the secret the server checks tokens with",
-    )?;
+    let secret = cli
+        .jwt_secret
+        .as_deref()
+        .ok_or("set --jwt-secret (MADA_JWT_SECRET), the secret the server checks tokens with")?;
     let token = mada::server::auth::hs256_token(
         secret.as_bytes(),
         &cli.user,

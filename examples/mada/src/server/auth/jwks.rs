@@ -34,7 +34,9 @@ pub struct Jwks {
 
 impl std::fmt::Debug for Jwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jwks").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Jwks")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,9 +94,17 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let reply = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let reply = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         let reply = reply.error_for_status().map_err(|e| e.to_string())?;
-        let set: JwkSet = reply.json().await.map_err(|e| format!("not a JWKS document: {e}"))?;
+        let set: JwkSet = reply
+            .json()
+            .await
+            .map_err(|e| format!("not a JWKS document: {e}"))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let common = &jwk.common;

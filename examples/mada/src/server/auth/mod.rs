@@ -46,7 +46,8 @@ pub enum AuthError {
 /// The claims MADA reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    /// The user.
+    /// The user (missing is refused as a missing required claim, not as malformed).
+    #[serde(default)]
     pub sub: String,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
@@ -131,19 +132,27 @@ impl Authenticator {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("not a signed JWT"))?;
         if header.alg != self.validation.algorithms[0] {
-            return Err(AuthError::Invalid("signed with an algorithm this server does not accept"));
+            return Err(AuthError::Invalid(
+                "signed with an algorithm this server does not accept",
+            ));
         }
         let claims = match &self.keys {
             Keys::Hs256(secret) => self.decode(token, &DecodingKey::from_secret(secret))?,
             Keys::Rs256(key) => self.decode(token, key)?,
             Keys::Jwks(jwks) => {
-                let kid = header.kid.as_deref().ok_or(AuthError::Invalid("no key id (kid)"))?;
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or(AuthError::Invalid("no key id (kid)"))?;
                 let key = jwks.key(kid).await?;
                 self.decode(token, &key)?
             }
         };
         let user = claims.sub;
-        if user.is_empty() || user.chars().count() > MAX_USER_CHARS || user.chars().any(char::is_control) {
+        if user.is_empty()
+            || user.chars().count() > MAX_USER_CHARS
+            || user.chars().any(char::is_control)
+        {
             return Err(AuthError::Invalid("the subject is not a user id"));
         }
         Ok(user)
@@ -158,7 +167,9 @@ impl Authenticator {
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature"),
                 ErrorKind::InvalidIssuer => AuthError::Invalid("another issuer"),
                 ErrorKind::InvalidAudience => AuthError::Invalid("another audience"),
-                ErrorKind::MissingRequiredClaim(_) => AuthError::Invalid("a required claim is missing"),
+                ErrorKind::MissingRequiredClaim(_) => {
+                    AuthError::Invalid("a required claim is missing")
+                }
                 ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet"),
                 ErrorKind::InvalidAlgorithm => {
                     AuthError::Invalid("signed with an algorithm this server does not accept")
@@ -180,6 +191,10 @@ pub fn hs256_token(secret: &[u8], user: &str, ttl: Duration) -> Result<String, S
         exp: now + ttl.as_secs(),
         iat: Some(now),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| format!("signing the token: {e}"))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| format!("signing the token: {e}"))
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
 use async_graphql::{ServerResult, Value};
 
 /// Records `mada_graphql_field_seconds{field, outcome}` for root fields.

@@ -5,8 +5,8 @@ use async_graphql::{Context, ID, Object, Result};
 use cqrs_core::Metadata;
 
 use super::errors::planner_error;
-use super::types::{Date, NewGoalInput, ScheduleInput, Written, uuid};
 use super::parts;
+use super::types::{Date, NewGoalInput, ScheduleInput, Written, uuid};
 use crate::{Command, NewGoal};
 
 /// The root of mutations.
@@ -31,7 +31,12 @@ async fn run(ctx: &Context<'_>, command: Command) -> Result<Written> {
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates a category; returns its id.
-    async fn create_category(&self, ctx: &Context<'_>, name: String, colour: String) -> Result<Written> {
+    async fn create_category(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        colour: String,
+    ) -> Result<Written> {
         run(ctx, Command::CreateCategory { name, colour }).await
     }
 
@@ -42,9 +47,21 @@ impl MutationRoot {
     }
 
     /// Changes a category's colour (`#rrggbb`).
-    async fn recolour_category(&self, ctx: &Context<'_>, id: ID, colour: String) -> Result<Written> {
+    async fn recolour_category(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        colour: String,
+    ) -> Result<Written> {
         let category_id = uuid(&id, "category")?;
-        run(ctx, Command::RecolourCategory { category_id, colour }).await
+        run(
+            ctx,
+            Command::RecolourCategory {
+                category_id,
+                colour,
+            },
+        )
+        .await
     }
 
     /// Deletes a category.
@@ -86,7 +103,12 @@ impl MutationRoot {
     }
 
     /// Changes when a goal is due.
-    async fn reschedule_goal(&self, ctx: &Context<'_>, id: ID, schedule: ScheduleInput) -> Result<Written> {
+    async fn reschedule_goal(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        schedule: ScheduleInput,
+    ) -> Result<Written> {
         let goal_id = uuid(&id, "goal")?;
         let schedule = schedule.into();
         run(ctx, Command::RescheduleGoal { goal_id, schedule }).await
@@ -95,13 +117,27 @@ impl MutationRoot {
     /// Marks a goal done on `date`.
     async fn complete_goal(&self, ctx: &Context<'_>, id: ID, date: Date) -> Result<Written> {
         let goal_id = uuid(&id, "goal")?;
-        run(ctx, Command::CompleteGoal { goal_id, day: date.0 }).await
+        run(
+            ctx,
+            Command::CompleteGoal {
+                goal_id,
+                day: date.0,
+            },
+        )
+        .await
     }
 
     /// Marks a goal not done on `date`.
     async fn uncomplete_goal(&self, ctx: &Context<'_>, id: ID, date: Date) -> Result<Written> {
         let goal_id = uuid(&id, "goal")?;
-        run(ctx, Command::UncompleteGoal { goal_id, day: date.0 }).await
+        run(
+            ctx,
+            Command::UncompleteGoal {
+                goal_id,
+                day: date.0,
+            },
+        )
+        .await
     }
 
     /// Deletes a goal.

@@ -53,7 +53,12 @@ impl QueryRoot {
     }
 
     /// The signed-in user's list for `date`, with each goal's category.
-    async fn today(&self, ctx: &Context<'_>, date: Date, after: Option<Token>) -> Result<TodayList> {
+    async fn today(
+        &self,
+        ctx: &Context<'_>,
+        date: Date,
+        after: Option<Token>,
+    ) -> Result<TodayList> {
         let (caller, api) = parts(ctx)?;
         api.reach(caller, after).await?;
         Ok(TodayList::from(&api.today(caller, date).await?))

@@ -83,8 +83,12 @@ impl ScalarType for Token {
 
 /// Parses a GraphQL id as a UUID.
 pub(crate) fn uuid(id: &ID, what: &str) -> Result<uuid::Uuid> {
-    id.parse()
-        .map_err(|_| coded(Code::Validation, format!("`{}` is not a {what} id", id.as_str())))
+    id.parse().map_err(|_| {
+        coded(
+            Code::Validation,
+            format!("`{}` is not a {what} id", id.as_str()),
+        )
+    })
 }
 
 /// A day of the week.
@@ -271,7 +275,11 @@ impl From<&Schedule> for ScheduleView {
         Self {
             start: Date(schedule.start),
             end: schedule.end.map(Date),
-            weekdays: schedule.weekdays.iter().map(|d| Weekday::from(*d)).collect(),
+            weekdays: schedule
+                .weekdays
+                .iter()
+                .map(|d| Weekday::from(*d))
+                .collect(),
         }
     }
 }

@@ -1,0 +1,13 @@
+//! `mada serve` over real HTTP and WebSocket on loopback: the API's flows,
+//! read-your-writes, the subscription, authentication and the authorization matrix,
+//! bad input and limits, the binary's start-up and shutdown, and the web page in a
+//! real browser.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod api;
+mod authz;
+mod binary;
+mod browser;
+mod harness;
+mod keys;
+mod limits;
