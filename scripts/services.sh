@@ -7,6 +7,8 @@
 #   FerretDB 1.24   127.0.0.1:27017  MongoDB wire protocol, data in PostgreSQL
 #   Debezium 3.6    127.0.0.1:8083   Kafka Connect (standalone, REST API) with
 #                                    Debezium's PostgreSQL connector on its classpath
+#   browser         (no daemon)      Chromium and chromedriver, for the web page's
+#                                    test, which starts them itself
 #
 # Usage: scripts/services.sh COMMAND [SERVICE...]
 #   up       install what is missing, start the services, wait until they answer
@@ -19,8 +21,8 @@
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
-# SERVICE is postgres, redis, kafka, mongo or debezium; none means all (in that
-# order; mongo needs postgres, debezium needs postgres and kafka).
+# SERVICE is postgres, redis, kafka, mongo, debezium or browser; none means all (in
+# that order; mongo needs postgres, debezium needs postgres and kafka).
 #
 # Downloads and builds are cached in $CQRS_CACHE (default ~/.cache/cqrs-rs) so a
 # second `up` is quick; data and logs live in $CQRS_DATA (default /var/tmp/cqrs-rs).
@@ -51,7 +53,7 @@ DEBEZIUM_VERSION=3.6.1.Final
 CONNECT_PORT="${CQRS_CONNECT_PORT:-8083}"
 CONNECT_LIBS="$CACHE/debezium-$DEBEZIUM_VERSION/libs"
 
-ALL=(postgres redis kafka mongo debezium)
+ALL=(postgres redis kafka mongo debezium browser)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -371,8 +373,18 @@ export CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 EOF
 }
 
+# The browser is installed, not run: the test starts chromedriver (which starts
+# Chromium) on a port of its own and stops it.
+browser_install() { ensure_apt chromium chromium-driver; }
+browser_start() { command -v chromedriver >/dev/null || die "chromedriver is missing: scripts/services.sh up browser"; }
+browser_stop() { :; }
+browser_ready() { command -v chromedriver >/dev/null && command -v chromium >/dev/null; }
+browser_log() { echo /dev/null; }
+browser_pidfile() { echo /dev/null; }
+
 where() {
   case $1 in
+    browser) command -v chromedriver || echo "not installed" ;;
     postgres) echo "postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/cqrs" ;;
     redis) echo "redis://127.0.0.1:$REDIS_PORT/" ;;
     kafka) echo "127.0.0.1:$KAFKA_PORT" ;;
@@ -387,7 +399,7 @@ shift
 services=("$@")
 ((${#services[@]})) || services=("${ALL[@]}")
 for s in "${services[@]}"; do
-  case $s in postgres | redis | kafka | mongo | debezium) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium)" ;; esac
+  case $s in postgres | redis | kafka | mongo | debezium | browser) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium, browser)" ;; esac
 done
 
 reversed() { local i; for ((i = ${#services[@]} - 1; i >= 0; i--)); do echo "${services[i]}"; done; }
