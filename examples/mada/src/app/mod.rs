@@ -605,10 +605,10 @@ where
     pub async fn shutdown(self) -> Result<(), PlannerError> {
         let mut first = Ok(());
         for projection in self.projections {
-            if let Err(e) = projection.stop().await {
-                if first.is_ok() {
-                    first = Err(e.into());
-                }
+            if let Err(e) = projection.stop().await
+                && first.is_ok()
+            {
+                first = Err(e.into());
             }
         }
         first

@@ -40,10 +40,14 @@ fn driver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}); {INSTALL}"));
-    let url = format!("http://127.0.0.1:{port}");
+    // Dropping the driver kills and reaps the process, on every path.
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Driver { child, url };
+            return driver;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
