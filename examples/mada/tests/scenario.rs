@@ -219,6 +219,66 @@ async fn the_binary_prints_the_same_on_postgres() {
         .unwrap();
 }
 
+/// The two other ways to keep the read models in sync on PostgreSQL: inline (in the
+/// append's transaction) and change-data-capture (from the write-ahead log). The
+/// same output as in memory; CDC leaves no replication slot behind.
+#[tokio::test]
+async fn the_binary_prints_the_same_inline_and_through_cdc() {
+    let url = cqrs_testkit::postgres_url();
+    let memory = stdout_of(
+        &Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
+            .args(["--today", "2026-11-25"])
+            .output()
+            .unwrap(),
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let slots = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'mada_cdc_%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        n
+    };
+    let slots_before = slots().await;
+    for (sync, says) in [
+        ("inline", "read models written inline"),
+        ("cdc", "read models synced by change-data-capture"),
+    ] {
+        let schema = cqrs_testkit::unique_name("mada");
+        let output = Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
+            .args([
+                "--today",
+                "2026-11-25",
+                "--store",
+                "postgres",
+                "--sync",
+                sync,
+            ])
+            .args(["--pg-schema", &schema, "--database-url", &url])
+            .output()
+            .unwrap();
+        let printed = stdout_of(&output);
+        assert!(printed.lines().next().unwrap().ends_with(says), "{printed}");
+        assert_eq!(comparable(&printed), comparable(&memory), "{sync}");
+        let documents: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {schema}.cqrs_documents WHERE projection = 'plan'"
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(documents, 1, "{sync}: alice's plan is in PostgreSQL");
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(slots().await, slots_before, "the demo's slots were dropped");
+}
+
 #[tokio::test]
 async fn the_binary_prints_the_same_with_its_read_side_on_mongodb_and_redis() {
     let (mongo_url, redis_url) = (cqrs_testkit::mongodb_url(), cqrs_testkit::redis_url());

@@ -233,6 +233,12 @@ pub struct Planner<S, P, K = P> {
     plans: ReadModel<PlanProjection, P>,
     category_lists: ReadModel<CategoriesProjection, K>,
     projections: Vec<ProjectionHandle>,
+    /// With inline projections: the log's position, followed by a task (for
+    /// [`Changes`]), and that task.
+    inline: Option<(
+        tokio::sync::watch::Receiver<Position>,
+        tokio::task::JoinHandle<()>,
+    )>,
     written: AtomicU64,
     options: PlannerOptions,
 }
@@ -285,6 +291,53 @@ where
             plans: plans_reader,
             category_lists: categories_reader,
             projections: vec![plans.spawn(), categories.spawn()],
+            inline: None,
+            written: AtomicU64::new(0),
+            options,
+        }
+    }
+
+    /// Starts the planner over an event store that applies both projections
+    /// inline, in the transaction of every append (a PostgreSQL store with
+    /// `with_inline_projection(PlanProjection)` and `(CategoriesProjection)`), whose
+    /// documents `read` reads. No runner: a command's effect is in the read models
+    /// when it returns, so waits for tokens return at once.
+    ///
+    /// This is the one safe way for the application to write both the events and a
+    /// read model: one transaction. A read model in another store (MongoDB, Redis)
+    /// would disagree with the events whenever its write failed after theirs.
+    pub fn start_inline(store: S, read: ReadStores<P, K>, options: PlannerOptions) -> Self {
+        let snapshots = match options.snapshot_every {
+            0 => SnapshotPolicy::Never,
+            n => SnapshotPolicy::Every(n),
+        };
+        // Subscriptions to today's list still need to know when the log moved.
+        let (moved, follow) = tokio::sync::watch::channel(Position::START);
+        let source = store.clone();
+        let follower = tokio::spawn(async move {
+            let head = source.head().await.unwrap_or(Position::START);
+            let mut batches = source.subscribe(head, 500);
+            while let Some(batch) = futures::StreamExt::next(&mut batches).await {
+                match batch {
+                    Ok(batch) => {
+                        if let Some(last) = batch.last() {
+                            moved.send_replace(last.position);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "following the log for live updates failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Self {
+            categories: Repository::new(store.clone()).with_snapshots(snapshots),
+            goals: Repository::new(store).with_snapshots(snapshots),
+            plans: ReadModel::new(read.plans),
+            category_lists: ReadModel::new(read.categories),
+            projections: Vec::new(),
+            inline: Some((follow, follower)),
             written: AtomicU64::new(0),
             options,
         }
@@ -504,6 +557,9 @@ where
     /// # Errors
     /// [`Error::Timeout`] or [`Error::Closed`] if a projection does not get there.
     pub async fn wait_for(&self, token: Position, limit: Duration) -> Result<(), PlannerError> {
+        if self.inline.is_some() {
+            return Ok(());
+        }
         let deadline = tokio::time::Instant::now() + limit;
         self.plans.wait_for_timeout(token, limit).await?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -596,6 +652,9 @@ where
         for projection in &self.projections {
             projection.halt().await;
         }
+        if let Some((_, follower)) = &self.inline {
+            follower.abort();
+        }
     }
 
     /// Stops the projections.
@@ -603,6 +662,9 @@ where
     /// # Errors
     /// The first error a projection had stopped with.
     pub async fn shutdown(self) -> Result<(), PlannerError> {
+        if let Some((_, follower)) = &self.inline {
+            follower.abort();
+        }
         let mut first = Ok(());
         for projection in self.projections {
             if let Err(e) = projection.stop().await

@@ -48,10 +48,12 @@ pub trait PlannerService: Send + Sync + 'static {
 }
 
 /// Tells when a read model has moved: wakes after any projection committed a batch
-/// (or reported its stats, about once a second while idle).
+/// (or reported its stats, about once a second while idle), or, with inline
+/// projections, after the log moved.
 #[derive(Debug, Clone)]
 pub struct Changes {
     progress: Vec<watch::Receiver<ProjectionStats>>,
+    log: Option<watch::Receiver<Position>>,
 }
 
 impl Changes {
@@ -59,6 +61,12 @@ impl Changes {
     /// waiter was made or last woke. Returns `false` once the projections are gone
     /// (the planner shut down).
     pub async fn next(&mut self) -> bool {
+        if let Some(log) = &mut self.log {
+            return log.changed().await.is_ok();
+        }
+        if self.progress.is_empty() {
+            return false;
+        }
         let seen: Vec<Position> = self.progress.iter().map(|p| p.borrow().position).collect();
         loop {
             let waits = self.progress.iter_mut().map(|p| Box::pin(p.changed()));
@@ -123,6 +131,7 @@ where
     fn changes(&self) -> Changes {
         Changes {
             progress: self.projections.iter().map(|h| h.progress()).collect(),
+            log: self.inline.as_ref().map(|(log, _)| log.clone()),
         }
     }
 

@@ -1,15 +1,15 @@
 //! `mada demo`: the scripted scenario on the stores the flags name, printed.
 
-use std::time::Duration;
-
 use chrono::NaiveDate;
-use cqrs_core::Projection;
-use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
-use mada::kafka::KafkaSync;
-use mada::projections::{CategoriesProjection, PlanProjection};
-use mada::{Planner, PlannerOptions, ReadStores, render, scenario};
+use cqrs_core::{
+    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
+};
+use cqrs_postgres::PgReadModelStore;
+use mada::{PlannerOptions, ReadStores, render, scenario};
+use sqlx::PgPool;
 
-use crate::stores::{START_HINT, fresh_postgres, mongo_redis};
+use crate::stores::{fresh_postgres, mongo_redis};
+use crate::sync::{self, pg_events};
 use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
 
 /// Runs the demo on the stores the flags name.
@@ -18,112 +18,91 @@ pub(crate) async fn run_demo(
     options: PlannerOptions,
     today: NaiveDate,
 ) -> Result<String, String> {
+    sync::check(cli)?;
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
             let read = ReadStores::all(MemoryReadModelStore::new());
+            let label = "the in-memory store";
             run(
                 cli,
                 MemoryEventStore::new(),
                 read,
+                None,
                 options,
                 today,
-                "the in-memory store",
+                label,
             )
             .await
         }
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
             let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
-            let events = MemoryEventStore::new();
             let label = "the in-memory event store, MongoDB + Redis read stores";
-            run(cli, events, read, options, today, label).await
-        }
-        (StoreKind::Postgres, ReadStoreKind::Same) => {
-            let (events, read) = fresh_postgres(&cli.database_url, &cli.pg_schema)
-                .await
-                .map_err(|e| e.to_string())?;
             run(
                 cli,
-                events,
-                ReadStores::all(read),
+                MemoryEventStore::new(),
+                read,
+                None,
                 options,
                 today,
-                "the PostgreSQL store",
+                label,
             )
             .await
         }
-        (StoreKind::Postgres, ReadStoreKind::MongoRedis) => {
-            let (events, _) = fresh_postgres(&cli.database_url, &cli.pg_schema)
+        (StoreKind::Postgres, read_store) => {
+            let pool = fresh_postgres(&cli.database_url, &cli.pg_schema)
                 .await
                 .map_err(|e| e.to_string())?;
+            let events = pg_events(cli, pool.clone());
+            if read_store == ReadStoreKind::Same {
+                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
+                let label = "the PostgreSQL store";
+                return run(cli, events, read, Some(&pool), options, today, label).await;
+            }
             let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
             let label = "the PostgreSQL event store, MongoDB + Redis read stores";
-            run(cli, events, read, options, today, label).await
+            run(cli, events, read, Some(&pool), options, today, label).await
         }
     }
 }
 
-/// Starts the planner on `events` and `read`, its projections fed per `--sync`, and
-/// runs the demo.
+/// Starts the planner on `events` and `read`, synced per `--sync`, runs the
+/// scenario, and cleans up what the demo made for the sync (topics, slots).
 async fn run<S, P, K>(
     cli: &Cli,
     events: S,
     read: ReadStores<P, K>,
+    pg: Option<&PgPool>,
     options: PlannerOptions,
     today: NaiveDate,
     label: &str,
 ) -> Result<String, String>
 where
-    S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
-    P: cqrs_core::ReadModelStore + Clone + 'static,
-    K: cqrs_core::ReadModelStore + Clone + 'static,
+    S: EventStore + EventSubscriber + Clone + 'static,
+    P: ReadModelStore + Clone + 'static,
+    K: ReadModelStore + Clone + 'static,
 {
-    let user = cli.user.as_str();
-    if cli.sync == SyncKind::Subscription {
-        return demo(Planner::start(events, read, options), user, today, label).await;
-    }
-    cqrs_kafka::probe(&cli.kafka_brokers, Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("{e} {START_HINT}"))?;
+    // Kafka topics and CDC slots of this run only: the demo deletes them at the end.
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let kafka = KafkaSync::new(
-        &cli.kafka_brokers,
-        &format!("{}_{}", cli.kafka_prefix, &suffix[suffix.len() - 12..]),
-    );
-    let relay = kafka.relay();
-    let source = events.clone();
-    let mut relay = tokio::spawn(async move { relay.run(&source).await });
-    let planner = Planner::start_with(events, &kafka, read, options);
-    let label = format!("{label}, read models synced through Kafka");
-    let result = tokio::select! {
-        result = demo(planner, user, today, &label) => result,
-        ended = &mut relay => Err(match ended {
-            Ok(Err(error)) => format!("the Kafka relay stopped: {error} {START_HINT}"),
-            Ok(Ok(())) => "the Kafka relay stopped".to_owned(),
-            Err(error) => format!("the Kafka relay failed: {error}"),
-        }),
+    let prefix = match cli.sync {
+        SyncKind::Kafka => format!("{}_{}", cli.kafka_prefix, &suffix[suffix.len() - 12..]),
+        _ => format!("mada_cdc_{}", &suffix[suffix.len() - 12..]),
     };
-    relay.abort();
-    let projections = [PlanProjection::NAME, CategoriesProjection::NAME];
-    if let Err(error) = kafka.delete(&projections).await {
-        tracing::warn!(%error, prefix = kafka.prefix(), "could not delete the demo's topics");
-    }
-    result
-}
-
-async fn demo<S, P, K>(
-    planner: Planner<S, P, K>,
-    user: &str,
-    today: NaiveDate,
-    store: &str,
-) -> Result<String, String>
-where
-    S: cqrs_core::EventStore + cqrs_core::EventSubscriber + Clone + 'static,
-    P: cqrs_core::ReadModelStore + Clone + 'static,
-    K: cqrs_core::ReadModelStore + Clone + 'static,
-{
-    let result = scenario::run(&planner, user, today).await;
-    let shutdown = planner.shutdown().await;
-    let report = result.map_err(|e| e.to_string())?;
-    shutdown.map_err(|e| e.to_string())?;
-    Ok(render::report(&report, store))
+    let mut started = sync::start(cli, events, read, pg, &prefix, options).await?;
+    let label = match cli.sync {
+        SyncKind::Subscription => label.to_owned(),
+        SyncKind::Inline => format!("{label}, read models written inline"),
+        SyncKind::Cdc => format!("{label}, read models synced by change-data-capture"),
+        SyncKind::Kafka => format!("{label}, read models synced through Kafka"),
+    };
+    let user = cli.user.as_str();
+    let planner = std::sync::Arc::clone(&started.planner);
+    let result = tokio::select! {
+        result = scenario::run(&*planner, user, today) => result.map_err(|e| e.to_string()),
+        stopped = started.relay_stopped() => Err(stopped),
+    };
+    drop(planner);
+    let finished = started.finish(true).await;
+    let report = result?;
+    finished?;
+    Ok(render::report(&report, &label))
 }

@@ -8,6 +8,7 @@ mod demo;
 mod relay;
 mod serve;
 mod stores;
+mod sync;
 mod token;
 
 use std::process::ExitCode;
@@ -99,8 +100,10 @@ pub(crate) struct Cli {
     #[arg(long, env = "MADA_CACHE_TTL", default_value_t = 300, global = true)]
     cache_ttl: u64,
 
-    /// How the read models follow the event store: its own subscription, or through
-    /// Kafka (a relay publishes the events, each projection consumes them).
+    /// How the read models follow the event store: its own subscription, inline in
+    /// the append's transaction, change-data-capture from PostgreSQL's write-ahead
+    /// log, or through Kafka (a relay publishes the events, each projection consumes
+    /// them).
     #[arg(long, value_enum, env = "MADA_SYNC", default_value_t = SyncKind::Subscription, global = true)]
     sync: SyncKind,
 
@@ -257,6 +260,13 @@ pub(crate) enum StoreKind {
 pub(crate) enum SyncKind {
     /// Each projection subscribes to the event store.
     Subscription,
+    /// The read models are written in the transaction that appends the events
+    /// (`--store postgres --read-store same` only): a command's effect is readable
+    /// when it returns.
+    Inline,
+    /// Each projection reads the committed events from a logical replication slot
+    /// of its own on PostgreSQL's write-ahead log (`--store postgres`).
+    Cdc,
     /// A relay publishes the events to Kafka (`--kafka-brokers`), keyed by user; each
     /// projection consumes them in its own consumer group.
     Kafka,

@@ -8,13 +8,15 @@ use chrono::NaiveDate;
 use cqrs_core::{
     EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
 };
-use mada::kafka::KafkaSync;
+use cqrs_postgres::PgReadModelStore;
 use mada::server::auth::{Authenticator, Jwks, Keys, hs256_token};
 use mada::server::graphql::QueryLimits;
 use mada::server::{Gauges, ServerConfig};
-use mada::{Planner, PlannerOptions, PlannerService, ReadStores, render, scenario};
+use mada::{PlannerOptions, PlannerService, ReadStores, render, scenario};
+use sqlx::PgPool;
 
-use crate::stores::{MongoRedis, START_HINT, connect_postgres, mongo_redis};
+use crate::stores::{MongoRedis, connect_postgres, mongo_redis};
+use crate::sync::{self, pg_events};
 use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
 
 /// How tokens are checked, and the secret to sign the demo's token with: only when
@@ -83,19 +85,21 @@ pub(crate) async fn run(
     options: PlannerOptions,
     today: NaiveDate,
 ) -> Result<String, String> {
+    sync::check(cli)?;
     let auth = authenticator(cli)?;
     match (cli.store, cli.read_store) {
         (StoreKind::Memory, ReadStoreKind::Same) => {
             let read = ReadStores::all(MemoryReadModelStore::new());
+            let events = MemoryEventStore::new();
             let label = "the in-memory store";
+            let gauges = Gauges::default();
             start(
                 cli,
                 auth,
                 options,
                 today,
-                MemoryEventStore::new(),
-                read,
-                Gauges::default(),
+                (events, read, None),
+                gauges,
                 label,
             )
             .await
@@ -104,14 +108,14 @@ pub(crate) async fn run(
             // Events in memory start empty: so must the read models.
             let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
             let gauges = cache_gauges(&read);
+            let events = MemoryEventStore::new();
             let label = "the in-memory event store, MongoDB + Redis read stores";
             start(
                 cli,
                 auth,
                 options,
                 today,
-                MemoryEventStore::new(),
-                read,
+                (events, read, None),
                 gauges,
                 label,
             )
@@ -121,38 +125,36 @@ pub(crate) async fn run(
             let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
                 .await
                 .map_err(|e| e.to_string())?;
-            let events = cqrs_postgres::PgEventStore::new(pool.clone());
+            let events = pg_events(cli, pool.clone());
             if read_store == ReadStoreKind::Same {
-                let read = ReadStores::all(cqrs_postgres::PgReadModelStore::new(pool));
+                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
                 let label = "the PostgreSQL store";
-                return start(
-                    cli,
-                    auth,
-                    options,
-                    today,
-                    events,
-                    read,
-                    Gauges::default(),
-                    label,
-                )
-                .await;
+                let stores = (events, read, Some(&pool));
+                return start(cli, auth, options, today, stores, Gauges::default(), label).await;
             }
             let read = mongo_redis(cli, false).await.map_err(|e| e.to_string())?;
             let gauges = cache_gauges(&read);
             let label = "the PostgreSQL event store, MongoDB + Redis read stores";
-            start(cli, auth, options, today, events, read, gauges, label).await
+            start(
+                cli,
+                auth,
+                options,
+                today,
+                (events, read, Some(&pool)),
+                gauges,
+                label,
+            )
+            .await
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn start<S, P, K>(
     cli: &Cli,
     (auth, secret): (Authenticator, Option<Vec<u8>>),
     options: PlannerOptions,
     today: NaiveDate,
-    events: S,
-    read: ReadStores<P, K>,
+    (events, read, pg): (S, ReadStores<P, K>, Option<&PgPool>),
     gauges: Gauges,
     label: &str,
 ) -> Result<String, String>
@@ -161,21 +163,14 @@ where
     P: ReadModelStore + Clone + Send + Sync + 'static,
     K: ReadModelStore + Clone + Send + Sync + 'static,
 {
-    let mut relay = None;
-    let planner = match cli.sync {
-        SyncKind::Subscription => Planner::start(events, read, options),
-        SyncKind::Kafka => {
-            cqrs_kafka::probe(&cli.kafka_brokers, Duration::from_secs(5))
-                .await
-                .map_err(|e| format!("{e} {START_HINT}"))?;
-            let kafka = KafkaSync::new(&cli.kafka_brokers, &cli.kafka_prefix);
-            let publisher = kafka.relay();
-            let source = events.clone();
-            relay = Some(tokio::spawn(async move { publisher.run(&source).await }));
-            Planner::start_with(events, &kafka, read, options)
-        }
+    // Kafka topics under `--kafka-prefix`, CDC slots named after the schema: both
+    // kept across restarts, so the read models resume where they were.
+    let prefix = match cli.sync {
+        SyncKind::Kafka => cli.kafka_prefix.clone(),
+        _ => cli.pg_schema.clone(),
     };
-    let planner = Arc::new(planner);
+    let mut started = sync::start(cli, events, read, pg, &prefix, options).await?;
+    let planner = Arc::clone(&started.planner);
     let user = cli.user.as_str();
     let demo_data = cli.demo_data.unwrap_or(cli.store == StoreKind::Memory);
     if demo_data {
@@ -188,7 +183,7 @@ where
         .await
         .map_err(|e| format!("--listen {}: {e}", cli.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let service: Arc<dyn PlannerService> = planner.clone();
+    let service: Arc<dyn PlannerService> = planner;
     let router = mada::server::router(service, auth, config(cli), gauges);
     println!("MADA serves on http://{address}/ ({label})");
     println!(
@@ -209,20 +204,13 @@ where
         served = mada::server::serve(listener, router, shutdown_signal(), drain) => {
             served.map_err(|e| format!("serving on {address}: {e}"))
         }
-        ended = async { match relay.as_mut() { Some(r) => r.await, None => std::future::pending().await } } => {
-            Err(match ended {
-                Ok(Err(error)) => format!("the Kafka relay stopped: {error}"),
-                Ok(Ok(())) => "the Kafka relay stopped".to_owned(),
-                Err(error) => format!("the Kafka relay failed: {error}"),
-            })
-        }
+        stopped = started.relay_stopped() => Err(stopped),
     };
-    if let Some(relay) = relay {
-        relay.abort();
-    }
     // The projections finish the batch they are applying, then stop.
-    planner.halt().await;
-    served.map(|()| "stopped\n".to_owned())
+    let finished = started.finish(false).await;
+    served?;
+    finished?;
+    Ok("stopped\n".to_owned())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use cqrs_core::Projection;
 use cqrs_mongo::MongoReadModelStore;
-use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::ReadStores;
 use mada::projections::PlanProjection;
@@ -89,7 +88,7 @@ pub(crate) async fn connect_postgres(
 pub(crate) async fn fresh_postgres(
     url: &str,
     schema: &str,
-) -> Result<(PgEventStore, PgReadModelStore), Box<dyn std::error::Error>> {
+) -> Result<PgPool, Box<dyn std::error::Error>> {
     let pool = pool(url, schema).await?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .execute(&pool)
@@ -98,5 +97,5 @@ pub(crate) async fn fresh_postgres(
         .execute(&pool)
         .await?;
     cqrs_postgres::migrate(&pool).await?;
-    Ok((PgEventStore::new(pool.clone()), PgReadModelStore::new(pool)))
+    Ok(pool)
 }
