@@ -6,6 +6,7 @@
 
 mod api;
 mod authz;
+mod backends;
 mod binary;
 mod browser;
 mod harness;

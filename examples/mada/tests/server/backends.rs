@@ -1,0 +1,176 @@
+//! `mada serve` on the real backends, as separate processes: read-your-writes
+//! across processes by token, and the read side on MongoDB and Redis fed by
+//! change-data-capture.
+
+use serde_json::json;
+
+use crate::binary::serve;
+use crate::harness::Client;
+
+const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
+
+fn token(user: &str) -> String {
+    mada::server::auth::hs256_token(SECRET.as_bytes(), user, std::time::Duration::from_secs(600))
+        .unwrap()
+}
+
+async fn drop_schema(schema: &str) {
+    let pool = sqlx::PgPool::connect(&cqrs_testkit::postgres_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// A write through one process is read through another by passing its token: each
+/// process's projections follow the same PostgreSQL log, and a query waits until
+/// its own have reached the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_one_process_is_honoured_by_another() {
+    let schema = cqrs_testkit::unique_name("mada");
+    let url = cqrs_testkit::postgres_url();
+    let args = [
+        "serve",
+        "--store",
+        "postgres",
+        "--database-url",
+        &url,
+        "--pg-schema",
+        &schema,
+    ];
+    let envs = [("MADA_JWT_SECRET", SECRET)];
+    let (a, b) = (serve(&args, &envs, false), serve(&args, &envs, false));
+    let (on_a, on_b) = (
+        Client::new(&a.url, Some(token("ann"))),
+        Client::new(&b.url, Some(token("ann"))),
+    );
+    let health = on_a.category("Health").await;
+    let (goal, token) = on_a.goal("Run", &health, "2026-11-01").await;
+    assert_eq!(on_b.today("2026-11-25", Some(&token)).await["total"], 1);
+    // Alternate the writer and the reader: every read sees the write just made.
+    for day in 1..=20 {
+        let date = format!("2026-11-{day:02}");
+        let (writer, reader) = if day % 2 == 0 {
+            (&on_a, &on_b)
+        } else {
+            (&on_b, &on_a)
+        };
+        let written = writer
+            .gql(
+                "mutation($g: ID!, $d: Date!) { completeGoal(id: $g, date: $d) { token } }",
+                json!({ "g": goal, "d": date }),
+            )
+            .await;
+        let token = written.data()["completeGoal"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let read = reader
+            .gql(
+                "query($a: Token) { calendar(month: \"2026-11\", after: $a) { days { done } } }",
+                json!({ "a": token }),
+            )
+            .await;
+        let done: i64 = read.data()["calendar"]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["done"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            done, day,
+            "after completing day {day} on one process, the other shows it"
+        );
+    }
+    drop((a, b));
+    drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_with_mongodb_and_redis_fed_by_cdc() {
+    let name = cqrs_testkit::unique_name("mada");
+    let (pg, mongo, redis) = (
+        cqrs_testkit::postgres_url(),
+        cqrs_testkit::mongodb_url(),
+        cqrs_testkit::redis_url(),
+    );
+    let args = [
+        "serve",
+        "--store",
+        "postgres",
+        "--database-url",
+        &pg,
+        "--pg-schema",
+        &name,
+        "--read-store",
+        "mongo-redis",
+        "--mongodb-url",
+        &mongo,
+        "--mongo-database",
+        &name,
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &name,
+        "--sync",
+        "cdc",
+    ];
+    let served = serve(&args, &[("MADA_JWT_SECRET", SECRET)], false);
+    assert!(
+        served.printed.contains("MongoDB + Redis read stores"),
+        "{}",
+        served.printed
+    );
+    let ann = Client::new(&served.url, Some(token("ann")));
+    let health = ann.category("Health").await;
+    let (goal, _) = ann.goal("Run", &health, "2026-11-25").await;
+    let done = ann
+        .gql(
+            "mutation($g: ID!) { completeGoal(id: $g, date: \"2026-11-25\") { token } }",
+            json!({ "g": goal }),
+        )
+        .await;
+    let token = done.data()["completeGoal"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        let today = ann.today("2026-11-25", Some(&token)).await;
+        assert_eq!(
+            (today["done"].as_i64(), today["total"].as_i64()),
+            (Some(1), Some(1))
+        );
+    }
+    let http = mada::http_client::client(std::time::Duration::from_secs(10)).unwrap();
+    let metrics = http
+        .get(format!("{}/metrics", served.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("mada_cache_hits_total"), "{metrics}");
+    assert!(metrics.contains("mada_cache_hit_ratio"), "{metrics}");
+    drop(served);
+
+    // Clean up: the slots (which would keep WAL), the schema, the read side.
+    let pool = sqlx::PgPool::connect(&pg).await.unwrap();
+    sqlx::query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE $1 || '%'")
+        .bind(&name)
+        .execute(&pool)
+        .await
+        .unwrap();
+    drop_schema(&name).await;
+    let mongo = cqrs_mongo::MongoReadModelStore::connect(&mongo, &name)
+        .await
+        .unwrap();
+    mongo.database().drop().await.unwrap();
+    let redis = cqrs_redis::RedisReadModelStore::connect(&redis)
+        .await
+        .unwrap()
+        .with_prefix(&name);
+    redis.delete_all().await.unwrap();
+}
