@@ -567,6 +567,7 @@ where
             let one_by_one = std::mem::take(&mut isolate);
             checkpoint = self
                 .apply_guarded(target, checkpoint, &batch, one_by_one, progress)
+                .instrument(batch_span(&batch))
                 .await?;
             let applied = batch.iter().filter(|e| e.position > before).count() as u64;
             let rate = meter.record(applied);
@@ -595,4 +596,37 @@ where
             );
         }
     }
+}
+
+/// The span of one batch: its positions and the correlation ids of its events (the
+/// first few distinct ones), so a trace leads from the request that wrote an event
+/// to the batch that applied it.
+fn batch_span(batch: &[RecordedEvent]) -> tracing::Span {
+    let span = tracing::info_span!(
+        "batch",
+        from = tracing::field::Empty,
+        to = tracing::field::Empty,
+        correlation = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+        span.record("from", first.position.0);
+        span.record("to", last.position.0);
+    }
+    let mut ids: Vec<uuid::Uuid> = Vec::new();
+    for id in batch.iter().filter_map(|e| e.metadata.correlation_id) {
+        if !ids.contains(&id) {
+            ids.push(id);
+            if ids.len() == 8 {
+                break;
+            }
+        }
+    }
+    if !ids.is_empty() {
+        let joined: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        span.record("correlation", tracing::field::display(joined.join(",")));
+    }
+    span
 }

@@ -144,5 +144,6 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body, correlation: 
         }
     };
     code_errors(&mut response.errors);
+    tracing::debug!(errors = response.errors.len(), "request answered");
     axum::Json(response).into_response()
 }

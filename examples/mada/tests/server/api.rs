@@ -285,3 +285,66 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.unwrap().contains("has stopped"));
 }
+
+/// A writer the test's log goes to.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One trace from the request to the read model: the request's span, the events'
+/// metadata and the projection batch that applied them all carry its id. (One
+/// thread, so the test's subscriber sees the server's and the runners' tasks.)
+#[tokio::test(flavor = "current_thread")]
+async fn one_correlation_id_leads_from_the_request_to_the_projection_batch() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("mada=debug,cqrs_core=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    let ada = server.client("ada");
+    let id = "0190a0a0-5678-7000-8000-00000000cafe";
+    let body = json!({ "query": "mutation { createCategory(name: \"Home\", colour: \"#8e24aa\") { token } }" });
+    let reply = ada
+        .post_raw(body.to_string(), &[("x-request-id", id)])
+        .await;
+    let token = reply.data()["createCategory"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ada.gql(
+        "query($a: Token) { categories(after: $a) { name } }",
+        json!({ "a": token }),
+    )
+    .await
+    .data();
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let request = log
+        .lines()
+        .find(|l| l.contains("request answered") && l.contains(&format!("correlation={id}")));
+    assert!(request.is_some(), "the request's span names its id:\n{log}");
+    let batch = log.lines().find(|l| {
+        l.contains("batch committed")
+            && l.contains("projection{projection=categories}")
+            && l.contains(&format!("correlation={id}"))
+    });
+    assert!(
+        batch.is_some(),
+        "the batch that applied its event names it:\n{log}"
+    );
+}
