@@ -22,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{planner_events, pool_in};
+use cqrs_benches::{percentile, planner_events, pool_in};
 use cqrs_core::{
     AppendRequest, EventAppender, EventBatchStream, EventSubscriber, ExpectedVersion,
     MemoryReadModelStore, Metadata, NewEvent, Position, ProjectionRunner, RawEvent, RecordedEvent,
@@ -133,16 +133,6 @@ async fn raw_publish(brokers: &str, topic: &str, events: &[RecordedEvent], id: S
     tokio::task::spawn_blocking(move || drop(producer))
         .await
         .expect("drop");
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 /// Appends one event at a time to `store` and waits until the runner behind

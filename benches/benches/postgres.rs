@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{catch_up, create_goal, planner_events, pool_in, toggle};
+use cqrs_benches::{catch_up, create_goal, percentile, planner_events, pool_in, toggle};
 use cqrs_core::{
     AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
     ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
@@ -263,11 +263,6 @@ fn commands(c: &mut Criterion, rt: &tokio::runtime::Runtime, systems: &Systems) 
         }
     }
     group.finish();
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{catch_up, planner_events};
+use cqrs_benches::{catch_up, percentile, planner_events};
 use cqrs_core::{
     DocumentChange, Guard, MemoryReadModelStore, Position, ProjectionBatch, ProjectionRunner,
     ReadModelReader, ReadModelWriter, RecordedEvent,
@@ -188,11 +188,6 @@ async fn raw_redis(
     }
     pipe.add_command(hset).ignore();
     let () = pipe.query_async(conn).await.expect("hset");
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    sorted[index]
 }
 
 /// Today's list from a stored plan: what a query does after the read.
