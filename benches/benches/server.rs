@@ -322,6 +322,9 @@ async fn read_your_writes(mode: &str, clients: &Clients, goal: uuid::Uuid) {
     );
 }
 
+/// What a sync mode leaves to remove (slots, topics).
+type Cleanup = Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()>>;
+
 /// Read-your-writes round trips per sync mode.
 async fn sync_modes() {
     println!("\nmutation, then a query with its token, until the answer shows it (200 each)");
@@ -346,10 +349,7 @@ async fn sync_modes() {
         let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
         let events = PgEventStore::new(pool.clone());
         let prefix = format!("bench_{}", &schema[schema.len() - 12..]);
-        let (planner, cleanup): (
-            Planner<PgEventStore, PgReadModelStore>,
-            Box<dyn FnOnce() -> futures::future::BoxFuture<'static, ()>>,
-        ) = match mode {
+        let (planner, cleanup): (Planner<PgEventStore, PgReadModelStore>, Cleanup) = match mode {
             "subscription" => (
                 Planner::start(events, read, options()),
                 Box::new(|| Box::pin(async {})),

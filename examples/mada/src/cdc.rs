@@ -106,13 +106,12 @@ impl CdcFeeds {
 }
 
 async fn slot_exists(pool: &PgPool, slot: &str) -> Result<bool, PgError> {
-    Ok(
+    let exists =
         sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)")
             .bind(slot)
             .fetch_one(pool)
-            .await
-            .map_err(PgError::from)?,
-    )
+            .await?;
+    Ok(exists)
 }
 
 impl Feeds for CdcFeeds {

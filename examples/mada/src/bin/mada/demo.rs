@@ -1,16 +1,13 @@
 //! `mada demo`: the scripted scenario on the stores the flags name, printed.
 
 use chrono::NaiveDate;
-use cqrs_core::{
-    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
-};
-use cqrs_postgres::PgReadModelStore;
+use cqrs_core::{EventStore, EventSubscriber, ReadModelStore};
 use mada::{PlannerOptions, ReadStores, render, scenario};
 use sqlx::PgPool;
 
-use crate::stores::{fresh_postgres, mongo_redis};
-use crate::sync::{self, pg_events};
-use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
+use crate::stores::{OnStores, Stores, on_stores};
+use crate::sync;
+use crate::{Cli, SyncKind};
 
 /// Runs the demo on the stores the flags name.
 pub(crate) async fn run_demo(
@@ -19,49 +16,39 @@ pub(crate) async fn run_demo(
     today: NaiveDate,
 ) -> Result<String, String> {
     sync::check(cli)?;
-    match (cli.store, cli.read_store) {
-        (StoreKind::Memory, ReadStoreKind::Same) => {
-            let read = ReadStores::all(MemoryReadModelStore::new());
-            let label = "the in-memory store";
-            run(
-                cli,
-                MemoryEventStore::new(),
-                read,
-                None,
-                options,
-                today,
-                label,
-            )
-            .await
-        }
-        (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
-            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
-            let label = "the in-memory event store, MongoDB + Redis read stores";
-            run(
-                cli,
-                MemoryEventStore::new(),
-                read,
-                None,
-                options,
-                today,
-                label,
-            )
-            .await
-        }
-        (StoreKind::Postgres, read_store) => {
-            let pool = fresh_postgres(&cli.database_url, &cli.pg_schema)
-                .await
-                .map_err(|e| e.to_string())?;
-            let events = pg_events(cli, pool.clone());
-            if read_store == ReadStoreKind::Same {
-                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
-                let label = "the PostgreSQL store";
-                return run(cli, events, read, Some(&pool), options, today, label).await;
-            }
-            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
-            let label = "the PostgreSQL event store, MongoDB + Redis read stores";
-            run(cli, events, read, Some(&pool), options, today, label).await
-        }
+    on_stores(
+        cli,
+        true,
+        Demo {
+            cli,
+            options,
+            today,
+        },
+    )
+    .await
+}
+
+struct Demo<'a> {
+    cli: &'a Cli,
+    options: PlannerOptions,
+    today: NaiveDate,
+}
+
+impl OnStores for Demo<'_> {
+    async fn run<S, P, K>(self, stores: Stores<'_, S, P, K>) -> Result<String, String>
+    where
+        S: EventStore + EventSubscriber + Clone + Send + Sync + 'static,
+        P: ReadModelStore + Clone + Send + Sync + 'static,
+        K: ReadModelStore + Clone + Send + Sync + 'static,
+    {
+        let Stores {
+            events,
+            read,
+            pg,
+            label,
+            ..
+        } = stores;
+        run(self.cli, events, read, pg, self.options, self.today, label).await
     }
 }
 

@@ -5,19 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use cqrs_core::{
-    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
-};
-use cqrs_postgres::PgReadModelStore;
+use cqrs_core::{EventStore, EventSubscriber, ReadModelStore};
+use cqrs_mongo::MongoReadModelStore;
+use cqrs_redis::RedisCache;
 use mada::server::auth::{Authenticator, Jwks, Keys, hs256_token};
 use mada::server::graphql::QueryLimits;
 use mada::server::{Gauges, ServerConfig};
 use mada::{PlannerOptions, PlannerService, ReadStores, render, scenario};
 use sqlx::PgPool;
 
-use crate::stores::{MongoRedis, connect_postgres, mongo_redis};
-use crate::sync::{self, pg_events};
-use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
+use crate::stores::{OnStores, Stores, on_stores};
+use crate::sync;
+use crate::{Cli, StoreKind, SyncKind};
 
 /// How tokens are checked, and the secret to sign the demo's token with: only when
 /// the secret was made up here for this run (nobody else could sign one).
@@ -67,8 +66,7 @@ fn config(cli: &Cli) -> ServerConfig {
     }
 }
 
-fn cache_gauges(read: &MongoRedis) -> Gauges {
-    let cache = read.plans.clone();
+fn cache_gauges(cache: RedisCache<MongoReadModelStore>) -> Gauges {
     Gauges::default().with(move || {
         let stats = cache.stats();
         metrics::counter!("mada_cache_hits_total").absolute(stats.hits);
@@ -87,65 +85,55 @@ pub(crate) async fn run(
 ) -> Result<String, String> {
     sync::check(cli)?;
     let auth = authenticator(cli)?;
-    match (cli.store, cli.read_store) {
-        (StoreKind::Memory, ReadStoreKind::Same) => {
-            let read = ReadStores::all(MemoryReadModelStore::new());
-            let events = MemoryEventStore::new();
-            let label = "the in-memory store";
-            let gauges = Gauges::default();
-            start(
-                cli,
-                auth,
-                options,
-                today,
-                (events, read, None),
-                gauges,
-                label,
-            )
-            .await
-        }
-        (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
-            // Events in memory start empty: so must the read models.
-            let read = mongo_redis(cli, true).await.map_err(|e| e.to_string())?;
-            let gauges = cache_gauges(&read);
-            let events = MemoryEventStore::new();
-            let label = "the in-memory event store, MongoDB + Redis read stores";
-            start(
-                cli,
-                auth,
-                options,
-                today,
-                (events, read, None),
-                gauges,
-                label,
-            )
-            .await
-        }
-        (StoreKind::Postgres, read_store) => {
-            let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
-                .await
-                .map_err(|e| e.to_string())?;
-            let events = pg_events(cli, pool.clone());
-            if read_store == ReadStoreKind::Same {
-                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
-                let label = "the PostgreSQL store";
-                let stores = (events, read, Some(&pool));
-                return start(cli, auth, options, today, stores, Gauges::default(), label).await;
-            }
-            let read = mongo_redis(cli, false).await.map_err(|e| e.to_string())?;
-            let gauges = cache_gauges(&read);
-            let label = "the PostgreSQL event store, MongoDB + Redis read stores";
-            start(
-                cli,
-                auth,
-                options,
-                today,
-                (events, read, Some(&pool)),
-                gauges,
-                label,
-            )
-            .await
-        }
+    on_stores(
+        cli,
+        false,
+        Serve {
+            cli,
+            auth,
+            options,
+            today,
+        },
+    )
+    .await
+}
+
+struct Serve<'a> {
+    cli: &'a Cli,
+    auth: (Authenticator, Option<Vec<u8>>),
+    options: PlannerOptions,
+    today: NaiveDate,
+}
+
+impl OnStores for Serve<'_> {
+    async fn run<S, P, K>(self, stores: Stores<'_, S, P, K>) -> Result<String, String>
+    where
+        S: EventStore + EventSubscriber + Clone + Send + Sync + 'static,
+        P: ReadModelStore + Clone + Send + Sync + 'static,
+        K: ReadModelStore + Clone + Send + Sync + 'static,
+    {
+        let gauges = stores
+            .cache
+            .clone()
+            .map_or_else(Gauges::default, cache_gauges);
+        let Stores {
+            events,
+            read,
+            pg,
+            label,
+            ..
+        } = stores;
+        let stores = (events, read, pg);
+        start(
+            self.cli,
+            self.auth,
+            self.options,
+            self.today,
+            stores,
+            gauges,
+            label,
+        )
+        .await
     }
 }
 

@@ -3,15 +3,19 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use cqrs_core::Projection;
+use cqrs_core::{
+    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, Projection, ReadModelStore,
+};
 use cqrs_mongo::MongoReadModelStore;
+use cqrs_postgres::PgReadModelStore;
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::ReadStores;
 use mada::projections::PlanProjection;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::Cli;
+use crate::sync::pg_events;
+use crate::{Cli, ReadStoreKind, StoreKind};
 
 /// MADA's read side on two servers, each read model where it serves best: the
 /// users' plans (today's lists and months are computed from them) in MongoDB, cached
@@ -98,4 +102,99 @@ pub(crate) async fn fresh_postgres(
         .await?;
     cqrs_postgres::migrate(&pool).await?;
     Ok(pool)
+}
+
+/// The stores the flags name, ready for a command to run on.
+pub(crate) struct Stores<'a, S, P, K> {
+    /// The event store.
+    pub(crate) events: S,
+    /// The read-model stores.
+    pub(crate) read: ReadStores<P, K>,
+    /// The PostgreSQL pool the events are in, if they are.
+    pub(crate) pg: Option<&'a PgPool>,
+    /// The Redis cache in front of the plans, if there is one.
+    pub(crate) cache: Option<RedisCache<MongoReadModelStore>>,
+    /// What they are, for people.
+    pub(crate) label: &'static str,
+}
+
+/// A command that runs on whatever stores the flags name.
+pub(crate) trait OnStores {
+    /// Runs on `stores`.
+    async fn run<S, P, K>(self, stores: Stores<'_, S, P, K>) -> Result<String, String>
+    where
+        S: EventStore + EventSubscriber + Clone + Send + Sync + 'static,
+        P: ReadModelStore + Clone + Send + Sync + 'static,
+        K: ReadModelStore + Clone + Send + Sync + 'static;
+}
+
+/// Connects to the stores the flags name (emptied first if `fresh`; in-memory
+/// events always start empty, so read models beside them are emptied too) and runs
+/// `command` on them.
+pub(crate) async fn on_stores(
+    cli: &Cli,
+    fresh: bool,
+    command: impl OnStores,
+) -> Result<String, String> {
+    let text = |e: Box<dyn std::error::Error>| e.to_string();
+    match (cli.store, cli.read_store) {
+        (StoreKind::Memory, ReadStoreKind::Same) => {
+            let read = ReadStores::all(MemoryReadModelStore::new());
+            let label = "the in-memory store";
+            let (events, pg, cache) = (MemoryEventStore::new(), None, None);
+            let stores = Stores {
+                events,
+                read,
+                pg,
+                cache,
+                label,
+            };
+            command.run(stores).await
+        }
+        (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
+            let read = mongo_redis(cli, true).await.map_err(text)?;
+            let label = "the in-memory event store, MongoDB + Redis read stores";
+            let (events, cache) = (MemoryEventStore::new(), Some(read.plans.clone()));
+            let stores = Stores {
+                events,
+                read,
+                pg: None,
+                cache,
+                label,
+            };
+            command.run(stores).await
+        }
+        (StoreKind::Postgres, read_store) => {
+            let pool = if fresh {
+                fresh_postgres(&cli.database_url, &cli.pg_schema).await
+            } else {
+                connect_postgres(&cli.database_url, &cli.pg_schema).await
+            }
+            .map_err(text)?;
+            let events = pg_events(cli, pool.clone());
+            if read_store == ReadStoreKind::Same {
+                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
+                let label = "the PostgreSQL store";
+                let stores = Stores {
+                    events,
+                    read,
+                    pg: Some(&pool),
+                    cache: None,
+                    label,
+                };
+                return command.run(stores).await;
+            }
+            let read = mongo_redis(cli, fresh).await.map_err(text)?;
+            let label = "the PostgreSQL event store, MongoDB + Redis read stores";
+            let cache = Some(read.plans.clone());
+            let stores = Stores {
+                events,
+                read,
+                pg: Some(&pool),
+                cache,
+                label,
+            };
+            command.run(stores).await
+        }
+    }
 }
