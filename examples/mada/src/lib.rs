@@ -37,6 +37,7 @@ pub mod cdc;
 pub mod domain;
 pub mod http_client;
 pub mod kafka;
+pub mod notify;
 pub mod projections;
 pub mod render;
 pub mod scenario;

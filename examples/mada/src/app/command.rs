@@ -6,7 +6,9 @@ use cqrs_core::{EventStore, EventSubscriber, Metadata, Position, ReadModelStore}
 use uuid::Uuid;
 
 use super::{NewGoal, Planner, PlannerError};
-use crate::domain::{CategoryAction, CategoryId, Colour, GoalAction, GoalId, Schedule};
+use crate::domain::{
+    CategoryAction, CategoryId, Colour, GoalAction, GoalId, ProfileAction, Schedule,
+};
 
 /// A change a user asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,27 @@ pub enum Command {
         /// The goal.
         goal_id: GoalId,
     },
+    /// Receive pushes on a device.
+    RegisterDevice {
+        /// Its FCM registration token.
+        token: String,
+    },
+    /// Stop pushes to a device.
+    UnregisterDevice {
+        /// Its token.
+        token: String,
+        /// Why.
+        reason: String,
+    },
+    /// Be reminded of the day's goals every day at `at` in `time_zone`.
+    SetReminder {
+        /// An IANA time zone.
+        time_zone: String,
+        /// The time of day.
+        at: chrono::NaiveTime,
+    },
+    /// No more reminders.
+    ClearReminder,
 }
 
 impl Command {
@@ -93,6 +116,10 @@ impl Command {
             Self::CompleteGoal { .. } => "complete_goal",
             Self::UncompleteGoal { .. } => "uncomplete_goal",
             Self::DeleteGoal { .. } => "delete_goal",
+            Self::RegisterDevice { .. } => "register_device",
+            Self::UnregisterDevice { .. } => "unregister_device",
+            Self::SetReminder { .. } => "set_reminder",
+            Self::ClearReminder => "clear_reminder",
         }
     }
 }
@@ -214,6 +241,23 @@ where
                 let action = GoalAction::Delete;
                 (None, self.goal(user, goal_id, action, metadata).await?)
             }
+            Command::RegisterDevice { token } => {
+                let action = ProfileAction::RegisterDevice { token };
+                (None, self.profile(user, action, metadata).await?)
+            }
+            Command::UnregisterDevice { token, reason } => {
+                let action = ProfileAction::UnregisterDevice { token, reason };
+                (None, self.profile(user, action, metadata).await?)
+            }
+            Command::SetReminder { time_zone, at } => {
+                let action = ProfileAction::SetReminder { time_zone, at };
+                (None, self.profile(user, action, metadata).await?)
+            }
+            Command::ClearReminder => (
+                None,
+                self.profile(user, ProfileAction::ClearReminder, metadata)
+                    .await?,
+            ),
         };
         Ok(Receipt {
             created,

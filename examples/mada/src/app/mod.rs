@@ -18,7 +18,8 @@ use cqrs_core::{
 
 use crate::domain::{
     Category, CategoryAction, CategoryCommand, CategoryError, CategoryFact, CategoryId, Goal,
-    GoalAction, GoalCommand, GoalError, GoalId, Schedule,
+    GoalAction, GoalCommand, GoalError, GoalId, Profile, ProfileAction, ProfileCommand,
+    ProfileError, Schedule,
 };
 use crate::projections::{
     CategoriesProjection, CategoryItem, CategoryList, MonthCalendar, Plan, PlanProjection,
@@ -34,6 +35,9 @@ pub enum PlannerError {
     /// A goal rule was broken; tell the user.
     #[error(transparent)]
     Goal(#[from] GoalError),
+    /// A profile rule was broken (device token, time zone); tell the user.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
     /// Other writes to the same goal or category kept winning; try again.
     #[error("too busy, try again: {0}")]
     Busy(Error),
@@ -230,6 +234,7 @@ fn runner<P: Projection, F: Feeds, R: ReadModelStore + 'static>(
 pub struct Planner<S, P, K = P> {
     categories: Repository<Category, S>,
     goals: Repository<Goal, S>,
+    profiles: Repository<Profile, S>,
     plans: ReadModel<PlanProjection, P>,
     category_lists: ReadModel<CategoriesProjection, K>,
     projections: Vec<ProjectionHandle>,
@@ -287,7 +292,8 @@ where
         );
         Self {
             categories: Repository::new(store.clone()).with_snapshots(snapshots),
-            goals: Repository::new(store).with_snapshots(snapshots),
+            goals: Repository::new(store.clone()).with_snapshots(snapshots),
+            profiles: Repository::new(store),
             plans: plans_reader,
             category_lists: categories_reader,
             projections: vec![plans.spawn(), categories.spawn()],
@@ -333,7 +339,8 @@ where
         });
         Self {
             categories: Repository::new(store.clone()).with_snapshots(snapshots),
-            goals: Repository::new(store).with_snapshots(snapshots),
+            goals: Repository::new(store.clone()).with_snapshots(snapshots),
+            profiles: Repository::new(store),
             plans: ReadModel::new(read.plans),
             category_lists: ReadModel::new(read.categories),
             projections: Vec::new(),
@@ -386,6 +393,27 @@ where
     ) -> Result<Option<Position>, PlannerError> {
         let command = GoalCommand::new(user, goal_id, action);
         self.execute(&self.goals, user, command, metadata).await
+    }
+
+    async fn profile(
+        &self,
+        user: &str,
+        action: ProfileAction,
+        metadata: Metadata,
+    ) -> Result<Option<Position>, PlannerError> {
+        let command = ProfileCommand {
+            user_id: user.to_owned(),
+            action,
+        };
+        self.execute(&self.profiles, user, command, metadata).await
+    }
+
+    /// `user`'s notification profile (devices and reminder), from the write model.
+    ///
+    /// # Errors
+    /// [`PlannerError::Store`] if the store fails.
+    pub async fn settings(&self, user: &str) -> Result<Profile, PlannerError> {
+        Ok(self.profiles.load(user).await?.state)
     }
 
     async fn category_fact(&self, category_id: CategoryId) -> Result<CategoryFact, PlannerError> {

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use super::{Command, Planner, PlannerError, Receipt};
+use crate::domain::Profile;
 use crate::projections::{CategoryList, Plan};
 
 /// What the server needs of a planner, whatever its stores.
@@ -30,6 +31,9 @@ pub trait PlannerService: Send + Sync + 'static {
     /// [`Planner::categories_now`].
     fn categories<'a>(&'a self, user: &'a str)
     -> BoxFuture<'a, Result<CategoryList, PlannerError>>;
+
+    /// [`Planner::settings`].
+    fn settings<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Profile, PlannerError>>;
 
     /// [`Planner::plan_now`].
     fn plan<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Plan, PlannerError>>;
@@ -114,6 +118,10 @@ where
         user: &'a str,
     ) -> BoxFuture<'a, Result<CategoryList, PlannerError>> {
         Box::pin(self.categories_now(user))
+    }
+
+    fn settings<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Profile, PlannerError>> {
+        Box::pin(Planner::settings(self, user))
     }
 
     fn plan<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Plan, PlannerError>> {

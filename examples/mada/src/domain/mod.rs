@@ -8,6 +8,7 @@
 
 mod category;
 mod goal;
+mod profile;
 mod schedule;
 
 pub use category::{
@@ -16,6 +17,10 @@ pub use category::{
 pub use goal::{
     CategoryFact, Goal, GoalAction, GoalCommand, GoalDetails, GoalError, GoalEvent, MAX_MEMO_CHARS,
     MAX_TITLE_CHARS,
+};
+pub use profile::{
+    MAX_DEVICES, MAX_TOKEN_CHARS, Profile, ProfileAction, ProfileCommand, ProfileError,
+    ProfileEvent,
 };
 pub use schedule::{Schedule, ScheduleError};
 

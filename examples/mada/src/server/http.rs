@@ -14,6 +14,9 @@ use super::AppState;
 use super::auth::AuthError;
 use super::graphql::{Caller, Code};
 
+/// The header naming the device a request comes from.
+pub(super) const DEVICE: &str = "x-mada-device";
+
 /// The header carrying the correlation id.
 pub(super) const REQUEST_ID: &str = "x-request-id";
 
@@ -134,7 +137,17 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body, correlation: 
             return error_reply(StatusCode::BAD_REQUEST, Code::BadRequest, message);
         }
     };
-    let request = request.data(Caller { user, correlation });
+    let device = headers
+        .get(DEVICE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && d.len() <= crate::domain::MAX_TOKEN_CHARS)
+        .map(str::to_owned);
+    let request = request.data(Caller {
+        user,
+        correlation,
+        device,
+    });
     let timeout = state.config.request_timeout;
     let mut response = match tokio::time::timeout(timeout, state.schema.execute(request)).await {
         Ok(response) => response,

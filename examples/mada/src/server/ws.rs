@@ -88,6 +88,7 @@ async fn connect(state: Arc<AppState>, payload: serde_json::Value) -> async_grap
     data.insert(Caller {
         user,
         correlation: Uuid::now_v7(),
+        device: None,
     });
     Ok(data)
 }

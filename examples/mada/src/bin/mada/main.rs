@@ -5,6 +5,7 @@
 
 mod dead_letters;
 mod demo;
+mod notify;
 mod relay;
 mod serve;
 mod stores;
@@ -219,6 +220,65 @@ pub(crate) struct Cli {
     )]
     sockets_per_user: usize,
 
+    /// The service-account key file (JSON) `notify` sends to FCM as.
+    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", global = true)]
+    fcm_credentials: Option<std::path::PathBuf>,
+
+    /// The service-account key itself (JSON), instead of a file.
+    #[arg(
+        long,
+        env = "MADA_FCM_CREDENTIALS_JSON",
+        hide_env_values = true,
+        global = true
+    )]
+    fcm_credentials_json: Option<String>,
+
+    /// FCM's endpoint (Google's by default; a local stand-in in tests).
+    #[arg(
+        long,
+        env = "MADA_FCM_ENDPOINT",
+        default_value = "https://fcm.googleapis.com",
+        global = true
+    )]
+    fcm_endpoint: String,
+
+    /// The Firebase project; the key's `project_id` by default.
+    #[arg(long, env = "MADA_FCM_PROJECT", global = true)]
+    fcm_project: Option<String>,
+
+    /// Time between the notifier's rounds, in milliseconds.
+    #[arg(
+        long,
+        env = "MADA_NOTIFY_TICK_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    notify_tick_ms: u64,
+
+    /// How late a reminder may still be sent, in minutes (after an outage).
+    #[arg(
+        long,
+        env = "MADA_REMINDER_STALE_MINS",
+        default_value_t = 120,
+        global = true
+    )]
+    reminder_stale_mins: i64,
+
+    /// How long a notification being sent is left to its sender before it is sent
+    /// again (a sender that died mid-send), in seconds.
+    #[arg(
+        long,
+        env = "MADA_NOTIFY_CLAIM_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    notify_claim_secs: i64,
+
+    /// Read the time from this file (RFC 3339) instead of the system clock: for
+    /// tests.
+    #[arg(long, env = "MADA_CLOCK_FILE", global = true)]
+    clock_file: Option<std::path::PathBuf>,
+
     /// How long SIGTERM waits for the requests in flight, in seconds.
     #[arg(long, env = "MADA_DRAIN_SECS", default_value_t = 10, global = true)]
     drain_secs: u64,
@@ -237,6 +297,10 @@ enum Cmd {
     Demo,
     /// Print an HS256 token for `--user`, signed with `--jwt-secret`.
     Token,
+    /// Send push notifications through FCM (`--store postgres`): reminders at each
+    /// user's time and cross-device updates, until SIGINT or SIGTERM. Replicas are
+    /// safe: a lease in PostgreSQL lets one work.
+    Notify,
     /// Publish the events in PostgreSQL (`--store postgres`) to Kafka under
     /// `--kafka-prefix`, keyed by user, until SIGINT or SIGTERM. Replicas are safe:
     /// one publishes (a lease in PostgreSQL), the others wait to take over.
@@ -300,6 +364,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.as_ref().unwrap_or(&Cmd::Serve) {
         Cmd::Serve => serve::run(&cli, options, today).await,
         Cmd::Token => token::print(&cli),
+        Cmd::Notify => notify::run(&cli).await,
         Cmd::Demo => demo::run_demo(&cli, options, today).await,
         Cmd::Relay => relay::run_relay(&cli).await,
         Cmd::DeadLetters => dead_letters::list(&cli).await,

@@ -19,7 +19,7 @@ use cqrs_core::Error;
 use uuid::Uuid;
 
 use crate::PlannerError;
-use crate::domain::{CategoryError, GoalError};
+use crate::domain::{CategoryError, GoalError, ProfileError};
 
 /// A stable error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,10 @@ pub(crate) fn code_of(error: &PlannerError) -> Code {
             GoalError::Deleted | GoalError::CategoryDeleted(_) => Code::Deleted,
             GoalError::NotScheduled(_) => Code::NotScheduled,
             GoalError::AlreadyExists => Code::Conflict,
+            _ => Code::Validation,
+        },
+        PlannerError::Profile(e) => match e {
+            ProfileError::UnknownDevice => Code::NotFound,
             _ => Code::Validation,
         },
         PlannerError::Busy(_) => Code::Conflict,

@@ -35,6 +35,9 @@ pub struct Caller {
     pub user: String,
     /// The request's correlation id, carried into the events it writes.
     pub correlation: Uuid,
+    /// The device the request comes from (its `x-mada-device` header), carried into
+    /// the events it writes.
+    pub device: Option<String>,
 }
 
 /// Limits on what a query may ask.

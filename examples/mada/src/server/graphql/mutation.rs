@@ -6,7 +6,7 @@ use cqrs_core::Metadata;
 
 use super::errors::planner_error;
 use super::parts;
-use super::types::{Date, NewGoalInput, ScheduleInput, Written, uuid};
+use super::types::{Date, NewGoalInput, ScheduleInput, TimeOfDay, Written, uuid};
 use crate::{Command, NewGoal};
 
 /// The root of mutations.
@@ -16,7 +16,11 @@ pub struct MutationRoot;
 async fn run(ctx: &Context<'_>, command: Command) -> Result<Written> {
     let (caller, api) = parts(ctx)?;
     let name = command.name();
-    let metadata = Metadata::new().with_correlation_id(caller.correlation);
+    let mut metadata = Metadata::new().with_correlation_id(caller.correlation);
+    if let Some(device) = &caller.device {
+        // The notifier skips this device when it tells the user's others.
+        metadata = metadata.with(crate::notify::DEVICE_METADATA, device.clone());
+    }
     let outcome = api.planner.run(&caller.user, command, metadata).await;
     let code = match &outcome {
         Ok(_) => "OK",
@@ -144,5 +148,41 @@ impl MutationRoot {
     async fn delete_goal(&self, ctx: &Context<'_>, id: ID) -> Result<Written> {
         let goal_id = uuid(&id, "goal")?;
         run(ctx, Command::DeleteGoal { goal_id }).await
+    }
+
+    /// Receives pushes on the device with this FCM registration token. Send it
+    /// also as the `x-mada-device` header of this device's mutations, so that the
+    /// user's other devices are told of them and this one is not.
+    async fn register_device(&self, ctx: &Context<'_>, token: String) -> Result<Written> {
+        run(ctx, Command::RegisterDevice { token }).await
+    }
+
+    /// Stops pushes to a device.
+    async fn unregister_device(&self, ctx: &Context<'_>, token: String) -> Result<Written> {
+        let reason = "unregistered by the user".to_owned();
+        run(ctx, Command::UnregisterDevice { token, reason }).await
+    }
+
+    /// Reminds the user of the day's unfinished goals every day at `at` (`HH:MM`) in
+    /// `timeZone` (IANA, `Europe/Paris`).
+    async fn set_reminder(
+        &self,
+        ctx: &Context<'_>,
+        time_zone: String,
+        at: TimeOfDay,
+    ) -> Result<Written> {
+        run(
+            ctx,
+            Command::SetReminder {
+                time_zone,
+                at: at.0,
+            },
+        )
+        .await
+    }
+
+    /// No more reminders.
+    async fn clear_reminder(&self, ctx: &Context<'_>) -> Result<Written> {
+        run(ctx, Command::ClearReminder).await
     }
 }

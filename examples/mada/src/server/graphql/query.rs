@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::errors::{Code, coded, planner_error};
-use super::types::{Calendar, Category, Date, Goal, Month, TodayList, Token, uuid};
+use super::types::{Calendar, Category, Date, Goal, Month, Settings, TodayList, Token, uuid};
 use super::{Api, Caller, parts};
 use crate::TodayView;
 use crate::projections::{CategoryList, Plan};
@@ -50,6 +50,18 @@ impl QueryRoot {
     async fn me(&self, ctx: &Context<'_>) -> Result<ID> {
         let (caller, _) = parts(ctx)?;
         Ok(ID(caller.user.clone()))
+    }
+
+    /// The signed-in user's notification settings (from the write model: always
+    /// current).
+    async fn settings(&self, ctx: &Context<'_>) -> Result<Settings> {
+        let (caller, api) = parts(ctx)?;
+        let profile = api
+            .planner
+            .settings(&caller.user)
+            .await
+            .map_err(|e| planner_error(e, caller.correlation))?;
+        Ok(Settings::from(&profile))
     }
 
     /// The signed-in user's list for `date`, with each goal's category.

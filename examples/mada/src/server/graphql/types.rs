@@ -58,6 +58,53 @@ impl ScalarType for Month {
     }
 }
 
+/// A time of day, `HH:MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeOfDay(pub(crate) chrono::NaiveTime);
+
+#[Scalar(name = "TimeOfDay")]
+impl ScalarType for TimeOfDay {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::NaiveTime::parse_from_str(s, "%H:%M")
+                .map(TimeOfDay)
+                .map_err(|_| {
+                    InputValueError::custom(format!("`{s}` is not a time of day (HH:MM)"))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%H:%M").to_string())
+    }
+}
+
+/// The signed-in user's notification settings.
+#[derive(Debug, Clone, SimpleObject)]
+pub(crate) struct Settings {
+    /// The reminder's time zone, if a reminder is set.
+    time_zone: Option<String>,
+    /// The reminder's time of day, if set.
+    reminder_at: Option<TimeOfDay>,
+    /// The registered devices, as the last 8 characters of their tokens.
+    devices: Vec<String>,
+}
+
+impl From<&crate::domain::Profile> for Settings {
+    fn from(profile: &crate::domain::Profile) -> Self {
+        let tail = |token: &String| {
+            let chars: Vec<char> = token.chars().collect();
+            chars[chars.len().saturating_sub(8)..].iter().collect()
+        };
+        Self {
+            time_zone: profile.reminder.as_ref().map(|(tz, _)| tz.clone()),
+            reminder_at: profile.reminder.as_ref().map(|(_, at)| TimeOfDay(*at)),
+            devices: profile.devices.iter().map(tail).collect(),
+        }
+    }
+}
+
 /// A consistency token: a mutation returns one; a query given it as `after` first
 /// waits until the read models include that mutation (read your writes, in any
 /// replica). Opaque to clients; today the position of the mutation's last event.
