@@ -56,6 +56,7 @@ fn openssl(args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("the `openssl` command is needed ({e})"));
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
@@ -265,19 +266,9 @@ async fn exchange(
             "bad public key",
         );
     };
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_issuer(&[email]);
-    validation.set_audience(std::slice::from_ref(&shared.token_uri));
-    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    let claims = match jsonwebtoken::decode::<Value>(assertion, &key, &validation) {
-        Ok(data) => data.claims,
-        Err(e) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                &format!("bad assertion: {e}"),
-            );
-        }
+    let claims = match verify_assertion(assertion, &key, &email, &shared.token_uri) {
+        Ok(claims) => claims,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &why),
     };
     let scopes = claims["scope"].as_str().unwrap_or_default();
     if !scopes
@@ -303,6 +294,63 @@ async fn exchange(
     inner.tokens.insert(token.clone());
     Json(json!({ "access_token": token, "expires_in": 3599, "token_type": "Bearer" }))
         .into_response()
+}
+
+/// Checks a JWT assertion as Google's token endpoint does: RS256 over the header
+/// and claims *as sent* (Google's own client libraries pad their base64; so may
+/// others), by the service account, for this endpoint, not expired.
+fn verify_assertion(
+    assertion: &str,
+    key: &jsonwebtoken::DecodingKey,
+    issuer: &str,
+    audience: &str,
+) -> Result<Value, String> {
+    use base64::Engine;
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a JWT".into());
+    };
+    let decode = |part: &str| -> Result<Value, String> {
+        let bytes = lenient
+            .decode(part)
+            .map_err(|e| format!("bad base64: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("bad JSON: {e}"))
+    };
+    if decode(header)?["alg"] != "RS256" {
+        return Err("the assertion must be RS256".into());
+    }
+    let message = format!("{header}.{payload}");
+    let signed = jsonwebtoken::crypto::verify(
+        signature.trim_end_matches('='),
+        message.as_bytes(),
+        key,
+        jsonwebtoken::Algorithm::RS256,
+    )
+    .map_err(|e| format!("bad signature: {e}"))?;
+    if !signed {
+        return Err("bad signature".into());
+    }
+    let claims = decode(payload)?;
+    if claims["iss"] != issuer {
+        return Err("another issuer".into());
+    }
+    if claims["aud"] != audience {
+        return Err("another audience".into());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match claims["exp"].as_u64() {
+        Some(exp) if exp + 30 >= now => Ok(claims),
+        _ => Err("expired or no expiry".into()),
+    }
 }
 
 fn fcm_error(status: StatusCode, state: &str, message: &str, code: Option<&str>) -> Response {

@@ -1,0 +1,224 @@
+//! The notifier's rounds, in process, with a clock the test sets: reminders at each
+//! user's 08:00 (and not when stale or nothing is left), cross-device messages to
+//! the other devices only, a device FCM forgot dropped, two replicas sending once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use cqrs_core::Metadata;
+use cqrs_postgres::PgReadModelStore;
+use mada::domain::Schedule;
+use mada::notify::clock::ManualClock;
+use mada::notify::{Notifier, NotifierOptions};
+use mada::{Command, NewGoal};
+use serde_json::Value;
+
+use crate::harness::{Db, client, fcm};
+
+fn utc(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+const EIGHT: NaiveTime = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+
+fn kinds(messages: &[Value], kind: &str) -> Vec<(String, String)> {
+    messages
+        .iter()
+        .filter(|m| m["data"]["kind"] == kind)
+        .map(|m| {
+            (
+                m["token"].as_str().unwrap().to_owned(),
+                m["data"]["date"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_come_at_each_users_eight_oclock_and_changes_reach_the_other_devices() {
+    let db = Db::new().await;
+    let planner = db.planner();
+    let (server, account) = fcm().await;
+    let clock = Arc::new(ManualClock::new(utc("2026-03-07T12:00:00Z")));
+    let notifier = Notifier::new(
+        db.pool.clone(),
+        PgReadModelStore::new(db.pool.clone()),
+        client(&server, &account, Duration::from_secs(5)).await,
+        clock.clone(),
+        NotifierOptions::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut goals = Vec::new();
+    for (user, tz) in [("seo", "Asia/Seoul"), ("lax", "America/Los_Angeles")] {
+        let category = planner
+            .create_category(user, "Health", "#2e7d32")
+            .await
+            .unwrap();
+        let goal = NewGoal {
+            title: "Run".into(),
+            memo: None,
+            category_id: category,
+            schedule: Schedule::every_day_from("2026-03-01".parse().unwrap()),
+        };
+        goals.push(planner.create_goal(user, goal).await.unwrap());
+        for device in ["phone", "tablet"] {
+            let token = format!("{user}-{device}");
+            planner
+                .run(user, Command::RegisterDevice { token })
+                .await
+                .unwrap();
+        }
+        let reminder = Command::SetReminder {
+            time_zone: tz.into(),
+            at: EIGHT,
+        };
+        planner.run(user, reminder).await.unwrap();
+    }
+    planner.sync().await.unwrap();
+
+    // 07:59 in Seoul on 8 March: nothing. (Los Angeles' 7 March reminder, due at
+    // 16:00 UTC, would be 7 hours late at 23:00: stale, skipped.)
+    clock.set(utc("2026-03-07T22:59:00Z"));
+    notifier.round().await.unwrap();
+    assert!(server.delivered().is_empty());
+    clock.set(utc("2026-03-07T23:00:00Z"));
+    let round = notifier.round().await.unwrap();
+    assert!(round.leader);
+    let reminders = kinds(&server.delivered(), "reminder");
+    assert_eq!(
+        reminders,
+        [
+            ("seo-phone".into(), "2026-03-08".into()),
+            ("seo-tablet".into(), "2026-03-08".into())
+        ],
+        "Seoul's 08:00; nothing stale for Los Angeles"
+    );
+    let first = &server.delivered()[0];
+    assert_eq!(first["notification"]["body"], "1 goal left today: Run");
+    // Another round at the same time sends nothing more.
+    notifier.round().await.unwrap();
+    assert_eq!(server.delivered().len(), 2);
+
+    // Los Angeles switches to daylight time on 8 March: its 08:00 is 15:00 UTC.
+    server.unregister("lax-tablet");
+    clock.set(utc("2026-03-08T14:59:00Z"));
+    notifier.round().await.unwrap();
+    assert_eq!(server.delivered().len(), 2);
+    clock.set(utc("2026-03-08T15:00:00Z"));
+    notifier.round().await.unwrap();
+    let reminders = kinds(&server.delivered(), "reminder");
+    assert_eq!(reminders[2..], [("lax-phone".into(), "2026-03-08".into())]);
+    // The tablet FCM forgot was dropped through the write model...
+    notifier.round().await.unwrap();
+    let settings = planner.settings("lax").await.unwrap();
+    assert!(!settings.devices.contains("lax-tablet"), "{settings:?}");
+    assert!(settings.devices.contains("lax-phone"));
+
+    // Seoul's phone completes 9 March's goal: the tablet is told, the phone is not.
+    let metadata = Metadata::new().with(mada::notify::DEVICE_METADATA, "seo-phone");
+    let day = "2026-03-09".parse().unwrap();
+    let command = Command::CompleteGoal {
+        goal_id: goals[0],
+        day,
+    };
+    planner.run_with("seo", command, metadata).await.unwrap();
+    planner.sync().await.unwrap();
+    notifier.round().await.unwrap();
+    let syncs = kinds(&server.delivered(), "goal_changed");
+    assert_eq!(syncs, [("seo-tablet".into(), "2026-03-09".into())]);
+    // ...and with nothing left on 9 March, Seoul gets no reminder at its 08:00.
+    clock.set(utc("2026-03-08T23:00:00Z"));
+    notifier.round().await.unwrap();
+    let late = kinds(&server.delivered(), "reminder");
+    assert!(
+        late.iter().all(|(_, date)| date != "2026-03-09"),
+        "{late:?}"
+    );
+
+    // Every message carries its key as its collapse key, and no key came twice.
+    assert!(server.deliveries_by_key().values().all(|n| *n == 1));
+    drop(planner);
+    db.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_send_a_notification_twice() {
+    let db = Db::new().await;
+    let planner = db.planner();
+    let (server, account) = fcm().await;
+    let clock = Arc::new(ManualClock::new(utc("2026-11-26T07:00:00Z")));
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let options = NotifierOptions {
+            lease_ttl: Duration::from_millis(600),
+            ..NotifierOptions::default()
+        };
+        let fcm = client(&server, &account, Duration::from_secs(5)).await;
+        let store = PgReadModelStore::new(db.pool.clone());
+        replicas.push(Arc::new(
+            Notifier::new(db.pool.clone(), store, fcm, clock.clone(), options)
+                .await
+                .unwrap(),
+        ));
+    }
+    for u in 0..20 {
+        let user = format!("user{u}");
+        let category = planner
+            .create_category(&user, "Home", "#8e24aa")
+            .await
+            .unwrap();
+        let goal = NewGoal {
+            title: "Water the plants".into(),
+            memo: None,
+            category_id: category,
+            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
+        };
+        planner.create_goal(&user, goal).await.unwrap();
+        for device in ["a", "b"] {
+            let token = format!("{user}-{device}");
+            planner
+                .run(&user, Command::RegisterDevice { token })
+                .await
+                .unwrap();
+        }
+        let reminder = Command::SetReminder {
+            time_zone: "Europe/Paris".into(),
+            at: EIGHT,
+        };
+        planner.run(&user, reminder).await.unwrap();
+    }
+    planner.sync().await.unwrap();
+    clock.set(utc("2026-11-26T07:00:00Z")); // 08:00 in Paris
+    let tasks: Vec<_> = replicas
+        .iter()
+        .map(|r| {
+            let r = Arc::clone(r);
+            tokio::spawn(async move {
+                let mut led = 0;
+                for _ in 0..10 {
+                    if r.round().await.unwrap().leader {
+                        led += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                led
+            })
+        })
+        .collect();
+    let mut leaders = 0;
+    for task in tasks {
+        if task.await.unwrap() > 0 {
+            leaders += 1;
+        }
+    }
+    assert_eq!(leaders, 1, "one replica held the lease");
+    let by_key = server.deliveries_by_key();
+    assert_eq!(by_key.len(), 40, "every user's two devices reminded");
+    assert!(by_key.values().all(|n| *n == 1), "{by_key:?}");
+    assert_eq!(server.requests(), 40, "and no request was made twice");
+    drop(planner);
+    db.drop_schema().await;
+}
