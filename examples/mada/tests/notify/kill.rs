@@ -1,1 +1,161 @@
-//! later
+//! The notifier as a process, SIGKILLed mid-send 10 times and restarted: every due
+//! reminder reaches FCM, none is lost, and a repeat can only be the one message in
+//! flight at a kill — which carries the same collapse key, so the device shows it
+//! once.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveTime, Utc};
+use cqrs_testkit::fcm::Fault;
+use mada::domain::Schedule;
+use mada::{Command as Planned, NewGoal};
+
+use crate::harness::{Db, fcm};
+
+const USERS: usize = 30;
+const KILLS: usize = 10;
+
+struct Files {
+    dir: std::path::PathBuf,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(cqrs_testkit::unique_name("notify"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
+    fn set_clock(&self, now: DateTime<Utc>) {
+        // Written then renamed: the notifier never reads half a time.
+        let tmp = self.dir.join("clock.tmp");
+        std::fs::write(&tmp, now.to_rfc3339()).unwrap();
+        std::fs::rename(&tmp, self.dir.join("clock")).unwrap();
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn notifier(db: &Db, files: &Files, endpoint: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["notify", "--store", "postgres"])
+        .args([
+            "--database-url",
+            &cqrs_testkit::postgres_url(),
+            "--pg-schema",
+            &db.schema,
+        ])
+        .args(["--fcm-endpoint", endpoint, "--notify-tick-ms", "20"])
+        .arg("--fcm-credentials")
+        .arg(files.dir.join("key.json"))
+        .arg("--clock-file")
+        .arg(files.dir.join("clock"))
+        .env_remove("MADA_FCM_CREDENTIALS_JSON")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_killed_mid_send_ten_times_loses_nothing_and_repeats_only_what_was_in_flight() {
+    let db = Db::new().await;
+    let planner = db.planner();
+    let (server, account) = fcm().await;
+    let files = Files::new();
+    std::fs::write(files.dir.join("key.json"), &account.key_json).unwrap();
+    let eight = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
+    for u in 0..USERS {
+        let user = format!("user{u}");
+        let category = planner
+            .create_category(&user, "Home", "#8e24aa")
+            .await
+            .unwrap();
+        let goal = NewGoal {
+            title: "Water the plants".into(),
+            memo: None,
+            category_id: category,
+            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
+        };
+        planner.create_goal(&user, goal).await.unwrap();
+        let token = format!("{user}-phone");
+        planner
+            .run(&user, Planned::RegisterDevice { token })
+            .await
+            .unwrap();
+        let reminder = Planned::SetReminder {
+            time_zone: "Europe/Paris".into(),
+            at: eight,
+        };
+        planner.run(&user, reminder).await.unwrap();
+    }
+    planner.sync().await.unwrap();
+    // 08:00 in Paris; every send takes 120 ms, so the kills land mid-send.
+    let mut now: DateTime<Utc> = "2026-11-26T07:00:00Z".parse().unwrap();
+    files.set_clock(now);
+    server.inject(std::iter::repeat_n(
+        Fault::Slow(Duration::from_millis(120)),
+        400,
+    ));
+
+    let mut kills_mid_send = 0;
+    for kill in 0..KILLS {
+        let mut child = notifier(&db, &files, &server.url);
+        let before = server.requests();
+        tokio::time::sleep(Duration::from_millis(350 + 97 * (kill as u64 % 5))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if server.requests() > before {
+            kills_mid_send += 1;
+        }
+        // Past the claim of whatever was being sent when it died (30 s).
+        now += chrono::Duration::seconds(31);
+        files.set_clock(now);
+    }
+    assert!(
+        kills_mid_send >= KILLS / 2,
+        "only {kills_mid_send} kills came while sending"
+    );
+
+    let mut child = notifier(&db, &files, &server.url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.deliveries_by_key().len() < USERS && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let it record the last outcomes.
+    let counts = loop {
+        let counts = mada::notify::outbox::counts(&db.pool).await.unwrap();
+        if counts == [("sent".to_owned(), USERS as i64)] || Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let by_key = server.deliveries_by_key();
+    assert_eq!(by_key.len(), USERS, "every due reminder reached FCM");
+    assert_eq!(
+        counts,
+        [("sent".to_owned(), USERS as i64)],
+        "and is recorded as sent"
+    );
+    let repeats: usize = by_key.values().map(|n| n - 1).sum();
+    println!("{kills_mid_send} kills mid-send, {repeats} repeated deliveries (same collapse key)");
+    assert!(
+        repeats <= kills_mid_send,
+        "a repeat needs a kill between FCM's answer and the record"
+    );
+    for message in server.delivered() {
+        let key = message["android"]["collapse_key"].as_str().unwrap();
+        assert!(key.starts_with("reminder:user"), "{key}");
+        assert_eq!(message["android"]["notification"]["tag"], key);
+    }
+    drop(planner);
+    db.drop_schema().await;
+}

@@ -348,3 +348,76 @@ async fn one_correlation_id_leads_from_the_request_to_the_projection_batch() {
         "the batch that applied its event names it:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_the_reminder_are_set_through_the_api() {
+    let server = TestServer::start().await;
+    let ada = server.client("ada");
+    let token = "fcm-token-of-adas-phone-0123456789";
+    ada.gql(
+        "mutation($t: String!) { registerDevice(token: $t) { token } }",
+        json!({ "t": token }),
+    )
+    .await
+    .data();
+    ada.gql(
+        "mutation { setReminder(timeZone: \"Asia/Seoul\", at: \"08:00\") { token } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let settings = ada
+        .gql("{ settings { timeZone reminderAt devices } }", json!({}))
+        .await;
+    assert_eq!(
+        settings.data()["settings"],
+        json!({ "timeZone": "Asia/Seoul", "reminderAt": "08:00", "devices": ["23456789"] })
+    );
+    for (query, code) in [
+        (
+            "mutation { setReminder(timeZone: \"Mars/Olympus\", at: \"08:00\") { token } }",
+            "VALIDATION",
+        ),
+        (
+            "mutation { setReminder(timeZone: \"UTC\", at: \"8 am\") { token } }",
+            "BAD_REQUEST",
+        ),
+        (
+            "mutation { registerDevice(token: \"has spaces\") { token } }",
+            "VALIDATION",
+        ),
+        (
+            "mutation { unregisterDevice(token: \"never-registered\") { token } }",
+            "NOT_FOUND",
+        ),
+    ] {
+        assert_eq!(ada.gql(query, json!({})).await.code(), code, "{query}");
+    }
+    // Another user sees none of it.
+    let bob = server
+        .client("bob")
+        .gql("{ settings { timeZone devices } }", json!({}))
+        .await;
+    assert_eq!(
+        bob.data()["settings"],
+        json!({ "timeZone": null, "devices": [] })
+    );
+
+    // A mutation from a device names it in its events, for the notifier.
+    let reply = ada
+        .post_raw(
+            json!({ "query": "mutation { createCategory(name: \"Home\", colour: \"#8e24aa\") { token } }" }).to_string(),
+            &[("x-mada-device", token)],
+        )
+        .await;
+    reply.data();
+    let events = server.events.read_all(Position::START, 100).await.unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        last.metadata
+            .extra
+            .get(mada::notify::DEVICE_METADATA)
+            .map(String::as_str),
+        Some(token)
+    );
+}
