@@ -91,6 +91,9 @@ pub struct Notifier<P> {
     fcm: Fcm,
     clock: Arc<dyn Clock>,
     lease: PgLease,
+    /// The lease's name: one per schema (leases are database-wide advisory locks,
+    /// and two deployments in two schemas each need their notifier).
+    lease_name: String,
     holder: String,
     options: NotifierOptions,
 }
@@ -103,9 +106,6 @@ impl<P> std::fmt::Debug for Notifier<P> {
             .finish_non_exhaustive()
     }
 }
-
-/// The lease's name.
-const LEASE: &str = "mada-notify";
 
 impl<P: ReadModelReader + Clone + Send + Sync + 'static> Notifier<P> {
     /// A notifier over the events in `pool`'s schema (its tables go there too),
@@ -121,8 +121,12 @@ impl<P: ReadModelReader + Clone + Send + Sync + 'static> Notifier<P> {
         options: NotifierOptions,
     ) -> Result<Self, NotifyError> {
         outbox::migrate(&pool).await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
         let events = PgEventStore::new(pool.clone());
         Ok(Self {
+            lease_name: format!("mada-notify:{schema}"),
             plans: ReadModel::new(plans),
             profiles: Repository::new(events.clone()),
             lease: PgLease::new(pool.clone()),
@@ -154,7 +158,7 @@ impl<P: ReadModelReader + Clone + Send + Sync + 'static> Notifier<P> {
                 () = tokio::time::sleep(self.options.tick) => {}
             }
         }
-        if let Err(error) = self.lease.release(LEASE, &self.holder).await {
+        if let Err(error) = self.lease.release(&self.lease_name, &self.holder).await {
             tracing::warn!(%error, "could not give the lease back; it will expire");
         }
         Ok(())
@@ -167,7 +171,7 @@ impl<P: ReadModelReader + Clone + Send + Sync + 'static> Notifier<P> {
     pub async fn round(&self) -> Result<Round, NotifyError> {
         let leader = self
             .lease
-            .acquire(LEASE, &self.holder, self.options.lease_ttl)
+            .acquire(&self.lease_name, &self.holder, self.options.lease_ttl)
             .await?;
         if !leader {
             return Ok(Round::default());

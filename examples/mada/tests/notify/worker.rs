@@ -222,3 +222,85 @@ async fn two_replicas_never_send_a_notification_twice() {
     drop(planner);
     db.drop_schema().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_and_failing_fcm_is_retried_when_it_says_and_a_bad_message_is_not() {
+    let db = Db::new().await;
+    let planner = db.planner();
+    let (server, account) = fcm().await;
+    let start = utc("2026-11-26T07:00:00Z");
+    let clock = Arc::new(ManualClock::new(start));
+    let notifier = Notifier::new(
+        db.pool.clone(),
+        PgReadModelStore::new(db.pool.clone()),
+        client(&server, &account, Duration::from_secs(5)).await,
+        clock.clone(),
+        NotifierOptions::default(),
+    )
+    .await
+    .unwrap();
+    for user in ["ann", "bob"] {
+        let category = planner
+            .create_category(user, "Home", "#8e24aa")
+            .await
+            .unwrap();
+        let goal = NewGoal {
+            title: "Water the plants".into(),
+            memo: None,
+            category_id: category,
+            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
+        };
+        planner.create_goal(user, goal).await.unwrap();
+        let token = format!("{user}-phone");
+        planner
+            .run(user, Command::RegisterDevice { token })
+            .await
+            .unwrap();
+        let reminder = Command::SetReminder {
+            time_zone: "Europe/Paris".into(),
+            at: EIGHT,
+        };
+        planner.run(user, reminder).await.unwrap();
+    }
+    planner.sync().await.unwrap();
+
+    // The first send: 429 with Retry-After 120. The second: a 400, a dead letter.
+    server.inject([
+        cqrs_testkit::fcm::Fault::TooMany(120),
+        cqrs_testkit::fcm::Fault::BadRequest,
+    ]);
+    notifier.round().await.unwrap();
+    assert!(server.delivered().is_empty());
+    let states = mada::notify::outbox::counts(&db.pool).await.unwrap();
+    assert_eq!(states, [("dead".to_owned(), 1), ("pending".to_owned(), 1)]);
+    clock.set(start + chrono::Duration::seconds(119));
+    notifier.round().await.unwrap();
+    assert!(server.delivered().is_empty(), "not before Retry-After");
+    assert_eq!(server.requests(), 2);
+    // Then a 500: tried again after the backoff (2 s after a second attempt).
+    server.inject([cqrs_testkit::fcm::Fault::ServerError]);
+    clock.set(start + chrono::Duration::seconds(121));
+    notifier.round().await.unwrap();
+    assert!(server.delivered().is_empty());
+    assert_eq!(server.requests(), 3);
+    clock.set(start + chrono::Duration::seconds(126));
+    notifier.round().await.unwrap();
+    let delivered = server.delivered();
+    assert_eq!(delivered.len(), 1);
+    let dead: String =
+        sqlx::query_scalar("SELECT device FROM mada_notifications WHERE state = 'dead'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_ne!(
+        delivered[0]["token"].as_str(),
+        Some(dead.as_str()),
+        "the busy one was delivered"
+    );
+    // The dead letter was never retried.
+    assert_eq!(server.requests(), 4);
+    let states = mada::notify::outbox::counts(&db.pool).await.unwrap();
+    assert_eq!(states, [("dead".to_owned(), 1), ("sent".to_owned(), 1)]);
+    drop(planner);
+    db.drop_schema().await;
+}
