@@ -459,36 +459,26 @@ async fn send(
         }
     };
     let device = message["token"].as_str().unwrap_or_default().to_owned();
-    let refuse = |status: u16| {
-        shared
-            .inner
-            .lock()
-            .expect("lock")
-            .refused
-            .push((status, message.clone()));
+    let unregistered = || {
+        fcm_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+            Some("UNREGISTERED"),
+        )
     };
-    match fault {
+    let refused = match fault {
         Some(Fault::Unauthorized) => {
             shared.inner.lock().expect("lock").tokens.clear();
-            refuse(401);
-            return fcm_error(
+            Some(fcm_error(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHENTICATED",
                 "token expired",
                 None,
-            );
+            ))
         }
-        Some(Fault::Unregistered) => {
-            refuse(404);
-            return fcm_error(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "Requested entity was not found.",
-                Some("UNREGISTERED"),
-            );
-        }
+        Some(Fault::Unregistered) => Some(unregistered()),
         Some(Fault::TooMany(seconds)) => {
-            refuse(429);
             let mut response = fcm_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RESOURCE_EXHAUSTED",
@@ -498,43 +488,44 @@ async fn send(
             if let Ok(value) = seconds.to_string().parse() {
                 response.headers_mut().insert("retry-after", value);
             }
-            return response;
+            Some(response)
         }
-        Some(Fault::ServerError) => {
-            refuse(500);
-            return fcm_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "internal error",
-                Some("INTERNAL"),
-            );
+        Some(Fault::ServerError) => Some(fcm_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error",
+            Some("INTERNAL"),
+        )),
+        Some(Fault::BadRequest) => Some(fcm_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "bad message",
+            Some("INVALID_ARGUMENT"),
+        )),
+        Some(Fault::Slow(wait)) => {
+            tokio::time::sleep(wait).await;
+            None
         }
-        Some(Fault::BadRequest) => {
-            refuse(400);
-            return fcm_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                "bad message",
-                Some("INVALID_ARGUMENT"),
-            );
-        }
-        Some(Fault::Slow(wait)) => tokio::time::sleep(wait).await,
-        None => {}
-    }
-    if shared
-        .inner
-        .lock()
-        .expect("lock")
-        .unregistered
-        .contains(&device)
-    {
-        refuse(404);
-        return fcm_error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "Requested entity was not found.",
-            Some("UNREGISTERED"),
-        );
+        None => None,
+    };
+    let refused = refused.or_else(|| {
+        let gone = shared
+            .inner
+            .lock()
+            .expect("lock")
+            .unregistered
+            .contains(&device);
+        gone.then(unregistered)
+    });
+    if let Some(response) = refused {
+        let status = response.status().as_u16();
+        shared
+            .inner
+            .lock()
+            .expect("lock")
+            .refused
+            .push((status, message));
+        return response;
     }
     let mut inner = shared
         .inner

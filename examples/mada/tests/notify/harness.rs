@@ -76,3 +76,60 @@ impl Db {
             .unwrap();
     }
 }
+
+/// 08:00.
+pub const EIGHT: chrono::NaiveTime = match chrono::NaiveTime::from_hms_opt(8, 0, 0) {
+    Some(t) => t,
+    None => panic!("08:00"),
+};
+
+/// Gives `user` a category, a goal due every day from `from`, the devices
+/// `{user}-{device}`, and a reminder at 08:00 in `time_zone`; returns the goal.
+pub async fn reminded_user(
+    planner: &Planner<PgEventStore, PgReadModelStore>,
+    user: &str,
+    time_zone: &str,
+    devices: &[&str],
+    from: &str,
+) -> mada::domain::GoalId {
+    use mada::{Command, NewGoal};
+    let category = planner
+        .create_category(user, "Home", "#8e24aa")
+        .await
+        .unwrap();
+    let goal = NewGoal {
+        title: "Water the plants".into(),
+        memo: None,
+        category_id: category,
+        schedule: mada::domain::Schedule::every_day_from(from.parse().unwrap()),
+    };
+    let goal = planner.create_goal(user, goal).await.unwrap();
+    for device in devices {
+        let token = format!("{user}-{device}");
+        planner
+            .run(user, Command::RegisterDevice { token })
+            .await
+            .unwrap();
+    }
+    let reminder = Command::SetReminder {
+        time_zone: time_zone.into(),
+        at: EIGHT,
+    };
+    planner.run(user, reminder).await.unwrap();
+    goal
+}
+
+/// A notifier over `db`, sending to `server` as `account`, on `clock`.
+pub async fn notifier(
+    db: &Db,
+    server: &FakeFcm,
+    account: &ServiceAccount,
+    clock: Arc<mada::notify::clock::ManualClock>,
+    options: mada::notify::NotifierOptions,
+) -> mada::notify::Notifier<PgReadModelStore> {
+    let store = PgReadModelStore::new(db.pool.clone());
+    let fcm = client(server, account, Duration::from_secs(5)).await;
+    mada::notify::Notifier::new(db.pool.clone(), store, fcm, clock, options)
+        .await
+        .unwrap()
+}

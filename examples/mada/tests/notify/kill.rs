@@ -6,12 +6,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_testkit::fcm::Fault;
-use mada::domain::Schedule;
-use mada::{Command as Planned, NewGoal};
 
-use crate::harness::{Db, fcm};
+use crate::harness::{Db, fcm, reminded_user};
 
 const USERS: usize = 30;
 const KILLS: usize = 10;
@@ -69,30 +67,15 @@ async fn a_notifier_killed_mid_send_ten_times_loses_nothing_and_repeats_only_wha
     let (server, account) = fcm().await;
     let files = Files::new();
     std::fs::write(files.dir.join("key.json"), &account.key_json).unwrap();
-    let eight = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
     for u in 0..USERS {
-        let user = format!("user{u}");
-        let category = planner
-            .create_category(&user, "Home", "#8e24aa")
-            .await
-            .unwrap();
-        let goal = NewGoal {
-            title: "Water the plants".into(),
-            memo: None,
-            category_id: category,
-            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
-        };
-        planner.create_goal(&user, goal).await.unwrap();
-        let token = format!("{user}-phone");
-        planner
-            .run(&user, Planned::RegisterDevice { token })
-            .await
-            .unwrap();
-        let reminder = Planned::SetReminder {
-            time_zone: "Europe/Paris".into(),
-            at: eight,
-        };
-        planner.run(&user, reminder).await.unwrap();
+        reminded_user(
+            &planner,
+            &format!("user{u}"),
+            "Europe/Paris",
+            &["phone"],
+            "2026-11-01",
+        )
+        .await;
     }
     planner.sync().await.unwrap();
     // 08:00 in Paris; every send takes 120 ms, so the kills land mid-send.

@@ -5,22 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_core::Metadata;
-use cqrs_postgres::PgReadModelStore;
-use mada::domain::Schedule;
+use mada::Command;
+use mada::notify::NotifierOptions;
 use mada::notify::clock::ManualClock;
-use mada::notify::{Notifier, NotifierOptions};
-use mada::{Command, NewGoal};
 use serde_json::Value;
 
-use crate::harness::{Db, client, fcm};
+use crate::harness::{Db, fcm, notifier, reminded_user};
 
 fn utc(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
-
-const EIGHT: NaiveTime = NaiveTime::from_hms_opt(8, 0, 0).unwrap();
 
 fn kinds(messages: &[Value], kind: &str) -> Vec<(String, String)> {
     messages
@@ -41,41 +37,17 @@ async fn reminders_come_at_each_users_eight_oclock_and_changes_reach_the_other_d
     let planner = db.planner();
     let (server, account) = fcm().await;
     let clock = Arc::new(ManualClock::new(utc("2026-03-07T12:00:00Z")));
-    let notifier = Notifier::new(
-        db.pool.clone(),
-        PgReadModelStore::new(db.pool.clone()),
-        client(&server, &account, Duration::from_secs(5)).await,
+    let notifier = notifier(
+        &db,
+        &server,
+        &account,
         clock.clone(),
         NotifierOptions::default(),
     )
-    .await
-    .unwrap();
-
+    .await;
     let mut goals = Vec::new();
     for (user, tz) in [("seo", "Asia/Seoul"), ("lax", "America/Los_Angeles")] {
-        let category = planner
-            .create_category(user, "Health", "#2e7d32")
-            .await
-            .unwrap();
-        let goal = NewGoal {
-            title: "Run".into(),
-            memo: None,
-            category_id: category,
-            schedule: Schedule::every_day_from("2026-03-01".parse().unwrap()),
-        };
-        goals.push(planner.create_goal(user, goal).await.unwrap());
-        for device in ["phone", "tablet"] {
-            let token = format!("{user}-{device}");
-            planner
-                .run(user, Command::RegisterDevice { token })
-                .await
-                .unwrap();
-        }
-        let reminder = Command::SetReminder {
-            time_zone: tz.into(),
-            at: EIGHT,
-        };
-        planner.run(user, reminder).await.unwrap();
+        goals.push(reminded_user(&planner, user, tz, &["phone", "tablet"], "2026-03-01").await);
     }
     planner.sync().await.unwrap();
 
@@ -97,7 +69,10 @@ async fn reminders_come_at_each_users_eight_oclock_and_changes_reach_the_other_d
         "Seoul's 08:00; nothing stale for Los Angeles"
     );
     let first = &server.delivered()[0];
-    assert_eq!(first["notification"]["body"], "1 goal left today: Run");
+    assert_eq!(
+        first["notification"]["body"],
+        "1 goal left today: Water the plants"
+    );
     // Another round at the same time sends nothing more.
     notifier.round().await.unwrap();
     assert_eq!(server.delivered().len(), 2);
@@ -156,39 +131,19 @@ async fn two_replicas_never_send_a_notification_twice() {
             lease_ttl: Duration::from_millis(600),
             ..NotifierOptions::default()
         };
-        let fcm = client(&server, &account, Duration::from_secs(5)).await;
-        let store = PgReadModelStore::new(db.pool.clone());
         replicas.push(Arc::new(
-            Notifier::new(db.pool.clone(), store, fcm, clock.clone(), options)
-                .await
-                .unwrap(),
+            notifier(&db, &server, &account, clock.clone(), options).await,
         ));
     }
     for u in 0..20 {
-        let user = format!("user{u}");
-        let category = planner
-            .create_category(&user, "Home", "#8e24aa")
-            .await
-            .unwrap();
-        let goal = NewGoal {
-            title: "Water the plants".into(),
-            memo: None,
-            category_id: category,
-            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
-        };
-        planner.create_goal(&user, goal).await.unwrap();
-        for device in ["a", "b"] {
-            let token = format!("{user}-{device}");
-            planner
-                .run(&user, Command::RegisterDevice { token })
-                .await
-                .unwrap();
-        }
-        let reminder = Command::SetReminder {
-            time_zone: "Europe/Paris".into(),
-            at: EIGHT,
-        };
-        planner.run(&user, reminder).await.unwrap();
+        reminded_user(
+            &planner,
+            &format!("user{u}"),
+            "Europe/Paris",
+            &["a", "b"],
+            "2026-11-01",
+        )
+        .await;
     }
     planner.sync().await.unwrap();
     clock.set(utc("2026-11-26T07:00:00Z")); // 08:00 in Paris
@@ -230,37 +185,16 @@ async fn busy_and_failing_fcm_is_retried_when_it_says_and_a_bad_message_is_not()
     let (server, account) = fcm().await;
     let start = utc("2026-11-26T07:00:00Z");
     let clock = Arc::new(ManualClock::new(start));
-    let notifier = Notifier::new(
-        db.pool.clone(),
-        PgReadModelStore::new(db.pool.clone()),
-        client(&server, &account, Duration::from_secs(5)).await,
+    let notifier = notifier(
+        &db,
+        &server,
+        &account,
         clock.clone(),
         NotifierOptions::default(),
     )
-    .await
-    .unwrap();
+    .await;
     for user in ["ann", "bob"] {
-        let category = planner
-            .create_category(user, "Home", "#8e24aa")
-            .await
-            .unwrap();
-        let goal = NewGoal {
-            title: "Water the plants".into(),
-            memo: None,
-            category_id: category,
-            schedule: Schedule::every_day_from("2026-11-01".parse().unwrap()),
-        };
-        planner.create_goal(user, goal).await.unwrap();
-        let token = format!("{user}-phone");
-        planner
-            .run(user, Command::RegisterDevice { token })
-            .await
-            .unwrap();
-        let reminder = Command::SetReminder {
-            time_zone: "Europe/Paris".into(),
-            at: EIGHT,
-        };
-        planner.run(user, reminder).await.unwrap();
+        reminded_user(&planner, user, "Europe/Paris", &["phone"], "2026-11-01").await;
     }
     planner.sync().await.unwrap();
 
