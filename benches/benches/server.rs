@@ -61,7 +61,8 @@ where
         Authenticator::hs256(SECRET),
         ServerConfig::default(),
         Gauges::default(),
-    );
+    )
+    .expect("router");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -45,5 +45,5 @@ pub mod server;
 
 pub use app::{
     Changes, Command, Consistency, Feeds, NewGoal, Planner, PlannerError, PlannerOptions,
-    PlannerService, ReadStores, Receipt, StoreFeeds, TodayEntry, TodayView,
+    PlannerService, ReadStores, Receipt, StoreFeeds, TodayEntry, TodayView, project,
 };

@@ -153,6 +153,15 @@ pub struct TodayEntry {
     pub category: Option<CategoryItem>,
 }
 
+/// A task telling subscriptions when the read models moved, in a planner that runs
+/// no projection itself.
+struct Follower {
+    moved: tokio::sync::watch::Receiver<Position>,
+    task: tokio::task::JoinHandle<()>,
+    /// Inline projections: a command's effect is readable when it returns.
+    inline: bool,
+}
+
 /// Where each of the planner's read models is kept: one store per projection, of any
 /// types (the same store for both with [`ReadStores::all`]).
 #[derive(Debug, Clone)]
@@ -225,6 +234,34 @@ fn runner<P: Projection, F: Feeds, R: ReadModelStore + 'static>(
     }
 }
 
+/// Runs the planner's projections alone, each into its store in `read`, fed as
+/// `feeds` says — the `project` role, beside API processes started with
+/// [`Planner::start_reader`]. With `lease`, any number of such processes is safe:
+/// one runner per projection works (named after the read model), the others wait
+/// and take over within `ttl` of its death.
+pub fn project<F, P, K, L>(
+    feeds: &F,
+    read: ReadStores<P, K>,
+    options: &PlannerOptions,
+    lease: Option<(L, Duration)>,
+) -> Vec<ProjectionHandle>
+where
+    F: Feeds,
+    P: ReadModelStore + 'static,
+    K: ReadModelStore + 'static,
+    L: cqrs_core::Lease + Clone + 'static,
+{
+    let plans = runner(PlanProjection, feeds, read.plans, options);
+    let categories = runner(CategoriesProjection, feeds, read.categories, options);
+    match lease {
+        Some((lease, ttl)) => vec![
+            plans.with_lease(lease.clone(), ttl).spawn(),
+            categories.with_lease(lease, ttl).spawn(),
+        ],
+        None => vec![plans.spawn(), categories.spawn()],
+    }
+}
+
 /// The MADA planner: executes users' commands on the write model and answers their
 /// queries from the read models, which two projections keep up to date.
 ///
@@ -238,12 +275,9 @@ pub struct Planner<S, P, K = P> {
     plans: ReadModel<PlanProjection, P>,
     category_lists: ReadModel<CategoriesProjection, K>,
     projections: Vec<ProjectionHandle>,
-    /// With inline projections: the log's position, followed by a task (for
-    /// [`Changes`]), and that task.
-    inline: Option<(
-        tokio::sync::watch::Receiver<Position>,
-        tokio::task::JoinHandle<()>,
-    )>,
+    /// Without runners in this process (inline projections, or a reader of read
+    /// models other processes keep): a task that tells [`Changes`] when they moved.
+    follower: Option<Follower>,
     written: AtomicU64,
     options: PlannerOptions,
 }
@@ -297,7 +331,7 @@ where
             plans: plans_reader,
             category_lists: categories_reader,
             projections: vec![plans.spawn(), categories.spawn()],
-            inline: None,
+            follower: None,
             written: AtomicU64::new(0),
             options,
         }
@@ -344,7 +378,58 @@ where
             plans: ReadModel::new(read.plans),
             category_lists: ReadModel::new(read.categories),
             projections: Vec::new(),
-            inline: Some((follow, follower)),
+            follower: Some(Follower {
+                moved: follow,
+                task: follower,
+                inline: true,
+            }),
+            written: AtomicU64::new(0),
+            options,
+        }
+    }
+
+    /// Starts the planner without projections: other processes (`mada project`)
+    /// keep the read models in `read`, and this planner only reads them — the read
+    /// and write roles of the API. Waits for tokens poll the read models'
+    /// checkpoints, so read-your-writes holds across processes; subscriptions wake
+    /// when a checkpoint moves (polled every 50 ms).
+    pub fn start_reader(store: S, read: ReadStores<P, K>, options: PlannerOptions) -> Self {
+        let snapshots = match options.snapshot_every {
+            0 => SnapshotPolicy::Never,
+            n => SnapshotPolicy::Every(n),
+        };
+        let (moved, follow) = tokio::sync::watch::channel(Position::START);
+        let (plans, categories) = (read.plans.clone(), read.categories.clone());
+        let task = tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let now = (
+                    plans.checkpoint(PlanProjection::NAME).await,
+                    categories.checkpoint(CategoriesProjection::NAME).await,
+                );
+                if let (Ok(p), Ok(c)) = now
+                    && last != Some((p, c))
+                {
+                    last = Some((p, c));
+                    // A mark that grows whenever either moves.
+                    moved.send_replace(Position(p.0.saturating_add(c.0)));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let wait = options.read_timeout;
+        Self {
+            categories: Repository::new(store.clone()).with_snapshots(snapshots),
+            goals: Repository::new(store.clone()).with_snapshots(snapshots),
+            profiles: Repository::new(store),
+            plans: ReadModel::new(read.plans).with_wait_timeout(wait),
+            category_lists: ReadModel::new(read.categories).with_wait_timeout(wait),
+            projections: Vec::new(),
+            follower: Some(Follower {
+                moved: follow,
+                task,
+                inline: false,
+            }),
             written: AtomicU64::new(0),
             options,
         }
@@ -585,7 +670,7 @@ where
     /// # Errors
     /// [`Error::Timeout`] or [`Error::Closed`] if a projection does not get there.
     pub async fn wait_for(&self, token: Position, limit: Duration) -> Result<(), PlannerError> {
-        if self.inline.is_some() {
+        if self.follower.as_ref().is_some_and(|f| f.inline) {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + limit;
@@ -680,8 +765,8 @@ where
         for projection in &self.projections {
             projection.halt().await;
         }
-        if let Some((_, follower)) = &self.inline {
-            follower.abort();
+        if let Some(follower) = &self.follower {
+            follower.task.abort();
         }
     }
 
@@ -690,8 +775,8 @@ where
     /// # Errors
     /// The first error a projection had stopped with.
     pub async fn shutdown(self) -> Result<(), PlannerError> {
-        if let Some((_, follower)) = &self.inline {
-            follower.abort();
+        if let Some(follower) = &self.follower {
+            follower.task.abort();
         }
         let mut first = Ok(());
         for projection in self.projections {

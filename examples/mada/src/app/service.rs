@@ -139,7 +139,7 @@ where
     fn changes(&self) -> Changes {
         Changes {
             progress: self.projections.iter().map(|h| h.progress()).collect(),
-            log: self.inline.as_ref().map(|(log, _)| log.clone()),
+            log: self.follower.as_ref().map(|f| f.moved.clone()),
         }
     }
 

@@ -66,6 +66,77 @@ pub(super) fn auth_reply(error: &AuthError) -> Response {
     }
 }
 
+/// Whether `request` runs a mutation (a query that does not parse is not: the
+/// schema reports it).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let is = |ty: OperationType| ty == OperationType::Mutation;
+    match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => is(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).is_some_and(|op| is(op.node.ty))
+        }
+        (DocumentOperations::Multiple(_), None) => false,
+    }
+}
+
+/// The read role's way to the write role.
+pub(super) struct Forward {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Forward {
+    pub(super) fn new(base: &str, timeout: std::time::Duration) -> Result<Self, String> {
+        Ok(Self {
+            http: crate::http_client::client(timeout)?,
+            url: format!("{}/graphql", base.trim_end_matches('/')),
+        })
+    }
+
+    /// Posts the request as it came (its token, device and correlation id) and
+    /// returns the write role's answer as it is.
+    async fn send(
+        &self,
+        body: axum::body::Bytes,
+        headers: &HeaderMap,
+        correlation: Uuid,
+    ) -> Response {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(REQUEST_ID, correlation.to_string())
+            .body(body);
+        for name in [header::AUTHORIZATION.as_str(), DEVICE] {
+            if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                request = request.header(name, value);
+            }
+        }
+        let reply = match request.send().await {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::error!(%correlation, %error, "the write service cannot be reached");
+                let message =
+                    format!("the service is unavailable; try again (correlation id {correlation})");
+                return error_reply(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, message);
+            }
+        };
+        let status =
+            StatusCode::from_u16(reply.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let bytes = reply.bytes().await.unwrap_or_default();
+        let mut response = (status, bytes).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
 /// Gives every error the schema's own validation raised a code.
 fn code_errors(errors: &mut [ServerError]) {
     for error in errors {
@@ -143,6 +214,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body, correlation: 
         .map(str::trim)
         .filter(|d| !d.is_empty() && d.len() <= crate::domain::MAX_TOKEN_CHARS)
         .map(str::to_owned);
+    if let Some(forward) = &state.forward
+        && is_mutation(&request)
+    {
+        return forward.send(bytes, headers, correlation).await;
+    }
     let request = request.data(Caller {
         user,
         correlation,

@@ -31,7 +31,7 @@ use crate::PlannerService;
 use auth::Authenticator;
 use graphql::{MadaSchema, QueryLimits};
 
-pub use ops::Gauges;
+pub use ops::{Gauges, WorkerStats, worker_router};
 
 /// How the server behaves: limits and timeouts.
 #[derive(Debug, Clone)]
@@ -44,6 +44,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// The most live WebSocket connections one user may hold.
     pub sockets_per_user: usize,
+    /// The read role: the base URL of the write role (`http://mada-write:8080`) to
+    /// which mutations are forwarded, so that clients see one endpoint and one
+    /// schema. `None`: this process runs the mutations itself.
+    pub write_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             sockets_per_user: 8,
+            write_url: None,
         }
     }
 }
@@ -65,17 +70,25 @@ pub(crate) struct AppState {
     config: ServerConfig,
     sockets: Mutex<HashMap<String, usize>>,
     gauges: Gauges,
+    forward: Option<http::Forward>,
 }
 
 /// The server's routes over `planner`, with tokens checked by `auth`. `gauges` are
 /// updated on every scrape of `/metrics` (for example a cache's hit ratio).
+///
+/// # Errors
+/// The HTTP client for [`ServerConfig::write_url`] could not be built.
 pub fn router(
     planner: Arc<dyn PlannerService>,
     auth: Authenticator,
     config: ServerConfig,
     gauges: Gauges,
-) -> Router {
+) -> Result<Router, String> {
     ops::install_recorder();
+    let forward = match &config.write_url {
+        Some(url) => Some(http::Forward::new(url, config.request_timeout)?),
+        None => None,
+    };
     let state = Arc::new(AppState {
         schema: graphql::schema(Arc::clone(&planner), config.limits),
         auth,
@@ -83,15 +96,16 @@ pub fn router(
         config,
         sockets: Mutex::default(),
         gauges,
+        forward,
     });
-    Router::new()
+    Ok(Router::new()
         .route("/graphql", post(http::graphql))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(page::routes())
-        .with_state(state)
+        .with_state(state))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops taking

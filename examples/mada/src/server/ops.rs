@@ -77,10 +77,15 @@ pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// The metrics, in Prometheus text format.
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    render(&state.planner.stats(), &state.gauges)
+}
+
+/// Projection stats, gauges, then the text format.
+fn render(projections: &[cqrs_core::ProjectionStats], gauges: &Gauges) -> Response {
     let Some(Some(handle)) = RECORDER.get() else {
         return (StatusCode::NOT_FOUND, "no metrics recorder\n").into_response();
     };
-    for stats in state.planner.stats() {
+    for stats in projections {
         let projection = stats.target.clone();
         #[allow(clippy::cast_precision_loss)]
         let position = stats.position.0 as f64;
@@ -89,9 +94,12 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         let lag = stats.lag.map_or(0.0, |lag| lag.as_secs_f64());
         metrics::gauge!("mada_projection_lag_seconds", "projection" => projection.clone()).set(lag);
         let caught_up = if stats.caught_up { 1.0 } else { 0.0 };
-        metrics::gauge!("mada_projection_caught_up", "projection" => projection).set(caught_up);
+        metrics::gauge!("mada_projection_caught_up", "projection" => projection.clone())
+            .set(caught_up);
+        let leader = if stats.leader { 1.0 } else { 0.0 };
+        metrics::gauge!("mada_projection_leader", "projection" => projection).set(leader);
     }
-    for update in &state.gauges.0 {
+    for update in &gauges.0 {
         update();
     }
     handle.run_upkeep();
@@ -100,4 +108,40 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         handle.render(),
     )
         .into_response()
+}
+
+/// The stats of the projection runners a worker process runs.
+pub type WorkerStats = Arc<dyn Fn() -> Vec<cqrs_core::ProjectionStats> + Send + Sync>;
+
+/// `/healthz`, `/readyz` and `/metrics` for a process that runs projections and no
+/// API (`mada project`): ready while every runner runs, leading or standing by.
+pub fn worker_router(stats: WorkerStats) -> axum::Router {
+    use axum::routing::get;
+    install_recorder();
+    let ready = Arc::clone(&stats);
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/readyz",
+            get(move || {
+                let stats = ready();
+                async move {
+                    match stats.iter().find(|s| s.ended.is_some()) {
+                        Some(s) => {
+                            let body =
+                                format!("not ready: projection `{}` has stopped\n", s.target);
+                            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+                        }
+                        None => (StatusCode::OK, "ready\n").into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let stats = stats();
+                async move { render(&stats, &Gauges::default()) }
+            }),
+        )
 }

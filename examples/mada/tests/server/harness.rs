@@ -46,7 +46,7 @@ impl TestServer {
         };
         let planner = Arc::new(Planner::start(events.clone(), read, options));
         let service: Arc<dyn PlannerService> = planner.clone();
-        let router = mada::server::router(service, auth, config, Gauges::default());
+        let router = mada::server::router(service, auth, config, Gauges::default()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {

@@ -12,3 +12,4 @@ mod browser;
 mod harness;
 mod keys;
 mod limits;
+mod roles;

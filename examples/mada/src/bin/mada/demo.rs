@@ -74,7 +74,7 @@ where
         SyncKind::Kafka => format!("{}_{}", cli.kafka_prefix, &suffix[suffix.len() - 12..]),
         _ => format!("mada_cdc_{}", &suffix[suffix.len() - 12..]),
     };
-    let mut started = sync::start(cli, events, read, pg, &prefix, options).await?;
+    let mut started = sync::start(cli, events, read, pg, &prefix, options, false).await?;
     let label = match cli.sync {
         SyncKind::Subscription => label.to_owned(),
         SyncKind::Inline => format!("{label}, read models written inline"),

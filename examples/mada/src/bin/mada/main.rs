@@ -6,6 +6,7 @@
 mod dead_letters;
 mod demo;
 mod notify;
+mod project;
 mod relay;
 mod serve;
 mod stores;
@@ -279,6 +280,26 @@ pub(crate) struct Cli {
     #[arg(long, env = "MADA_CLOCK_FILE", global = true)]
     clock_file: Option<std::path::PathBuf>,
 
+    /// Which part of the API `serve` runs: `all` (projections in process), `write`
+    /// (commands; read models kept by `mada project`), or `read` (queries and
+    /// subscriptions; mutations forwarded to `--write-url`).
+    #[arg(long, value_enum, env = "MADA_ROLE", default_value_t = Role::All, global = true)]
+    role: Role,
+
+    /// The write role's base URL, for `serve --role read`.
+    #[arg(long, env = "MADA_WRITE_URL", global = true)]
+    write_url: Option<String>,
+
+    /// How long a projection worker's lease lasts without renewal, in seconds
+    /// (`project`): a standby takes over this long after the active one dies.
+    #[arg(
+        long,
+        env = "MADA_PROJECT_LEASE_TTL",
+        default_value_t = 10,
+        global = true
+    )]
+    project_lease_ttl: u64,
+
     /// How long SIGTERM waits for the requests in flight, in seconds.
     #[arg(long, env = "MADA_DRAIN_SECS", default_value_t = 10, global = true)]
     drain_secs: u64,
@@ -297,6 +318,14 @@ enum Cmd {
     Demo,
     /// Print an HS256 token for `--user`, signed with `--jwt-secret`.
     Token,
+    /// Run the projections (`--store postgres`) until SIGINT or SIGTERM, for API
+    /// processes started with `serve --role write|read`. Replicas are safe: a lease
+    /// per read model lets one runner work, the others take over if it dies.
+    /// Serves /healthz, /readyz and /metrics on `--listen`.
+    Project,
+    /// Create or upgrade the schema `--pg-schema` (`--store postgres`), once per
+    /// release.
+    Migrate,
     /// Send push notifications through FCM (`--store postgres`): reminders at each
     /// user's time and cross-device updates, until SIGINT or SIGTERM. Replicas are
     /// safe: a lease in PostgreSQL lets one work.
@@ -308,6 +337,17 @@ enum Cmd {
     /// List what the projections fed through Kafka (`--sync kafka`) set aside under
     /// `--kafka-prefix`: records that are not events, events they could not apply.
     DeadLetters,
+}
+
+/// The parts of the API a `serve` process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Role {
+    /// Everything, projections included.
+    All,
+    /// Mutations (and queries); the read models are kept by `mada project`.
+    Write,
+    /// Queries and subscriptions; mutations forwarded to `--write-url`.
+    Read,
 }
 
 /// The backends the binary can run on.
@@ -365,6 +405,8 @@ async fn main() -> ExitCode {
         Cmd::Serve => serve::run(&cli, options, today).await,
         Cmd::Token => token::print(&cli),
         Cmd::Notify => notify::run(&cli).await,
+        Cmd::Project => project::run(&cli, options).await,
+        Cmd::Migrate => project::migrate(&cli).await,
         Cmd::Demo => demo::run_demo(&cli, options, today).await,
         Cmd::Relay => relay::run_relay(&cli).await,
         Cmd::DeadLetters => dead_letters::list(&cli).await,

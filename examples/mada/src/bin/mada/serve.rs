@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use crate::stores::{OnStores, Stores, on_stores};
 use crate::sync;
-use crate::{Cli, StoreKind, SyncKind};
+use crate::{Cli, Role, StoreKind, SyncKind};
 
 /// How tokens are checked, and the secret to sign the demo's token with: only when
 /// the secret was made up here for this run (nobody else could sign one).
@@ -63,6 +63,7 @@ fn config(cli: &Cli) -> ServerConfig {
         body_limit: cli.body_limit,
         request_timeout: Duration::from_millis(cli.request_timeout_ms),
         sockets_per_user: cli.sockets_per_user,
+        write_url: cli.write_url.clone(),
     }
 }
 
@@ -84,6 +85,16 @@ pub(crate) async fn run(
     today: NaiveDate,
 ) -> Result<String, String> {
     sync::check(cli)?;
+    if cli.role != Role::All && cli.store != StoreKind::Postgres {
+        return Err(
+            "--role write and read need --store postgres: their read models are kept \
+                    by `mada project` processes, which must share the store"
+                .into(),
+        );
+    }
+    if cli.role == Role::Read && cli.write_url.is_none() {
+        return Err("--role read needs --write-url: where mutations are forwarded".into());
+    }
     let auth = authenticator(cli)?;
     on_stores(
         cli,
@@ -157,7 +168,8 @@ where
         SyncKind::Kafka => cli.kafka_prefix.clone(),
         _ => cli.pg_schema.clone(),
     };
-    let mut started = sync::start(cli, events, read, pg, &prefix, options).await?;
+    let reader = cli.role != Role::All;
+    let mut started = sync::start(cli, events, read, pg, &prefix, options, reader).await?;
     let planner = Arc::clone(&started.planner);
     let user = cli.user.as_str();
     let demo_data = cli.demo_data.unwrap_or(cli.store == StoreKind::Memory);
@@ -172,8 +184,9 @@ where
         .map_err(|e| format!("--listen {}: {e}", cli.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let service: Arc<dyn PlannerService> = planner;
-    let router = mada::server::router(service, auth, config(cli), gauges);
-    println!("MADA serves on http://{address}/ ({label})");
+    let router = mada::server::router(service, auth, config(cli), gauges)?;
+    let role = format!("{:?}", cli.role).to_lowercase();
+    println!("MADA serves on http://{address}/ ({label}, role {role})");
     println!(
         "  GraphQL: POST http://{address}/graphql, subscriptions on ws://{address}/graphql/ws"
     );

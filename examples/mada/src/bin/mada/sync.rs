@@ -76,6 +76,7 @@ pub(crate) async fn start<S, P, K>(
     pg: Option<&PgPool>,
     prefix: &str,
     options: PlannerOptions,
+    reader: bool,
 ) -> Result<Started<S, P, K>, String>
 where
     S: EventStore + EventSubscriber + Clone + 'static,
@@ -84,6 +85,8 @@ where
 {
     let (mut relay, mut kafka, mut cdc) = (None, None, None);
     let planner = match cli.sync {
+        // The API's write and read roles: `mada project` keeps the read models.
+        _ if reader => Planner::start_reader(events, read, options),
         SyncKind::Subscription => Planner::start(events, read, options),
         SyncKind::Inline => Planner::start_inline(events, read, options),
         SyncKind::Cdc => {

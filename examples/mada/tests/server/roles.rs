@@ -1,0 +1,214 @@
+//! The API split into roles, as separate processes on one PostgreSQL schema: a
+//! write process, a read process that forwards mutations to it, and two projection
+//! workers behind leases. The same flows as against `all`, through the read
+//! endpoint; then the leading worker is SIGKILLed and the standby takes over.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::binary::serve;
+use crate::harness::{Client, Socket};
+
+const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
+
+/// A `mada project` process and its health URL.
+struct Worker {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn worker(schema: &str) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args([
+            "project",
+            "--store",
+            "postgres",
+            "--database-url",
+            &cqrs_testkit::postgres_url(),
+        ])
+        .args([
+            "--pg-schema",
+            schema,
+            "--listen",
+            "127.0.0.1:0",
+            "--project-lease-ttl",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let url = line
+        .split("health on ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/)"))
+        .unwrap_or_else(|| panic!("no health URL in {line:?}"))
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Worker { child, url }
+}
+
+async fn leads(http: &reqwest::Client, worker: &Worker) -> bool {
+    let Ok(reply) = http.get(format!("{}/metrics", worker.url)).send().await else {
+        return false;
+    };
+    let text = reply.text().await.unwrap_or_default();
+    text.lines()
+        .any(|l| l.starts_with("mada_projection_leader{projection=\"plan\"} 1"))
+}
+
+fn token(user: &str) -> String {
+    mada::server::auth::hs256_token(SECRET.as_bytes(), user, Duration::from_secs(600)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_worker_kill() {
+    let schema = cqrs_testkit::unique_name("mada");
+    let url = cqrs_testkit::postgres_url();
+    let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args([
+            "migrate",
+            "--store",
+            "postgres",
+            "--database-url",
+            &url,
+            "--pg-schema",
+            &schema,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let workers = [worker(&schema), worker(&schema)];
+    let envs = [("MADA_JWT_SECRET", SECRET)];
+    let base = [
+        "serve",
+        "--store",
+        "postgres",
+        "--database-url",
+        &url,
+        "--pg-schema",
+        &schema,
+    ];
+    let write = serve(&[&base[..], &["--role", "write"]].concat(), &envs, false);
+    let read = serve(
+        &[&base[..], &["--role", "read", "--write-url", &write.url]].concat(),
+        &envs,
+        false,
+    );
+    assert!(read.printed.contains("role read"), "{}", read.printed);
+
+    // Everything through the read endpoint: mutations are forwarded.
+    let ann = Client::new(&read.url, Some(token("ann")));
+    let health = ann.category("Health").await;
+    let (run, token_) = ann.goal("Run", &health, "2026-11-01").await;
+    let today = ann.today("2026-11-25", Some(&token_)).await;
+    assert_eq!(
+        today["total"], 1,
+        "the read role sees the write role's write by token"
+    );
+    let mut socket = Socket::signed_in(&read.url, &token("ann")).await;
+    socket.subscribe_today("1", "2026-11-25").await;
+    assert_eq!(
+        socket.next_today(Duration::from_secs(5)).await.unwrap()["done"],
+        0
+    );
+    let done = ann
+        .gql(
+            "mutation($g: ID!) { completeGoal(id: $g, date: \"2026-11-25\") { token } }",
+            json!({ "g": run }),
+        )
+        .await;
+    done.data();
+    let pushed = socket.next_today(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        pushed["done"], 1,
+        "the read role's subscription follows the workers"
+    );
+    // A business refusal comes back from the write role as it is.
+    let refused = ann
+        .gql(
+            "mutation($g: ID!) { completeGoal(id: $g, date: \"2026-10-01\") { token } }",
+            json!({ "g": run }),
+        )
+        .await;
+    assert_eq!(refused.code(), "NOT_SCHEDULED");
+
+    // SIGKILL the leading worker: the standby takes over within the lease's 2 s.
+    let http = mada::http_client::client(Duration::from_secs(5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        let mut found = None;
+        for (i, w) in workers.iter().enumerate() {
+            if leads(&http, w).await {
+                found = Some(i);
+            }
+        }
+        if let Some(i) = found {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no worker leads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let [mut first, mut second] = workers;
+    let (dead, standby) = if leader == 0 {
+        (&mut first, &second)
+    } else {
+        (&mut second, &first)
+    };
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    let killed = Instant::now();
+    for day in 1..=5 {
+        let date = format!("2026-11-{day:02}");
+        let written = ann
+            .gql(
+                "mutation($g: ID!, $d: Date!) { completeGoal(id: $g, date: $d) { token } }",
+                json!({ "g": run, "d": date }),
+            )
+            .await;
+        let token_ = written.data()["completeGoal"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let calendar = ann
+            .gql(
+                "query($a: Token) { calendar(month: \"2026-11\", after: $a) { days { done } } }",
+                json!({ "a": token_ }),
+            )
+            .await;
+        let done: i64 = calendar.data()["calendar"]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["done"].as_i64().unwrap())
+            .sum();
+        assert_eq!(done, 1 + day, "every write is read back after the kill");
+    }
+    assert!(leads(&http, standby).await, "the standby leads now");
+    println!(
+        "the standby took over; five writes read back {:?} after the kill",
+        killed.elapsed()
+    );
+    drop((write, read, first, second));
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
