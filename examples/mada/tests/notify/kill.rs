@@ -39,8 +39,22 @@ impl Drop for Files {
     }
 }
 
-fn notifier(db: &Db, files: &Files, endpoint: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mada"))
+/// A notifier process, killed when dropped (a failing test leaves none behind).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn notifier(db: &Db, files: &Files, endpoint: &str, health: Option<u16>) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mada"));
+    if let Some(port) = health {
+        command.args(["--health-listen", &format!("127.0.0.1:{port}")]);
+    }
+    command
         .args(["notify", "--store", "postgres"])
         .args([
             "--database-url",
@@ -57,6 +71,7 @@ fn notifier(db: &Db, files: &Files, endpoint: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
+        .map(Running)
         .unwrap()
 }
 
@@ -88,11 +103,11 @@ async fn a_notifier_killed_mid_send_ten_times_loses_nothing_and_repeats_only_wha
 
     let mut kills_mid_send = 0;
     for kill in 0..KILLS {
-        let mut child = notifier(&db, &files, &server.url);
+        let mut child = notifier(&db, &files, &server.url, None);
         let before = server.requests();
         tokio::time::sleep(Duration::from_millis(350 + 97 * (kill as u64 % 5))).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         if server.requests() > before {
             kills_mid_send += 1;
         }
@@ -105,7 +120,12 @@ async fn a_notifier_killed_mid_send_ten_times_loses_nothing_and_repeats_only_wha
         "only {kills_mid_send} kills came while sending"
     );
 
-    let mut child = notifier(&db, &files, &server.url);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = notifier(&db, &files, &server.url, Some(port));
     let deadline = Instant::now() + Duration::from_secs(60);
     while server.deliveries_by_key().len() < USERS && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -118,8 +138,22 @@ async fn a_notifier_killed_mid_send_ten_times_loses_nothing_and_repeats_only_wha
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Its health endpoint answers, for Kubernetes' probes.
+    let http = mada::http_client::client(Duration::from_secs(5)).unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        let reply = http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await;
+        if reply.is_ok_and(|r| r.status() == 200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(child);
+    assert!(healthy, "the notifier's /healthz never answered");
 
     let by_key = server.deliveries_by_key();
     assert_eq!(by_key.len(), USERS, "every due reminder reached FCM");

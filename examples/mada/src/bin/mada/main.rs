@@ -5,6 +5,7 @@
 
 mod dead_letters;
 mod demo;
+mod health;
 mod notify;
 mod project;
 mod relay;
@@ -279,6 +280,11 @@ pub(crate) struct Cli {
     /// tests.
     #[arg(long, env = "MADA_CLOCK_FILE", global = true)]
     clock_file: Option<std::path::PathBuf>,
+
+    /// Where `relay` and `notify` serve `/healthz`, `/readyz` and `/metrics` (for
+    /// Kubernetes' probes); none by default.
+    #[arg(long, env = "MADA_HEALTH_LISTEN", global = true)]
+    health_listen: Option<std::net::SocketAddr>,
 
     /// Which part of the API `serve` runs: `all` (projections in process), `write`
     /// (commands; read models kept by `mada project`), or `read` (queries and

@@ -70,10 +70,10 @@ impl OnStores for Notify<'_> {
             .await
             .map_err(|e| e.to_string())?;
         println!("MADA notifier running ({})", stores.label);
-        notifier
-            .run(crate::serve::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            run = notifier.run(crate::serve::shutdown_signal()) => run.map_err(|e| e.to_string())?,
+            served = crate::health::serve(cli) => return served,
+        }
         Ok("stopped\n".to_owned())
     }
 }

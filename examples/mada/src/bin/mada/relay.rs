@@ -36,25 +36,7 @@ pub(crate) async fn run_relay(cli: &Cli) -> Result<String, String> {
             Ok(()) => Err("the relay's event source ended".into()),
             Err(error) => Err(format!("the relay stopped: {error}")),
         },
-        () = stopped() => Ok(String::new()),
+        served = crate::health::serve(cli) => served,
+        () = crate::serve::shutdown_signal() => Ok(String::new()),
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stopped() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }
