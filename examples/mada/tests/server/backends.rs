@@ -57,28 +57,8 @@ async fn a_token_from_one_process_is_honoured_by_another() {
         } else {
             (&on_b, &on_a)
         };
-        let written = writer
-            .gql(
-                "mutation($g: ID!, $d: Date!) { completeGoal(id: $g, date: $d) { token } }",
-                json!({ "g": goal, "d": date }),
-            )
-            .await;
-        let token = written.data()["completeGoal"]["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let read = reader
-            .gql(
-                "query($a: Token) { calendar(month: \"2026-11\", after: $a) { days { done } } }",
-                json!({ "a": token }),
-            )
-            .await;
-        let done: i64 = read.data()["calendar"]["days"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["done"].as_i64().unwrap())
-            .sum();
+        let token = writer.complete(&goal, &date).await;
+        let done = reader.done_in_november(&token).await;
         assert_eq!(
             done, day,
             "after completing day {day} on one process, the other shows it"

@@ -203,6 +203,38 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Marks `goal` done on `date`; returns the mutation's token.
+    pub async fn complete(&self, goal: &str, date: &str) -> String {
+        let written = self
+            .gql(
+                "mutation($g: ID!, $d: Date!) { completeGoal(id: $g, date: $d) { token } }",
+                json!({ "g": goal, "d": date }),
+            )
+            .await;
+        written.data()["completeGoal"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// How many completions November 2026 shows, read after `token`.
+    pub async fn done_in_november(&self, token: &str) -> i64 {
+        let read = self
+            .gql(
+                "query($a: Token) { calendar(month: \"2026-11\", after: $a) { days { done } } }",
+                json!({ "a": token }),
+            )
+            .await;
+        read.data()["calendar"]["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["done"].as_i64().unwrap())
+            .sum()
+    }
+}
+
 /// A graphql-transport-ws connection.
 pub struct Socket {
     stream: tokio_tungstenite::WebSocketStream<
