@@ -51,40 +51,55 @@ pub trait PlannerService: Send + Sync + 'static {
     fn halt(&self) -> BoxFuture<'_, ()>;
 }
 
-/// Tells when a read model has moved: wakes after any projection committed a batch
-/// (or reported its stats, about once a second while idle), or, with inline
-/// projections, after the log moved.
+/// Tells when a read model has moved: wakes after any projection's position moved
+/// (or, without projections in process, after the log or the read models'
+/// checkpoints moved), including moves made while the caller was busy between two
+/// waits.
 #[derive(Debug, Clone)]
 pub struct Changes {
     progress: Vec<watch::Receiver<ProjectionStats>>,
+    /// The positions the projections had when this waiter was made or last woke:
+    /// kept between calls, so that a batch committed while the caller was reading
+    /// (after a wake, before the next call) still wakes the next call.
+    seen: Vec<Position>,
     log: Option<watch::Receiver<Position>>,
 }
 
 impl Changes {
+    pub(super) fn new(
+        progress: Vec<watch::Receiver<ProjectionStats>>,
+        log: Option<watch::Receiver<Position>>,
+    ) -> Self {
+        let seen = progress.iter().map(|p| p.borrow().position).collect();
+        Self {
+            progress,
+            seen,
+            log,
+        }
+    }
+
     /// Waits until a projection reached a position it had not reached when this
     /// waiter was made or last woke. Returns `false` once the projections are gone
     /// (the planner shut down).
     pub async fn next(&mut self) -> bool {
         if let Some(log) = &mut self.log {
+            // A watch remembers what this receiver has seen: a value sent while
+            // the caller was busy makes this return at once.
             return log.changed().await.is_ok();
         }
         if self.progress.is_empty() {
             return false;
         }
-        let seen: Vec<Position> = self.progress.iter().map(|p| p.borrow().position).collect();
         loop {
+            let now: Vec<Position> = self.progress.iter().map(|p| p.borrow().position).collect();
+            if now.iter().zip(&self.seen).any(|(now, seen)| now > seen) {
+                self.seen = now;
+                return true;
+            }
             let waits = self.progress.iter_mut().map(|p| Box::pin(p.changed()));
             let (changed, _, _) = futures::future::select_all(waits).await;
             if changed.is_err() {
                 return false;
-            }
-            let moved = self
-                .progress
-                .iter_mut()
-                .zip(&seen)
-                .any(|(p, seen)| p.borrow_and_update().position > *seen);
-            if moved {
-                return true;
             }
         }
     }
@@ -137,10 +152,10 @@ where
     }
 
     fn changes(&self) -> Changes {
-        Changes {
-            progress: self.projections.iter().map(|h| h.progress()).collect(),
-            log: self.follower.as_ref().map(|f| f.moved.clone()),
-        }
+        Changes::new(
+            self.projections.iter().map(|h| h.progress()).collect(),
+            self.follower.as_ref().map(|f| f.moved.clone()),
+        )
     }
 
     fn halt(&self) -> BoxFuture<'_, ()> {

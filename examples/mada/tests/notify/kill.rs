@@ -11,7 +11,7 @@ use cqrs_testkit::fcm::Fault;
 
 use crate::harness::{Db, fcm, reminded_user};
 
-const USERS: usize = 30;
+const USERS: usize = 60;
 const KILLS: usize = 10;
 
 struct Files {

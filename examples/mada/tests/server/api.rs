@@ -421,3 +421,54 @@ async fn devices_and_the_reminder_are_set_through_the_api() {
         Some(token)
     );
 }
+
+/// A subscriber reads after each wake; a batch committed while it reads must wake
+/// its next wait (it once took a fresh snapshot at each wait, and such a batch was
+/// lost until the next write: a live list that stayed stale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_between_two_waits_still_wakes_the_second() {
+    use mada::PlannerService;
+    let server = TestServer::start().await;
+    let planner = &server.planner;
+    let mut changes = PlannerService::changes(&**planner);
+    let first = planner
+        .run(
+            "ada",
+            mada::Command::CreateCategory {
+                name: "A".into(),
+                colour: "#000000".into(),
+            },
+        )
+        .await
+        .unwrap();
+    planner
+        .wait_for(first.token, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), changes.next())
+            .await
+            .unwrap()
+    );
+    // "Reading": meanwhile another write is applied by every projection.
+    let second = planner
+        .run(
+            "ada",
+            mada::Command::CreateCategory {
+                name: "B".into(),
+                colour: "#000000".into(),
+            },
+        )
+        .await
+        .unwrap();
+    planner
+        .wait_for(second.token, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(3), changes.next()).await;
+    assert_eq!(
+        woke.ok(),
+        Some(true),
+        "the second wait missed a change made before it began"
+    );
+}
