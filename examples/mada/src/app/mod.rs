@@ -355,20 +355,33 @@ where
         let (moved, follow) = tokio::sync::watch::channel(Position::START);
         let source = store.clone();
         let follower = tokio::spawn(async move {
-            let head = source.head().await.unwrap_or(Position::START);
-            let mut batches = source.subscribe(head, 500);
-            while let Some(batch) = futures::StreamExt::next(&mut batches).await {
-                match batch {
-                    Ok(batch) => {
-                        if let Some(last) = batch.last() {
-                            moved.send_replace(last.position);
-                        }
-                    }
+            // A subscription ends after an error: subscribe again from the last
+            // position seen, after a pause, for as long as the planner lives.
+            let mut after = loop {
+                match source.head().await {
+                    Ok(head) => break head,
                     Err(error) => {
-                        tracing::warn!(%error, "following the log for live updates failed");
+                        tracing::warn!(%error, "cannot read the log's head; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
+            };
+            loop {
+                let mut batches = source.subscribe(after, 500);
+                while let Some(batch) = futures::StreamExt::next(&mut batches).await {
+                    match batch {
+                        Ok(batch) => {
+                            if let Some(last) = batch.last() {
+                                after = last.position;
+                                moved.send_replace(after);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "following the log for live updates failed; resubscribing");
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
         Self {

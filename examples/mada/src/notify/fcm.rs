@@ -19,14 +19,10 @@ pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 /// Google's endpoint.
 pub const GOOGLE: &str = "https://fcm.googleapis.com";
 
-type Connector = hyper_rustls_connector::Connector;
-
-mod hyper_rustls_connector {
-    /// The connector yup-oauth2 builds by default (rustls on `ring`, the system's
-    /// roots, HTTP or HTTPS).
-    pub(super) type Connector =
-        <yup_oauth2::DefaultHyperClientBuilder as yup_oauth2::HyperClientBuilder>::Connector;
-}
+/// The connector yup-oauth2 builds by default (rustls on `ring`, the system's
+/// roots, HTTP or HTTPS).
+type Connector =
+    <yup_oauth2::DefaultHyperClientBuilder as yup_oauth2::HyperClientBuilder>::Connector;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

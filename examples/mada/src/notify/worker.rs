@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use cqrs_core::{Lease, LogReader, Metadata, Position, ReadModel, ReadModelReader, Repository};
 use cqrs_postgres::{PgEventStore, PgLease};
 use sqlx::PgPool;
@@ -370,11 +369,6 @@ impl<P: ReadModelReader + Clone + Send + Sync + 'static> Notifier<P> {
             // Already gone (the user removed it meanwhile) is fine.
             tracing::info!(%error, user, "could not drop the device");
         }
-    }
-
-    /// The time the notifier's clock says.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 }
 

@@ -82,6 +82,8 @@ impl std::fmt::Debug for Keys {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     keys: Keys,
+    /// The one algorithm the keys are for.
+    algorithm: Algorithm,
     validation: Validation,
 }
 
@@ -107,7 +109,11 @@ impl Authenticator {
             }
             None => validation.validate_aud = false,
         }
-        Self { keys, validation }
+        Self {
+            keys,
+            algorithm,
+            validation,
+        }
     }
 
     /// An HS256 authenticator with `secret`.
@@ -131,7 +137,7 @@ impl Authenticator {
     pub async fn user(&self, token: &str) -> Result<String, AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("not a signed JWT"))?;
-        if header.alg != self.validation.algorithms[0] {
+        if header.alg != self.algorithm {
             return Err(AuthError::Invalid(
                 "signed with an algorithm this server does not accept",
             ));
