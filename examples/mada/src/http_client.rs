@@ -10,6 +10,17 @@ use std::time::Duration;
 /// # Errors
 /// The TLS configuration could not be built (it can with the compiled-in roots).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    builder(timeout)?
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// The builder of [`client`], for callers that change more (its connection pool,
+/// for example).
+///
+/// # Errors
+/// The TLS configuration could not be built (it can with the compiled-in roots).
+pub fn builder(timeout: Duration) -> Result<reqwest::ClientBuilder, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -19,11 +30,9 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    reqwest::Client::builder()
+    Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
-        .user_agent(concat!("mada/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+        .user_agent(concat!("mada/", env!("CARGO_PKG_VERSION"))))
 }

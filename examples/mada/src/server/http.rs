@@ -84,6 +84,14 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 }
 
 /// The read role's way to the write role.
+///
+/// Each forwarded mutation opens a connection of its own (no keep-alive): a write
+/// replica that is stopping closes its idle connections, and a mutation sent on one
+/// at that moment would fail with no way to tell whether it ran. A new connection
+/// goes to a replica the Service still lists, so a rolling restart of the write
+/// role fails no mutation (the failover drill shows it). The cost is one TCP
+/// connect per mutation, inside the cluster. A connection that cannot be made is
+/// tried once more (nothing was sent).
 pub(super) struct Forward {
     http: reqwest::Client,
     url: String,
@@ -92,7 +100,10 @@ pub(super) struct Forward {
 impl Forward {
     pub(super) fn new(base: &str, timeout: std::time::Duration) -> Result<Self, String> {
         Ok(Self {
-            http: crate::http_client::client(timeout)?,
+            http: crate::http_client::builder(timeout)?
+                .pool_max_idle_per_host(0)
+                .build()
+                .map_err(|e| format!("HTTP client: {e}"))?,
             url: format!("{}/graphql", base.trim_end_matches('/')),
         })
     }
@@ -105,18 +116,29 @@ impl Forward {
         headers: &HeaderMap,
         correlation: Uuid,
     ) -> Response {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(REQUEST_ID, correlation.to_string())
-            .body(body);
-        for name in [header::AUTHORIZATION.as_str(), DEVICE] {
-            if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
-                request = request.header(name, value);
+        let request = || {
+            let mut request = self
+                .http
+                .post(&self.url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(REQUEST_ID, correlation.to_string())
+                .body(body.clone());
+            for name in [header::AUTHORIZATION.as_str(), DEVICE] {
+                if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                    request = request.header(name, value);
+                }
             }
-        }
-        let reply = match request.send().await {
+            request
+        };
+        let sent = match request().send().await {
+            Err(error) if error.is_connect() => {
+                tracing::warn!(%correlation, %error, "the write service refused; trying once more");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                request().send().await
+            }
+            sent => sent,
+        };
+        let reply = match sent {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::error!(%correlation, %error, "the write service cannot be reached");

@@ -12,12 +12,12 @@ use serde_json::json;
 use crate::binary::serve;
 use crate::harness::{Client, Socket};
 
-const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
+pub const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
 
 /// A `mada project` process and its health URL.
-struct Worker {
-    child: Child,
-    url: String,
+pub struct Worker {
+    pub child: Child,
+    pub url: String,
 }
 
 impl Drop for Worker {
@@ -27,7 +27,8 @@ impl Drop for Worker {
     }
 }
 
-fn worker(schema: &str) -> Worker {
+/// Starts `mada project` on `schema` (lease time to live 2 s), with `extra` flags.
+pub fn worker(schema: &str, extra: &[&str]) -> Worker {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mada"))
         .args([
             "project",
@@ -44,6 +45,7 @@ fn worker(schema: &str) -> Worker {
             "--project-lease-ttl",
             "2",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -60,7 +62,8 @@ fn worker(schema: &str) -> Worker {
     Worker { child, url }
 }
 
-async fn leads(http: &reqwest::Client, worker: &Worker) -> bool {
+/// Whether `worker` leads the plan projection (its `/metrics` say so).
+pub async fn leads(http: &reqwest::Client, worker: &Worker) -> bool {
     let Ok(reply) = http.get(format!("{}/metrics", worker.url)).send().await else {
         return false;
     };
@@ -69,7 +72,7 @@ async fn leads(http: &reqwest::Client, worker: &Worker) -> bool {
         .any(|l| l.starts_with("mada_projection_leader{projection=\"plan\"} 1"))
 }
 
-fn token(user: &str) -> String {
+pub fn token(user: &str) -> String {
     mada::server::auth::hs256_token(SECRET.as_bytes(), user, Duration::from_secs(600)).unwrap()
 }
 
@@ -94,7 +97,7 @@ async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_wo
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    let workers = [worker(&schema), worker(&schema)];
+    let workers = [worker(&schema, &[]), worker(&schema, &[])];
     let envs = [("MADA_JWT_SECRET", SECRET)];
     let base = [
         "serve",
