@@ -60,6 +60,14 @@ async fn a_lease_is_exclusive_until_released_or_its_session_ends() {
 }
 
 #[tokio::test]
+async fn runners_follow_a_cut_over_from_another_process() {
+    let db = TestDb::new(8).await;
+    let lease = PgLease::new(db.pool.clone());
+    scenarios::runners_follow_a_cut_over_from_elsewhere(db.read_models(), lease).await;
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn a_rebuild_is_cut_over_without_downtime() {
     let db = TestDb::new(8).await;
     scenarios::cut_over_without_downtime(db.read_models()).await;

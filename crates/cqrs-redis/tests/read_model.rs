@@ -197,6 +197,14 @@ async fn a_lease_is_exclusive_until_released_or_expired() {
 }
 
 #[tokio::test]
+async fn runners_follow_a_cut_over_from_another_process() {
+    let store = common::store().await;
+    let lease = RedisLease::new(store.connection()).with_prefix(store.prefix());
+    scenarios::runners_follow_a_cut_over_from_elsewhere(store.clone(), lease).await;
+    common::drop_keys(&mut store.connection(), store.prefix()).await;
+}
+
+#[tokio::test]
 async fn a_rebuild_is_cut_over_without_downtime() {
     let store = common::store().await;
     scenarios::cut_over_without_downtime(store.clone()).await;

@@ -293,6 +293,144 @@ pub async fn cut_over_without_downtime<S: ReadModelStore + Clone + 'static>(stor
     restarted.stop().await.expect("stop");
 }
 
+/// A rebuild cut over by another process: two workers (a leader and a standby,
+/// behind `lease`) keep the read model `tally`; a rebuild elsewhere builds
+/// `tally_r2` beside it, stops, and points the alias `tally` at it. The leader
+/// follows the alias (it stops writing `tally` and resumes `tally_r2` from its
+/// checkpoint), the standby follows too (it takes over `tally_r2` when the leader
+/// dies), and the read model equals a rebuild all along.
+///
+/// The store must be empty (the live version is the projection's own name, `tally`).
+///
+/// # Panics
+/// If a worker goes on writing the old version, does not follow the alias, or the
+/// new version differs from a rebuild.
+pub async fn runners_follow_a_cut_over_from_elsewhere<S, L>(store: S, lease: L)
+where
+    S: ReadModelStore + Clone + 'static,
+    L: Lease + Clone + 'static,
+{
+    let ttl = Duration::from_secs(2);
+    let next_name = format!("{}_r2", TallyProjection::NAME);
+    let events = MemoryEventStore::new();
+    let head = append_tally(&events, &tally_log(600, 31)).await;
+    let worker = || {
+        ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+            .with_batch_size(50)
+            .with_lease(lease.clone(), ttl)
+            .spawn()
+    };
+    let workers = [worker(), worker()];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let leader = loop {
+        if let Some(i) = workers.iter().position(|w| w.stats().leader) {
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no worker leads");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    workers[leader]
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("the leader catches up");
+
+    // The rebuild, as another process runs it: a new version beside the live one,
+    // under a lease of its own name, while events keep coming.
+    let next = ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+        .with_name(&next_name)
+        .with_lease(lease.clone(), ttl)
+        .spawn();
+    let head = append_tally(&events, &tally_log(200, 32)).await;
+    next.wait_for_timeout(head, WAIT)
+        .await
+        .expect("the rebuild catches up");
+    next.stop()
+        .await
+        .expect("the rebuild stops, releasing its lease");
+    store
+        .set_alias(TallyProjection::NAME, &next_name)
+        .await
+        .expect("the cut-over");
+
+    // The workers follow (within a second): new events reach the new version, and
+    // then no longer the old one.
+    let wait_for_next = |head: Position| {
+        let store = store.clone();
+        let next_name = next_name.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while store.checkpoint(&next_name).await.expect("checkpoint") < head {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no worker followed the alias to {next_name}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let head = append_tally(&events, &tally_log(300, 33)).await;
+    wait_for_next(head).await;
+    // Until every runner has seen the alias move, the leader of the old version may
+    // still write it (a second at most), which nobody reads any more.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while workers
+        .iter()
+        .any(|w| w.stats().leader && w.target() != next_name)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a worker still leads the old version"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let old = store
+        .checkpoint(TallyProjection::NAME)
+        .await
+        .expect("checkpoint");
+    let head = append_tally(&events, &tally_log(100, 35)).await;
+    wait_for_next(head).await;
+    assert_eq!(
+        store
+            .checkpoint(TallyProjection::NAME)
+            .await
+            .expect("checkpoint"),
+        old,
+        "a worker went on writing the old version"
+    );
+    assert_eq!(
+        tally_documents(&store, &next_name).await,
+        reference_tally(&events).await,
+        "the new version differs from a rebuild after the workers took it over"
+    );
+    let leading: Vec<_> = workers.iter().filter(|w| w.stats().leader).collect();
+    assert_eq!(leading.len(), 1, "one worker leads");
+    assert_eq!(leading[0].target(), next_name);
+
+    // The standby followed too: it takes the new version over when the leader dies.
+    let [a, b] = workers;
+    let (dead, standby) = if a.stats().leader { (a, b) } else { (b, a) };
+    dead.abort();
+    let head = append_tally(&events, &tally_log(100, 34)).await;
+    standby
+        .wait_for_timeout(head, WAIT)
+        .await
+        .expect("the standby takes over the new version");
+    assert_eq!(standby.target(), next_name);
+    assert_eq!(
+        store
+            .checkpoint(TallyProjection::NAME)
+            .await
+            .expect("checkpoint"),
+        old,
+        "the standby wrote the old version"
+    );
+    assert_eq!(
+        tally_documents(&store, &next_name).await,
+        reference_tally(&events).await
+    );
+    standby.stop().await.expect("stop");
+}
+
 /// A lease with a time to live: exclusive, renewable by its holder only, released by
 /// its holder only, and free again once expired.
 ///

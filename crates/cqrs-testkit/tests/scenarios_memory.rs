@@ -16,6 +16,15 @@ async fn memory_one_runner_at_a_time() {
 }
 
 #[tokio::test]
+async fn memory_runners_follow_a_cut_over_from_elsewhere() {
+    scenarios::runners_follow_a_cut_over_from_elsewhere(
+        MemoryReadModelStore::new(),
+        MemoryLease::new(),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn memory_cut_over_without_downtime() {
     scenarios::cut_over_without_downtime(MemoryReadModelStore::new()).await;
 }

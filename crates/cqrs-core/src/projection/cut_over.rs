@@ -10,9 +10,10 @@ use crate::error::Error;
 use crate::event::Position;
 use crate::ports::{DocumentChange, Index, ReadModelReader, ReadModelWriter, StoredDocument};
 
-/// A read-model store whose readers follow aliases: a read of `today` reads the read
-/// model the alias `today` points to (itself if it points nowhere). Writes are passed
-/// through unchanged (runners resolve aliases themselves, once per start).
+/// A read-model store whose readers follow aliases: a read of `today` (a document or
+/// the checkpoint) reads the read model the alias `today` points to (itself if it
+/// points nowhere). Writes are passed through unchanged (runners resolve aliases
+/// themselves, and follow them when they move).
 ///
 /// Resolved aliases are kept for the refresh interval (1 s by default), so a read
 /// costs no extra round trip; after a [`cut_over`] elsewhere, readers switch within
@@ -90,7 +91,9 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for Aliased<S> {
 
 impl<S: ReadModelWriter> ReadModelWriter for Aliased<S> {
     async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
-        self.store.checkpoint(projection).await
+        // A reader waiting for a position waits for the version it reads.
+        let target = self.resolve(projection).await?;
+        self.store.checkpoint(&target).await
     }
 
     async fn commit(
@@ -180,8 +183,9 @@ impl CutOverOptions {
 ///    [`with_name`](crate::ProjectionRunner::with_name) on a new name) has applied
 ///    every event up to `head` (take it from [`LogReader::head`](crate::LogReader::head)
 ///    just before);
-/// 2. points `alias` at `next`'s read model: readers switch, and runners started later
-///    under the projection's name write there;
+/// 2. points `alias` at `next`'s read model: readers switch, and runners under the
+///    projection's name write there (those running, in this process or others,
+///    follow the alias within a second; see [`ProjectionRunner::new`](crate::ProjectionRunner::new));
 /// 3. stops `live`, the runner of the old version ([`ProjectionHandle::halt`]; `next`
 ///    goes on: it is the live one now);
 /// 4. waits `options.grace` (longer than the readers' [`Aliased`] refresh interval,

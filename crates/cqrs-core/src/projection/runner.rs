@@ -38,6 +38,16 @@ enum Exit {
     /// A renewal failed with a backend error: whether the lease is still held is
     /// unknown, so the runner steps down as if lost.
     LeaseUnknown(Error),
+    /// The runner's name is now an alias of another read model (a cut-over, maybe in
+    /// another process): it stops writing the old one and follows the alias.
+    Retarget,
+}
+
+/// How waiting for the lease ended.
+enum Lead {
+    Leading,
+    Stopped,
+    Retarget,
 }
 
 /// Throughput over about the last second of batches.
@@ -150,7 +160,11 @@ where
 
     /// A runner of `projection`, reading from `source` and writing to `store` under
     /// the name [`P::NAME`](Projection::NAME), or, if that name is an alias (after a
-    /// [`cut_over`](crate::cut_over)), to the read model it points to.
+    /// [`cut_over`](crate::cut_over)), to the read model it points to. When the alias
+    /// moves (a cut-over, maybe in another process), the runner follows it within a
+    /// second: it stops writing the old read model, releases its lease, takes the
+    /// new one's and resumes from the new one's checkpoint. A standby waiting for the
+    /// old one's lease follows too. (This costs one alias lookup a second.)
     pub fn new(projection: P, source: Src, store: S) -> Self {
         Self {
             projection: Arc::new(projection),
@@ -385,8 +399,10 @@ where
                 .is_some_and(|dead| stuck >= dead.attempts);
             let outcome = match self.target().await {
                 Ok(target) => {
-                    if !self.lead(&target, progress, &mut stopped).await? {
-                        return Ok(());
+                    match self.lead(&target, progress, &mut stopped).await? {
+                        Lead::Leading => {}
+                        Lead::Stopped => return Ok(()),
+                        Lead::Retarget => continue,
                     }
                     let outcome = self.follow(&target, progress, &mut stopped, isolate).await;
                     if !matches!(
@@ -406,6 +422,10 @@ where
             }
             match outcome {
                 Ok(Exit::Stopped) => return Ok(()),
+                Ok(Exit::Retarget) => {
+                    tracing::info!(name = %self.name, "the alias moved (a cut-over); following it");
+                    progress.send_modify(|p| p.leader = false);
+                }
                 Ok(Exit::LeaseLost) => {
                     tracing::warn!("lease lost: another runner took it over; waiting for it again");
                     progress.send_modify(|p| {
@@ -451,17 +471,22 @@ where
         }
     }
 
-    /// Waits until this runner holds its lease (at once without one). Returns `false`
-    /// if stopped first.
+    /// Whether the runner's name now points to another read model than `target`.
+    async fn retargeted(&self, target: &str) -> Result<bool, Error> {
+        Ok(self.follow_alias && self.target().await? != target)
+    }
+
+    /// Waits until this runner holds its lease (at once without one), unless it is
+    /// stopped or its alias moves first.
     async fn lead(
         &self,
         target: &str,
         progress: &watch::Sender<ProjectionStats>,
         stopped: &mut watch::Receiver<bool>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Lead, Error> {
         let Some(lease) = &self.lease else {
             progress.send_modify(|p| p.leader = true);
-            return Ok(true);
+            return Ok(Lead::Leading);
         };
         let mut waiting = false;
         loop {
@@ -469,7 +494,7 @@ where
                 Ok(true) => {
                     tracing::info!(holder = %lease.holder, "lease taken");
                     progress.send_modify(|p| p.leader = true);
-                    return Ok(true);
+                    return Ok(Lead::Leading);
                 }
                 Ok(false) if !waiting => {
                     tracing::info!("another runner holds the lease; waiting");
@@ -482,8 +507,18 @@ where
                 Err(other) => return Err(other),
             }
             tokio::select! {
-                _ = stopped.wait_for(|stop| *stop) => return Ok(false),
+                _ = stopped.wait_for(|stop| *stop) => return Ok(Lead::Stopped),
                 () = tokio::time::sleep(lease.ttl / 3) => {}
+            }
+            // A standby waiting for the old read model's lease follows a cut-over
+            // instead.
+            match self.retargeted(target).await {
+                Ok(true) => return Ok(Lead::Retarget),
+                Ok(false) => {}
+                Err(error @ Error::Backend { .. }) => {
+                    tracing::warn!(%error, "cannot read the alias; retrying");
+                }
+                Err(other) => return Err(other),
             }
         }
     }
@@ -495,6 +530,11 @@ where
         stopped: &mut watch::Receiver<bool>,
         mut isolate: bool,
     ) -> Result<Exit, Error> {
+        // The lease may have been taken just after a cut-over moved the alias: then
+        // nothing is written to the old read model.
+        if self.retargeted(target).await? {
+            return Ok(Exit::Retarget);
+        }
         self.store
             .prepare(target, &self.projection.indexes())
             .await?;
@@ -525,10 +565,18 @@ where
         );
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batches_since_refresh = 0_u64;
+        let mut check_alias = false;
         loop {
+            // A cut-over elsewhere moves the alias: seen within a second.
+            if std::mem::take(&mut check_alias) && self.retargeted(target).await? {
+                return Ok(Exit::Retarget);
+            }
             let batch = tokio::select! {
+                // In this order: once stopped (or retargeted), no further batch.
+                biased;
                 _ = stopped.wait_for(|stop| *stop) => return Ok(Exit::Stopped),
                 _ = refresh.tick() => {
+                    check_alias = true;
                     let backlog = self.source.backlog();
                     let idle = std::mem::take(&mut batches_since_refresh) == 0;
                     progress.send_if_modified(|p| {
