@@ -22,24 +22,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate};
-use cqrs_core::{
-    LogReader, MemoryReadModelStore, Position, Projection, ProjectionRunner, ReadModelReader,
-    ReadModelWriter,
-};
+use cqrs_core::Position;
 use cqrs_kafka::KafkaRelay;
-use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_testkit::kafka::{DeleteTopics, assert_exactly_once, read_to_end};
 use cqrs_testkit::{kafka_brokers, postgres_url, unique_name};
-use mada::projections::{CategoriesProjection, PlanProjection};
 use serde_json::{Value, json};
 
 use crate::binary::{Served, serve};
 use crate::proxy::Proxy;
+use crate::rebuilt::{assert_read_models_equal_a_rebuild, schema_pool};
 use crate::roles::{SECRET, leads, token, worker};
 
 const USERS: usize = 4;
-const PHASES: [&str; 5] = [
-    "warm-up",
+pub const PHASES: [&str; 5] = [
+    "steady load",
     "worker killed",
     "relay killed",
     "rolling restart",
@@ -48,21 +44,27 @@ const PHASES: [&str; 5] = [
 
 /// What one answer was.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub enum Kind {
     Ok,
     Unavailable,
     NotCaughtUp,
     Failed,
 }
 
-enum Outcome {
+pub enum Outcome {
     Ok(Value),
     Refused(Kind, String),
 }
 
 /// Posts one GraphQL request on a fresh connection (so that the balancer routes
 /// each request, as an Ingress would).
-async fn call(http: &reqwest::Client, url: &str, user: &str, query: &str, vars: Value) -> Outcome {
+pub async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    query: &str,
+    vars: Value,
+) -> Outcome {
     let sent = http
         .post(format!("{url}/graphql"))
         .bearer_auth(token(user))
@@ -88,14 +90,14 @@ async fn call(http: &reqwest::Client, url: &str, user: &str, query: &str, vars: 
 
 /// What a user's load saw.
 #[derive(Default)]
-struct Log {
+pub struct Log {
     /// Per phase: ok, unavailable, not caught up, failed.
-    counts: [[u32; 4]; PHASES.len()],
+    pub counts: [[u32; 4]; PHASES.len()],
     /// Answers that were wrong, or failures where none is allowed.
-    wrong: Vec<String>,
+    pub wrong: Vec<String>,
     /// Per goal: dates whose completion was acknowledged, and attempted at all.
-    goals: Vec<(String, BTreeSet<NaiveDate>, BTreeSet<NaiveDate>)>,
-    last_token: Option<String>,
+    pub goals: Vec<(String, BTreeSet<NaiveDate>, BTreeSet<NaiveDate>)>,
+    pub last_token: Option<String>,
 }
 
 impl Log {
@@ -116,7 +118,7 @@ impl Log {
     }
 }
 
-fn dates(value: &Value) -> BTreeSet<NaiveDate> {
+pub fn dates(value: &Value) -> BTreeSet<NaiveDate> {
     value["goal"]["doneDates"]
         .as_array()
         .unwrap()
@@ -125,11 +127,16 @@ fn dates(value: &Value) -> BTreeSet<NaiveDate> {
         .collect()
 }
 
-const YEAR: &str = "query($g: ID!, $a: Token) { goal(id: $g, after: $a) { doneDates(from: \"2026-01-01\", to: \"2026-12-31\") } }";
+pub const YEAR: &str = "query($g: ID!, $a: Token) { goal(id: $g, after: $a) { doneDates(from: \"2026-01-01\", to: \"2026-12-31\") } }";
 
 /// One user's load until `stop`: complete the next day of the current goal (a new
 /// goal every 365 days), then read the goal back with the mutation's token.
-async fn load(front: String, user: String, phase: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> Log {
+pub async fn load(
+    front: String,
+    user: String,
+    phase: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> Log {
     let http = mada::http_client::builder(Duration::from_secs(30))
         .unwrap()
         .pool_max_idle_per_host(0)
@@ -482,54 +489,8 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
 
     // The end: the read models equal a rebuild from the events; every event is on
     // Kafka once; each user's goals show exactly what the events say.
-    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let pool = sqlx::PgPool::connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .unwrap();
-    let events = PgEventStore::new(pool.clone());
-    let head = events.head().await.unwrap();
-    let read = PgReadModelStore::new(pool.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for name in [PlanProjection::NAME, CategoriesProjection::NAME] {
-        while read.checkpoint(name).await.unwrap() < head {
-            assert!(
-                Instant::now() < deadline,
-                "{name} never caught up with {head}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    let rebuilt = MemoryReadModelStore::new();
-    for handle in [
-        ProjectionRunner::new(PlanProjection, events.clone(), rebuilt.clone()).spawn(),
-        ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
-    ] {
-        handle.wait_for(head).await.unwrap();
-        handle.stop().await.unwrap();
-    }
-    for name in [PlanProjection::NAME, CategoriesProjection::NAME] {
-        let documents = rebuilt.documents(name);
-        for (id, document) in &documents {
-            let live = read.get(name, id).await.unwrap().map(|d| d.value);
-            assert_eq!(
-                live.as_ref(),
-                Some(&document.value),
-                "{name} {id} equals its rebuild"
-            );
-        }
-        let (live,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM cqrs_documents WHERE projection = $1 AND value IS NOT NULL",
-        )
-        .bind(name)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        assert_eq!(
-            usize::try_from(live).unwrap(),
-            documents.len(),
-            "{name}: no extra document"
-        );
-    }
+    let pool = schema_pool(&schema).await;
+    assert_read_models_equal_a_rebuild(&pool).await;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM cqrs_events")
         .fetch_one(&pool)
         .await

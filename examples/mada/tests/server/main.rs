@@ -14,4 +14,6 @@ mod harness;
 mod keys;
 mod limits;
 mod proxy;
+mod rebuild;
+mod rebuilt;
 mod roles;

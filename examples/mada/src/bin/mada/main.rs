@@ -8,6 +8,7 @@ mod demo;
 mod health;
 mod notify;
 mod project;
+mod rebuild;
 mod relay;
 mod serve;
 mod stores;
@@ -343,6 +344,16 @@ enum Cmd {
     /// List what the projections fed through Kafka (`--sync kafka`) set aside under
     /// `--kafka-prefix`: records that are not events, events they could not apply.
     DeadLetters,
+    /// Rebuild read models from the first event beside the live ones, then make the
+    /// new versions live (`--store postgres --sync subscription`): readers and the
+    /// `project` workers switch within a second, with no moment where they see
+    /// nothing; the old versions are dropped. A progress bar with an ETA on a
+    /// terminal.
+    Rebuild {
+        /// Which read models.
+        #[arg(long, value_enum, default_value_t = rebuild::Which::All)]
+        projection: rebuild::Which,
+    },
 }
 
 /// The parts of the API a `serve` process runs.
@@ -416,6 +427,7 @@ async fn main() -> ExitCode {
         Cmd::Demo => demo::run_demo(&cli, options, today).await,
         Cmd::Relay => relay::run_relay(&cli).await,
         Cmd::DeadLetters => dead_letters::list(&cli).await,
+        Cmd::Rebuild { projection } => rebuild::run(&cli, *projection).await,
     };
     match result {
         Ok(report) => {

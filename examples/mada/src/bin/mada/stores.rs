@@ -1,16 +1,16 @@
 //! Connecting to the servers the flags name.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{
-    EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, Projection, ReadModelStore,
+    Aliased, EventStore, EventSubscriber, MemoryEventStore, MemoryReadModelStore, ReadModelStore,
 };
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_postgres::PgReadModelStore;
 use cqrs_redis::{RedisCache, RedisReadModelStore};
 use mada::ReadStores;
-use mada::projections::PlanProjection;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
@@ -20,8 +20,13 @@ use crate::{Cli, ReadStoreKind, StoreKind};
 /// MADA's read side on two servers, each read model where it serves best: the
 /// users' plans (today's lists and months are computed from them) in MongoDB, cached
 /// in Redis (read by every screen, kept current by the projection's own commits); the
-/// category lists, small and hot, in Redis.
-pub(crate) type MongoRedis = ReadStores<RedisCache<MongoReadModelStore>, RedisReadModelStore>;
+/// category lists, small and hot, in Redis. Readers follow the aliases `mada rebuild`
+/// moves.
+pub(crate) type MongoRedis =
+    ReadStores<Arc<Aliased<RedisCache<MongoReadModelStore>>>, Arc<Aliased<RedisReadModelStore>>>;
+
+/// The read models in PostgreSQL, read through the aliases `mada rebuild` moves.
+pub(crate) type PgRead = Arc<Aliased<PgReadModelStore>>;
 
 /// Connects to MongoDB and Redis, empties the database and keys if `fresh`, and
 /// builds the split read side.
@@ -40,13 +45,14 @@ pub(crate) async fn mongo_redis(
         mongo.database().drop().await?;
         redis.delete_all().await?;
     }
+    // The database holds the plans only, in whichever version `mada rebuild` made
+    // live: the cache takes every read model in it.
     let cache = RedisCache::new(mongo.clone(), redis.connection())
         .with_prefix(&cli.redis_prefix)
-        .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)))
-        .only([PlanProjection::NAME]);
+        .with_ttl(Duration::from_secs(cli.cache_ttl.max(1)));
     Ok(ReadStores {
-        plans: cache,
-        categories: redis,
+        plans: Arc::new(Aliased::new(cache)),
+        categories: Arc::new(Aliased::new(redis)),
     })
 }
 
@@ -154,7 +160,7 @@ pub(crate) async fn on_stores(
         (StoreKind::Memory, ReadStoreKind::MongoRedis) => {
             let read = mongo_redis(cli, true).await.map_err(text)?;
             let label = "the in-memory event store, MongoDB + Redis read stores";
-            let (events, cache) = (MemoryEventStore::new(), Some(read.plans.clone()));
+            let (events, cache) = (MemoryEventStore::new(), Some(read.plans.inner().clone()));
             let stores = Stores {
                 events,
                 read,
@@ -173,7 +179,9 @@ pub(crate) async fn on_stores(
             .map_err(text)?;
             let events = pg_events(cli, pool.clone());
             if read_store == ReadStoreKind::Same {
-                let read = ReadStores::all(PgReadModelStore::new(pool.clone()));
+                let read = ReadStores::all(PgRead::new(Aliased::new(PgReadModelStore::new(
+                    pool.clone(),
+                ))));
                 let label = "the PostgreSQL store";
                 let stores = Stores {
                     events,
@@ -186,7 +194,7 @@ pub(crate) async fn on_stores(
             }
             let read = mongo_redis(cli, fresh).await.map_err(text)?;
             let label = "the PostgreSQL event store, MongoDB + Redis read stores";
-            let cache = Some(read.plans.clone());
+            let cache = Some(read.plans.inner().clone());
             let stores = Stores {
                 events,
                 read,
