@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # formatting, clippy with warnings as errors, the docs, packaging of the published
-# crates, the Kubernetes manifests, then the test servers
+# crates, the deployment files, then the test servers
 # (installed and started by scripts/services.sh when they are not up), then every
 # test and doctest against them. The servers are left running; stop them with
 # `scripts/services.sh down`.
@@ -33,13 +33,13 @@ cargo package --locked --allow-dirty --quiet \
   -p cqrs-rs-derive -p cqrs-rs-core -p cqrs-rs-postgres -p cqrs-rs-mongo -p cqrs-rs-redis \
   -p cqrs-rs-kafka
 
-step "Kubernetes manifests (deploy/k8s: rendered, decoded strictly, MADA's rules)"
-# A Go program on kustomize and the Kubernetes API types; its tests render both
-# overlays and break them one way at a time. Modules and builds are cached with
-# the test servers' (scripts/services.sh).
-command -v go >/dev/null || { echo "deploy/k8s/check needs Go (1.26 or newer)" >&2; exit 1; }
+step "deployment files (deploy/check: Kubernetes overlays, Dockerfile, docker-compose.yml)"
+# A Go program on kustomize, the Kubernetes API types, BuildKit's Dockerfile linter
+# and compose-go; its tests check the files and break them one way at a time.
+# Modules and builds are cached with the test servers' (scripts/services.sh).
+command -v go >/dev/null || { echo "deploy/check needs Go (1.26 or newer)" >&2; exit 1; }
 cache="${CQRS_CACHE:-$HOME/.cache/cqrs-rs}"
-(cd deploy/k8s/check && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
+(cd deploy/check && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
   GOCACHE="$cache/go/build" go test -count=1 ./...)
 
 step "test servers (scripts/services.sh up)"

@@ -13,7 +13,7 @@ import (
 func manifests(t *testing.T) filesys.FileSystem {
 	t.Helper()
 	fs := filesys.MakeFsInMemory()
-	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir("../k8s", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
 			return err
 		}
@@ -21,7 +21,7 @@ func manifests(t *testing.T) filesys.FileSystem {
 		if err != nil {
 			return err
 		}
-		return fs.WriteFile(filepath.Join("/k8s", path[len(".."):]), data)
+		return fs.WriteFile(filepath.Join("/k8s", path[len("../k8s"):]), data)
 	})
 	if err != nil {
 		t.Fatal(err)
