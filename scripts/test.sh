@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -48,3 +48,4 @@ eval "$(scripts/services.sh env)"
 
 step "cargo test"
 cargo test --workspace --locked
+step "done"

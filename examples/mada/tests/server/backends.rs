@@ -154,3 +154,95 @@ async fn serve_on_postgres_with_mongodb_and_redis_fed_by_cdc() {
         .with_prefix(&name);
     redis.delete_all().await.unwrap();
 }
+
+/// `--sync inline` (no runner: a follower of the log wakes the subscriptions) while
+/// the network to PostgreSQL is cut for two seconds: requests meanwhile get
+/// UNAVAILABLE, not a hang or a wrong answer; afterwards a write is pushed to the
+/// live subscription opened before the cut (the follower subscribed again after
+/// its subscription failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_updates_survive_a_cut_to_postgres_in_inline_mode() {
+    use std::time::{Duration, Instant};
+
+    use crate::harness::Socket;
+    use crate::proxy::Proxy;
+
+    let schema = cqrs_testkit::unique_name("mada");
+    let url = cqrs_testkit::postgres_url();
+    let address = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(&[&format!("http://{address}")]).await;
+    let through = url.replace(&address, proxy.url.trim_start_matches("http://"));
+    let args = [
+        "serve",
+        "--store",
+        "postgres",
+        "--database-url",
+        &through,
+        "--pg-schema",
+        &schema,
+        "--sync",
+        "inline",
+        "--read-wait-ms",
+        "1000",
+        "--request-timeout-ms",
+        "3000",
+    ];
+    let served = serve(&args, &[("MADA_JWT_SECRET", SECRET)], false);
+    let ann = Client::new(&served.url, Some(token("ann")));
+    let health = ann.category("Health").await;
+    let (goal, _) = ann.goal("Run", &health, "2026-11-01").await;
+    let mut socket = Socket::signed_in(&served.url, &token("ann")).await;
+    socket.subscribe_today("1", "2026-11-25").await;
+    assert_eq!(
+        socket.next_today(Duration::from_secs(5)).await.unwrap()["done"],
+        0
+    );
+
+    proxy.cut();
+    let cut = Instant::now();
+    let refused = ann
+        .gql("{ today(date: \"2026-11-25\") { total } }", json!({}))
+        .await;
+    assert_eq!(refused.code(), "UNAVAILABLE", "{:?}", refused.body);
+    assert!(cut.elapsed() < Duration::from_secs(5), "answered in time");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+
+    // The pool reconnects; then the write is pushed to the subscription.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let done = ann
+            .gql(
+                "mutation($g: ID!) { completeGoal(id: $g, date: \"2026-11-25\") { token } }",
+                json!({ "g": goal }),
+            )
+            .await;
+        if done.body.get("errors").is_none() {
+            break;
+        }
+        assert_eq!(done.code(), "UNAVAILABLE", "{:?}", done.body);
+        assert!(Instant::now() < deadline, "PostgreSQL never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let pushed = socket
+            .next_today(Duration::from_secs(15))
+            .await
+            .expect("the subscription got nothing after the cut");
+        if pushed["done"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached the subscription"
+        );
+    }
+    drop(served);
+    drop_schema(&schema).await;
+}

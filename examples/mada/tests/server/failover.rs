@@ -442,6 +442,9 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
     for _ in 0..2 {
         let old = writes.remove(0);
         write_proxy.remove(&old.url);
+        // As `preStop: sleep` does: connections routed just before the removal
+        // are accepted before the process stops accepting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         terminate(old).await;
         let new = start_write();
         ready(&http, &new.url).await;
@@ -453,6 +456,9 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
     for _ in 0..2 {
         let old = reads.remove(0);
         front.remove(&old.url);
+        // As `preStop: sleep` does: connections routed just before the removal
+        // are accepted before the process stops accepting.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         terminate(old).await;
         let new = start_read();
         ready(&http, &new.url).await;

@@ -1,7 +1,8 @@
 //! A TCP balancer on loopback standing in for a Kubernetes Service: each new
 //! connection goes to the next ready backend; taking a backend out (as the
 //! endpoints controller does when a pod stops being ready) sends new connections
-//! elsewhere and leaves the open ones alone.
+//! elsewhere and leaves the open ones alone. It can also cut the network: every
+//! open connection reset, new ones refused, until it is restored.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Proxy {
     pub url: String,
     backends: Arc<Mutex<Vec<SocketAddr>>>,
+    /// `true` while the network is cut.
+    cut: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,6 +38,7 @@ impl Proxy {
         let backends = Arc::new(Mutex::new(
             backends.iter().map(|b| address(b)).collect::<Vec<_>>(),
         ));
+        let (cut, watching) = tokio::sync::watch::channel(false);
         let task = tokio::spawn({
             let backends = Arc::clone(&backends);
             async move {
@@ -43,15 +47,22 @@ impl Proxy {
                     let Ok((mut client, _)) = listener.accept().await else {
                         continue;
                     };
+                    if *watching.borrow() {
+                        continue; // dropped: refused
+                    }
                     let backend = {
                         let list = backends.lock().unwrap();
                         next = next.wrapping_add(1);
                         list.get(next % list.len().max(1)).copied()
                     };
                     let Some(backend) = backend else { continue };
+                    let mut cut = watching.clone();
                     tokio::spawn(async move {
                         if let Ok(mut upstream) = TcpStream::connect(backend).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                                _ = cut.wait_for(|cut| *cut) => {}
+                            }
                         }
                     });
                 }
@@ -60,8 +71,19 @@ impl Proxy {
         Self {
             url,
             backends,
+            cut,
             task,
         }
+    }
+
+    /// Cuts the network: open connections are dropped, new ones refused.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Restores the network.
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
     }
 
     /// Takes `backend` out: no new connection goes to it.

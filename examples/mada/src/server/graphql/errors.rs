@@ -73,6 +73,15 @@ pub(crate) fn coded(code: Code, message: impl Into<String>) -> async_graphql::Er
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
+/// Whether `error` carries `code`.
+pub(crate) fn has_code(error: &async_graphql::Error, code: Code) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_some_and(|c| *c == async_graphql::Value::from(code.as_str()))
+}
+
 /// The code of a planner error.
 pub(crate) fn code_of(error: &PlannerError) -> Code {
     match error {
