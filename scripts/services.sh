@@ -26,8 +26,9 @@
 #
 # Downloads and builds are cached in $CQRS_CACHE (default ~/.cache/cqrs-rs) so a
 # second `up` is quick; data and logs live in $CQRS_DATA (default /var/tmp/cqrs-rs).
-# Needs root for apt-get (a Debian 12 machine, no Docker needed). With Docker
-# instead, see docker-compose.yml.
+# Needs root for apt-get (a Debian 12 machine, no Docker needed). (docker-compose.yml
+# runs MADA itself against the official images of these servers; the tests do not
+# use it.)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
