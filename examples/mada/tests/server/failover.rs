@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use crate::binary::{Served, serve};
 use crate::proxy::Proxy;
 use crate::rebuilt::{assert_read_models_equal_a_rebuild, schema_pool};
-use crate::roles::{SECRET, leads, token, worker};
+use crate::roles::{SECRET, leading, leads, migrate, token, worker};
 
 const USERS: usize = 4;
 pub const PHASES: [&str; 5] = [
@@ -274,6 +274,30 @@ async fn ready(http: &reqwest::Client, url: &str) {
     }
 }
 
+/// Restarts `processes` one at a time behind `proxy`, as a rollout with
+/// `maxUnavailable: 1` does: out of the Service, 300 ms (as `preStop: sleep`, so
+/// that connections routed just before are accepted before the process stops
+/// accepting), SIGTERM and drain, a new process in once ready, 500 ms before the
+/// next.
+async fn roll(
+    http: &reqwest::Client,
+    proxy: &Proxy,
+    processes: &mut Vec<Served>,
+    start: impl Fn() -> Served,
+) {
+    for _ in 0..processes.len() {
+        let old = processes.remove(0);
+        proxy.remove(&old.url);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        terminate(old).await;
+        let new = start();
+        ready(http, &new.url).await;
+        proxy.add(&new.url);
+        processes.push(new);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// SIGTERM, then the exit status (the drain must end well before 30 s).
 async fn terminate(mut served: Served) {
     let pid = served.child.id().to_string();
@@ -309,23 +333,7 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
     let prefix = unique_name("drill");
     let (url, brokers) = (postgres_url(), kafka_brokers());
     let _topics = DeleteTopics::under(&brokers, [prefix.clone()]);
-    let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
-        .args([
-            "migrate",
-            "--store",
-            "postgres",
-            "--database-url",
-            &url,
-            "--pg-schema",
-            &schema,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    migrate(&schema);
     let kafka = [
         "--sync",
         "kafka",
@@ -389,20 +397,7 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
     // SIGKILL the leading projection worker: the standby takes over; a new pod
     // replaces the dead one.
     phase.store(1, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let leader = loop {
-        let mut found = None;
-        for (i, w) in workers.iter().enumerate() {
-            if leads(&http, w).await {
-                found = Some(i);
-            }
-        }
-        if let Some(i) = found {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "no worker leads");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let leader = leading(&http, &workers).await;
     let mut dead = workers.remove(leader);
     dead.child.kill().unwrap();
     dead.child.wait().unwrap();
@@ -439,34 +434,8 @@ async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
     // A rolling restart: each API process taken out of its Service, drained with
     // SIGTERM, replaced by a new one that joins when ready.
     phase.store(3, Ordering::Relaxed);
-    for _ in 0..2 {
-        let old = writes.remove(0);
-        write_proxy.remove(&old.url);
-        // As `preStop: sleep` does: connections routed just before the removal
-        // are accepted before the process stops accepting.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        terminate(old).await;
-        let new = start_write();
-        ready(&http, &new.url).await;
-        write_proxy.add(&new.url);
-        writes.push(new);
-        // As a rollout waits for a new pod's readiness before the next one.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    for _ in 0..2 {
-        let old = reads.remove(0);
-        front.remove(&old.url);
-        // As `preStop: sleep` does: connections routed just before the removal
-        // are accepted before the process stops accepting.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        terminate(old).await;
-        let new = start_read();
-        ready(&http, &new.url).await;
-        front.add(&new.url);
-        reads.push(new);
-        // As a rollout waits for a new pod's readiness before the next one.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    roll(&http, &write_proxy, &mut writes, start_write).await;
+    roll(&http, &front, &mut reads, start_read).await;
     phase.store(4, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::binary::serve;
 use crate::failover::{Outcome, call, load};
 use crate::rebuilt::{assert_read_models_equal_a_rebuild, schema_pool};
-use crate::roles::{SECRET, worker};
+use crate::roles::{SECRET, migrate, worker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_beside_live_workers_switches_everyone_without_a_gap() {
@@ -28,16 +28,7 @@ async fn a_rebuild_beside_live_workers_switches_everyone_without_a_gap() {
         "--pg-schema",
         &schema,
     ];
-    let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
-        .arg("migrate")
-        .args(store)
-        .output()
-        .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    migrate(&schema);
     let workers = [worker(&schema, &[]), worker(&schema, &[])];
     let api = serve(
         &[&["serve"][..], &store[..], &["--role", "write"]].concat(),

@@ -62,6 +62,34 @@ pub fn worker(schema: &str, extra: &[&str]) -> Worker {
     Worker { child, url }
 }
 
+/// `mada migrate` on `schema` of the test server.
+pub fn migrate(schema: &str) {
+    let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(["migrate", "--store", "postgres", "--database-url"])
+        .args([&cqrs_testkit::postgres_url(), "--pg-schema", schema])
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+}
+
+/// The index of the worker that leads the plan projection (waits up to 20 s).
+pub async fn leading(http: &reqwest::Client, workers: &[Worker]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for (i, w) in workers.iter().enumerate() {
+            if leads(http, w).await {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no worker leads");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Whether `worker` leads the plan projection (its `/metrics` say so).
 pub async fn leads(http: &reqwest::Client, worker: &Worker) -> bool {
     let Ok(reply) = http.get(format!("{}/metrics", worker.url)).send().await else {
@@ -80,23 +108,7 @@ pub fn token(user: &str) -> String {
 async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_worker_kill() {
     let schema = cqrs_testkit::unique_name("mada");
     let url = cqrs_testkit::postgres_url();
-    let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
-        .args([
-            "migrate",
-            "--store",
-            "postgres",
-            "--database-url",
-            &url,
-            "--pg-schema",
-            &schema,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    migrate(&schema);
     let workers = [worker(&schema, &[]), worker(&schema, &[])];
     let envs = [("MADA_JWT_SECRET", SECRET)];
     let base = [
@@ -154,20 +166,7 @@ async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_wo
 
     // SIGKILL the leading worker: the standby takes over within the lease's 2 s.
     let http = mada::http_client::client(Duration::from_secs(5)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let leader = loop {
-        let mut found = None;
-        for (i, w) in workers.iter().enumerate() {
-            if leads(&http, w).await {
-                found = Some(i);
-            }
-        }
-        if let Some(i) = found {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "no worker leads");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let leader = leading(&http, &workers).await;
     let [mut first, mut second] = workers;
     let (dead, standby) = if leader == 0 {
         (&mut first, &second)
