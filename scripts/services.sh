@@ -7,6 +7,9 @@
 #   FerretDB 1.24   127.0.0.1:27017  MongoDB wire protocol, data in PostgreSQL
 #   Debezium 3.6    127.0.0.1:8083   Kafka Connect (standalone, REST API) with
 #                                    Debezium's PostgreSQL connector on its classpath
+#   MariaDB 10.11   127.0.0.1:3306   binlog in ROW format, user and database `cqrs`
+#                                    (the `mysql` service; MySQL is in no registry
+#                                    reachable here)
 #   browser         (no daemon)      Chromium and chromedriver, for the web page's
 #                                    test, which starts them itself
 #
@@ -21,8 +24,8 @@
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
-# SERVICE is postgres, redis, kafka, mongo, debezium or browser; none means all (in
-# that order; mongo needs postgres, debezium needs postgres and kafka).
+# SERVICE is postgres, redis, kafka, mongo, debezium, mysql or browser; none means
+# all (in that order; mongo needs postgres, debezium needs postgres and kafka).
 #
 # Downloads and builds are cached in $CQRS_CACHE (default ~/.cache/cqrs-rs) so a
 # second `up` is quick; data and logs live in $CQRS_DATA (default /var/tmp/cqrs-rs).
@@ -40,6 +43,7 @@ REDIS_PORT="${CQRS_REDIS_PORT:-6379}"
 KAFKA_PORT="${CQRS_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CQRS_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${CQRS_MONGO_PORT:-27017}"
+MYSQL_PORT="${CQRS_MYSQL_PORT:-3306}"
 
 PG_VERSION=15
 PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
@@ -54,7 +58,7 @@ DEBEZIUM_VERSION=3.6.1.Final
 CONNECT_PORT="${CQRS_CONNECT_PORT:-8083}"
 CONNECT_LIBS="$CACHE/debezium-$DEBEZIUM_VERSION/libs"
 
-ALL=(postgres redis kafka mongo debezium browser)
+ALL=(postgres redis kafka mongo debezium mysql browser)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -364,6 +368,52 @@ mongo_log() { echo "$DATA/mongo/ferretdb.log"; }
 
 # --- commands --------------------------------------------------------------------
 
+# --- MariaDB (the `mysql` service) ----------------------------------------------
+
+mysql_install() { ensure_apt mariadb-server mariadb-client; }
+
+mysql_ready() {
+  mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$MYSQL_PORT" -u cqrs -pcqrs ping >/dev/null 2>&1
+}
+
+mysql_start() {
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] \
+    || die "MariaDB is not installed; run: scripts/services.sh up mysql"
+  if mysql_ready; then log "mysql is already up"; return 0; fi
+  local dir="$DATA/mysql"
+  mkdir -p "$dir/data" "$dir/run"
+  chown -R mysql:mysql "$dir"
+  if [ ! -d "$dir/data/mysql" ]; then
+    log "creating a MariaDB data directory in $dir/data"
+    mariadb-install-db --user=mysql --datadir="$dir/data" --auth-root-authentication-method=socket \
+      --skip-test-db >"$dir/install.log" 2>&1 || die "mariadb-install-db failed; see $dir/install.log"
+  fi
+  # The binlog in ROW format (for change-data-capture), a server id, room for the
+  # tests' connections; fsync at every commit, as in production.
+  /usr/sbin/mariadbd --user=mysql --datadir="$dir/data" --socket="$dir/run/mysqld.sock" \
+    --pid-file="$dir/mysqld.pid" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
+    --log-error="$dir/mysqld.log" --log-bin="$dir/data/binlog" --binlog-format=ROW \
+    --server-id=1 --max-connections=500 --innodb-buffer-pool-size=256M \
+    --innodb-flush-log-at-trx-commit=1 --character-set-server=utf8mb4 \
+    --collation-server=utf8mb4_bin >/dev/null 2>&1 &
+  wait_until 60 mysql mariadb-admin --socket="$dir/run/mysqld.sock" ping \
+    || die "MariaDB did not start; see $dir/mysqld.log"
+  mariadb --socket="$dir/run/mysqld.sock" -u root <<'SQL'
+CREATE DATABASE IF NOT EXISTS cqrs;
+CREATE USER IF NOT EXISTS 'cqrs'@'127.0.0.1' IDENTIFIED BY 'cqrs';
+CREATE USER IF NOT EXISTS 'cqrs'@'localhost' IDENTIFIED BY 'cqrs';
+GRANT ALL PRIVILEGES ON *.* TO 'cqrs'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'cqrs'@'localhost' WITH GRANT OPTION;
+SQL
+  wait_until 30 mysql mysql_ready || die "MariaDB does not answer on port $MYSQL_PORT"
+}
+
+mysql_stop() { stop_pid "$DATA/mysql/mysqld.pid" mysql; }
+
+mysql_pidfile() { echo "$DATA/mysql/mysqld.pid"; }
+
+mysql_log() { echo "$DATA/mysql/mysqld.log"; }
+
 print_env() {
   cat <<EOF
 export DATABASE_URL=postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/cqrs
@@ -371,6 +421,7 @@ export MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT/
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
+export MYSQL_URL=mysql://cqrs:cqrs@127.0.0.1:$MYSQL_PORT/cqrs
 EOF
 }
 
@@ -391,6 +442,7 @@ where() {
     kafka) echo "127.0.0.1:$KAFKA_PORT" ;;
     mongo) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
     debezium) echo "http://127.0.0.1:$CONNECT_PORT" ;;
+    mysql) echo "mysql://cqrs:cqrs@127.0.0.1:$MYSQL_PORT/cqrs" ;;
   esac
 }
 
@@ -400,7 +452,7 @@ shift
 services=("$@")
 ((${#services[@]})) || services=("${ALL[@]}")
 for s in "${services[@]}"; do
-  case $s in postgres | redis | kafka | mongo | debezium | browser) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium, browser)" ;; esac
+  case $s in postgres | redis | kafka | mongo | debezium | mysql | browser) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium, mysql, browser)" ;; esac
 done
 
 reversed() { local i; for ((i = ${#services[@]} - 1; i >= 0; i--)); do echo "${services[i]}"; done; }

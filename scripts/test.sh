@@ -31,7 +31,7 @@ rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cqrs-rs-* target/debug/.fing
 # is clean anyway.
 cargo package --locked --allow-dirty --quiet \
   -p cqrs-rs-derive -p cqrs-rs-core -p cqrs-rs-postgres -p cqrs-rs-mongo -p cqrs-rs-redis \
-  -p cqrs-rs-kafka
+  -p cqrs-rs-kafka -p cqrs-rs-mysql
 
 step "deployment files (deploy/check: Kubernetes overlays, Dockerfile, docker-compose.yml)"
 # A Go program on kustomize, the Kubernetes API types, BuildKit's Dockerfile linter

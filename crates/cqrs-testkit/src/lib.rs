@@ -31,6 +31,11 @@ pub fn postgres_url() -> String {
     env_or("DATABASE_URL", "postgres://cqrs:cqrs@127.0.0.1:5432/cqrs")
 }
 
+/// The MySQL / MariaDB URL: `MYSQL_URL`, or the services script's default.
+pub fn mysql_url() -> String {
+    env_or("MYSQL_URL", "mysql://cqrs:cqrs@127.0.0.1:3306/cqrs")
+}
+
 /// The MongoDB URL: `MONGODB_URL`, or the services script's default.
 pub fn mongodb_url() -> String {
     env_or("MONGODB_URL", "mongodb://127.0.0.1:27017/")

@@ -1,0 +1,174 @@
+//! Appending: [`EventAppender`] and [`CommandLog`] for [`MySqlEventStore`].
+
+use cqrs_core::{
+    AppendRequest, AppendResult, CommandLog, Error, EventAppender, ExpectedVersion, Position,
+    StreamId, Version,
+};
+use sqlx::mysql::MySqlRow;
+use sqlx::{Executor, MySqlConnection, Row};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::MySqlEventStore;
+
+/// `p_expected` of `cqrs_append`: -1 any, -2 no stream, else the version.
+fn expected(expected: ExpectedVersion) -> Result<i64, Error> {
+    Ok(match expected {
+        ExpectedVersion::Any => -1,
+        ExpectedVersion::NoStream => -2,
+        ExpectedVersion::Exact(v) => {
+            i64::try_from(v.0).map_err(|_| Error::out_of_range("expected version", v.0))?
+        }
+    })
+}
+
+/// The request's events as the JSON array `cqrs_append` reads.
+fn events_json(request: &AppendRequest) -> Result<String, Error> {
+    let events: Vec<serde_json::Value> = request
+        .events
+        .iter()
+        .map(|e| {
+            let metadata = serde_json::to_value(&e.metadata)
+                .map_err(|err| Error::codec(format!("{} metadata", e.event.event_type), err))?;
+            Ok(serde_json::json!({
+                "id": e.event_id,
+                "type": e.event.event_type,
+                "schema": e.event.schema_version,
+                "payload": e.event.payload,
+                "metadata": metadata,
+            }))
+        })
+        .collect::<Result<_, Error>>()?;
+    serde_json::to_string(&events).map_err(|e| Error::codec("events", e))
+}
+
+/// `text` as a SQL literal that cannot break out of itself: hexadecimal digits,
+/// converted back to UTF-8 text by the server.
+fn text_literal(text: &str) -> String {
+    let mut literal = String::with_capacity(text.len() * 2 + 32);
+    literal.push_str("CONVERT(X'");
+    for byte in text.bytes() {
+        literal.push_str(&format!("{byte:02x}"));
+    }
+    literal.push_str("' USING utf8mb4)");
+    literal
+}
+
+/// The `CALL` of `cqrs_append` for `request`, its arguments written as literals.
+///
+/// A procedure's result set comes back over the text protocol only: a prepared
+/// `CALL` announces no columns, so the driver could not read the row. Strings go as
+/// hexadecimal literals, numbers as digits: nothing in a request can change the
+/// statement.
+fn call(request: &AppendRequest, own: bool) -> Result<String, Error> {
+    let command = request
+        .command_id
+        .map_or_else(|| "NULL".to_owned(), |id| format!("X'{}'", id.simple()));
+    Ok(format!(
+        "CALL cqrs_append({}, {}, {command}, {}, {})",
+        text_literal(request.stream_id.as_str()),
+        expected(request.expected)?,
+        text_literal(&events_json(request)?),
+        if own { "TRUE" } else { "FALSE" },
+    ))
+}
+
+/// Calls `cqrs_append` for `request` on `executor`: in its own transaction if
+/// `own` (one round trip), else in the executor's (a transaction the caller
+/// commits).
+pub(crate) async fn append_one(
+    conn: &mut MySqlConnection,
+    request: &AppendRequest,
+    own: bool,
+) -> Result<AppendResult, Error> {
+    let call = call(request, own)?;
+    let row: MySqlRow = conn
+        .fetch_one(sqlx::raw_sql(&call))
+        .await
+        .map_err(Error::backend_in("append"))?;
+    let read = |e| Error::backend_in("append")(e);
+    let status: String = row.try_get("status").map_err(read)?;
+    let previous: u64 = row.try_get("previous_version").map_err(read)?;
+    let version: u64 = row.try_get("version").map_err(read)?;
+    let position: Option<u64> = row.try_get("position").map_err(read)?;
+    result(
+        &request.stream_id,
+        request.expected,
+        &status,
+        previous,
+        version,
+        position,
+    )
+}
+
+/// The port's answer for a row of `cqrs_append`.
+fn result(
+    stream_id: &StreamId,
+    expected: ExpectedVersion,
+    status: &str,
+    previous: u64,
+    version: u64,
+    position: Option<u64>,
+) -> Result<AppendResult, Error> {
+    match status {
+        "conflict" => Err(Error::Conflict {
+            stream_id: stream_id.clone(),
+            expected,
+            actual: Version(version),
+        }),
+        "ok" | "handled" => Ok(AppendResult {
+            stream_id: stream_id.clone(),
+            previous_version: Version(previous),
+            version: Version(version),
+            position: position.map(Position),
+            already_handled: status == "handled",
+        }),
+        other => Err(Error::backend(
+            "append",
+            format!("cqrs_append answered an unknown status `{other}`"),
+        )),
+    }
+}
+
+impl EventAppender for MySqlEventStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
+        let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
+        async move {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(Error::backend_in("append"))?;
+            let result = append_one(&mut conn, &request, true).await;
+            if matches!(&result, Ok(r) if r.position.is_some() && !r.already_handled) {
+                self.wake.bump();
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl CommandLog for MySqlEventStore {
+    async fn handled_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, Error> {
+        let row: Option<(Vec<u8>, u64, u64, Option<u64>)> = sqlx::query_as(
+            "SELECT stream_id, previous_version, version, position FROM cqrs_commands
+             WHERE command_id = ?",
+        )
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::backend_in("handled_command"))?;
+        row.map(|(stream, previous, version, position)| {
+            Ok(AppendResult {
+                stream_id: StreamId::new(super::read::text(stream, "stream id")?),
+                previous_version: Version(previous),
+                version: Version(version),
+                position: position.map(Position),
+                already_handled: true,
+            })
+        })
+        .transpose()
+    }
+}

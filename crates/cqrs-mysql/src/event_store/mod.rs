@@ -1,0 +1,54 @@
+//! [`MySqlEventStore`]: the core's event-store ports on MySQL / MariaDB.
+
+mod append;
+mod read;
+mod snapshot;
+mod wake;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::MySqlPool;
+
+/// An event store in a MySQL / MariaDB database (InnoDB), created by
+/// [`migrate`](crate::migrate).
+///
+/// Appends take a stream's row lock, then the log tail's, and commit in one round
+/// trip (the `cqrs_append` procedure). Positions are dense and taken in commit
+/// order, so a subscription never skips an event (see the crate docs for why and
+/// what it costs). Subscriptions poll (every 50 ms by default, and at once after an
+/// append through this value): MySQL has no notification channel.
+///
+/// Cheap to clone: clones share the pool and the poller.
+#[derive(Clone, Debug)]
+pub struct MySqlEventStore {
+    pub(crate) pool: MySqlPool,
+    wake: Arc<wake::Poller>,
+}
+
+impl MySqlEventStore {
+    /// The default time between two polls of a subscription with nothing new.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+    /// An event store on `pool`'s database (migrated with
+    /// [`migrate`](crate::migrate)).
+    pub fn new(pool: MySqlPool) -> Self {
+        Self {
+            wake: Arc::new(wake::Poller::new(Self::DEFAULT_POLL_INTERVAL)),
+            pool,
+        }
+    }
+
+    /// Sets the time between two polls of a subscription with nothing new (at
+    /// least 1 ms).
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.wake = Arc::new(wake::Poller::new(interval.max(Duration::from_millis(1))));
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,75 @@
+//! Each test gets its own database on the test server, so tests run in parallel.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cqrs_mysql::MySqlEventStore;
+use cqrs_testkit::{OrUnreachable, mysql_url, unique_name};
+use sqlx::MySqlPool;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+
+pub struct TestDb {
+    pub database: String,
+    pub pool: MySqlPool,
+    admin: MySqlPool,
+}
+
+impl TestDb {
+    /// A fresh, migrated database, and a pool of `connections` to it.
+    pub async fn new(connections: u32) -> Self {
+        let url = mysql_url();
+        let admin = MySqlPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .or_unreachable("MySQL (MariaDB)", &url);
+        let database = unique_name("t");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        let options = MySqlConnectOptions::from_str(&url)
+            .expect("url")
+            .database(&database);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .or_unreachable("MySQL (MariaDB)", &url);
+        cqrs_mysql::migrate(&pool).await.expect("migrate");
+        Self {
+            database,
+            pool,
+            admin,
+        }
+    }
+
+    pub fn store(&self) -> MySqlEventStore {
+        MySqlEventStore::new(self.pool.clone()).with_poll_interval(Duration::from_millis(20))
+    }
+
+    /// Drops the database (a failed test leaves it, to look at).
+    pub async fn drop(self) {
+        self.pool.close().await;
+        sqlx::query(&format!("DROP DATABASE {}", self.database))
+            .execute(&self.admin)
+            .await
+            .expect("drop database");
+    }
+}
+
+/// A small pseudo-random sequence (a test's writers replay the same choices).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
