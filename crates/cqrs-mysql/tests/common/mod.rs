@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use cqrs_mysql::MySqlEventStore;
+use cqrs_mysql::{MySqlEventStore, MySqlReadModelStore};
 use cqrs_testkit::{OrUnreachable, mysql_url, unique_name};
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
@@ -49,6 +49,10 @@ impl TestDb {
 
     pub fn store(&self) -> MySqlEventStore {
         MySqlEventStore::new(self.pool.clone()).with_poll_interval(Duration::from_millis(20))
+    }
+
+    pub fn read_models(&self) -> MySqlReadModelStore {
+        MySqlReadModelStore::new(self.pool.clone())
     }
 
     /// Drops the database (a failed test leaves it, to look at).
