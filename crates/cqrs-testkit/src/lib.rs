@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+pub mod event_stores;
 pub mod fcm;
 pub mod http;
 pub mod kafka;
