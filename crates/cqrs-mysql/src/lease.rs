@@ -1,12 +1,9 @@
 //! [`MySqlLease`]: projection leases as MySQL named locks (`GET_LOCK`).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cqrs_core::{Error, Lease};
+use cqrs_core::{Error, Lease, SessionLeases, SessionLock};
 use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
-use tokio::sync::Mutex;
 
 /// Leases as named locks: `GET_LOCK` on a connection of its own, held while the
 /// lease is held. A renewal checks the connection is alive. If the holder's process
@@ -20,21 +17,14 @@ use tokio::sync::Mutex;
 /// most 64 characters).
 #[derive(Clone, Debug)]
 pub struct MySqlLease {
-    pool: MySqlPool,
-    connect_timeout: Duration,
-    slots: Arc<std::sync::Mutex<HashMap<String, Slot>>>,
+    leases: SessionLeases<Sessions>,
 }
 
-/// One lease name's state in this process, behind its own lock.
-type Slot = Arc<Mutex<Option<Held>>>;
-
-/// A lease held by this process.
-#[derive(Debug)]
-struct Held {
-    holder: String,
-    conn: MySqlConnection,
-    renewed: Instant,
-    ttl: Duration,
+/// MySQL sessions for [`SessionLeases`].
+#[derive(Clone, Debug)]
+struct Sessions {
+    pool: MySqlPool,
+    connect_timeout: Duration,
 }
 
 impl MySqlLease {
@@ -42,27 +32,29 @@ impl MySqlLease {
     /// the pool, so that leases never starve it).
     pub fn new(pool: MySqlPool) -> Self {
         Self {
-            pool,
-            connect_timeout: Duration::from_secs(10),
-            slots: Arc::default(),
+            leases: SessionLeases::new(Sessions {
+                pool,
+                connect_timeout: Duration::from_secs(10),
+            }),
         }
     }
 
     /// Sets the longest wait for a lease's connection (default 10 s); a connection
     /// that takes longer fails the attempt with a backend error.
     #[must_use]
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
+    pub fn with_connect_timeout(self, timeout: Duration) -> Self {
+        let sessions = Sessions {
+            connect_timeout: timeout,
+            ..self.leases.backend().clone()
+        };
+        Self {
+            leases: self.leases.with_backend(sessions),
+        }
     }
+}
 
-    fn slot(&self, name: &str) -> Slot {
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        slots.entry(name.to_owned()).or_default().clone()
-    }
+impl SessionLock for Sessions {
+    type Session = MySqlConnection;
 
     async fn connect(&self) -> Result<MySqlConnection, Error> {
         let options = self.pool.connect_options();
@@ -74,68 +66,34 @@ impl MySqlLease {
             )),
         }
     }
+
+    async fn try_lock(&self, conn: &mut MySqlConnection, name: &str) -> Result<bool, Error> {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('cqrs:', SHA1(?)), 0)")
+            .bind(name)
+            .fetch_one(conn)
+            .await
+            .map_err(Error::backend_in("take lease"))?;
+        Ok(taken == Some(1))
+    }
+
+    async fn ping(conn: &mut MySqlConnection) -> Result<(), Error> {
+        conn.ping().await.map_err(Error::backend_in("renew lease"))
+    }
+
+    async fn close(conn: MySqlConnection) -> Result<(), Error> {
+        // Closing the session frees its named locks.
+        conn.close()
+            .await
+            .map_err(Error::backend_in("release lease"))
+    }
 }
 
 impl Lease for MySqlLease {
     async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, Error> {
-        let slot = self.slot(name);
-        let mut held = slot.lock().await;
-        if let Some(lease) = held.as_mut() {
-            if lease.holder == holder {
-                return match lease.conn.ping().await {
-                    Ok(()) => {
-                        lease.renewed = Instant::now();
-                        lease.ttl = ttl;
-                        Ok(true)
-                    }
-                    Err(error) => {
-                        *held = None;
-                        Err(Error::backend_in("renew lease")(error))
-                    }
-                };
-            }
-            if lease.renewed.elapsed() < lease.ttl {
-                return Ok(false);
-            }
-            // Its holder stopped renewing without releasing: free the lock.
-            tracing::warn!(lease = name, stale = %lease.holder, "taking over a lease not renewed in time");
-            if let Some(stale) = held.take() {
-                let _ = stale.conn.close().await;
-            }
-        }
-        let mut conn = self.connect().await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(CONCAT('cqrs:', SHA1(?)), 0)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(Error::backend_in("take lease"))?;
-        let taken = taken == Some(1);
-        if taken {
-            *held = Some(Held {
-                holder: holder.to_owned(),
-                conn,
-                renewed: Instant::now(),
-                ttl,
-            });
-        } else {
-            let _ = conn.close().await;
-        }
-        Ok(taken)
+        self.leases.acquire(name, holder, ttl).await
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), Error> {
-        let slot = self.slot(name);
-        let mut held = slot.lock().await;
-        if held.as_ref().is_some_and(|lease| lease.holder == holder) {
-            if let Some(lease) = held.take() {
-                // Closing the session frees its named locks.
-                lease
-                    .conn
-                    .close()
-                    .await
-                    .map_err(Error::backend_in("release lease"))?;
-            }
-        }
-        Ok(())
+        self.leases.release(name, holder).await
     }
 }

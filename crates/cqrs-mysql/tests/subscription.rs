@@ -8,8 +8,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Lcg, TestDb};
+use common::TestDb;
 use cqrs_core::{EventSubscriber, NewEvent, Position, RecordedEvent};
+use cqrs_testkit::Lcg;
 use cqrs_testkit::event_stores::{self, SlowAppender};
 use futures::StreamExt;
 use sqlx::{Executor, MySqlPool};
@@ -28,7 +29,7 @@ async fn auto_increment_writer(pool: MySqlPool, writer: usize) -> Vec<Uuid> {
     let mut version = 0_u64;
     for _ in 0..TRANSACTIONS_PER_WRITER {
         let stream = format!("writer-{writer}");
-        let count = 1 + rng.next(3) as usize;
+        let count = 1 + rng.below(3) as usize;
         let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
         let mut tx = pool.begin().await.unwrap();
         for (i, id) in ids.iter().enumerate() {
@@ -43,13 +44,13 @@ async fn auto_increment_writer(pool: MySqlPool, writer: usize) -> Vec<Uuid> {
             .await
             .unwrap();
         }
-        let delay_ms = rng.next(25) as f64;
+        let delay_ms = rng.below(25) as f64;
         sqlx::query("DO SLEEP(?)")
             .bind(delay_ms / 1000.0)
             .execute(&mut *tx)
             .await
             .unwrap();
-        if rng.next(8) == 0 {
+        if rng.below(8) == 0 {
             tx.rollback().await.unwrap();
         } else {
             tx.commit().await.unwrap();

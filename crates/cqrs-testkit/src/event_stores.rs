@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::Lcg;
+
 /// A raw event of `event_type` with `payload`, by user `ada`.
 pub fn raw(event_type: &str, payload: serde_json::Value) -> NewEvent {
     NewEvent {
@@ -461,19 +463,6 @@ pub trait SlowAppender: Clone + Send + Sync + 'static {
         delay: Duration,
         commit: bool,
     ) -> impl Future<Output = ()> + Send;
-}
-
-/// A small pseudo-random sequence, so that a run can be replayed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 /// `writers` writers append 1 to 3 events per transaction through `appender`, 40

@@ -64,16 +64,3 @@ impl TestDb {
             .expect("drop database");
     }
 }
-
-/// A small pseudo-random sequence (a test's writers replay the same choices).
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}

@@ -99,17 +99,3 @@ pub async fn settled_log(store: &PgEventStore, pool: &PgPool) -> Vec<cqrs_core::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-
-/// A small deterministic generator, so a failing run can be replayed.
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    /// A number below `below`.
-    pub fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below
-    }
-}
