@@ -4,6 +4,7 @@ mod aggregate;
 mod backoff;
 mod error;
 mod event;
+mod lease;
 pub mod memory;
 pub mod ports;
 mod projection;
@@ -22,6 +23,7 @@ pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
 };
+pub use crate::lease::{SessionLeases, SessionLock};
 pub use crate::memory::{
     DeadLetter, MemoryDeadLetters, MemoryEventBus, MemoryEventStore, MemoryLease,
     MemoryReadModelStore,

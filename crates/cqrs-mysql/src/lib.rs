@@ -2,10 +2,14 @@
 
 mod error;
 mod event_store;
+mod lease;
 mod migrate;
 mod pool;
+mod read_model;
 
 pub use error::MySqlError;
 pub use event_store::MySqlEventStore;
+pub use lease::MySqlLease;
 pub use migrate::migrate;
 pub use pool::{CONNECT_TIMEOUT, connect_pool};
+pub use read_model::MySqlReadModelStore;

@@ -7,14 +7,21 @@ use crate::error::MySqlError;
 /// The migrations, in order: number, description, SQL (statements separated by
 /// `;` at the end of a line, a procedure's body included: the server reads a
 /// `CREATE PROCEDURE ... END` as one statement).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "event store",
-    include_str!("../migrations/0001_event_store.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "event store",
+        include_str!("../migrations/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "read models",
+        include_str!("../migrations/0002_read_models.sql"),
+    ),
+];
 
-/// Creates or upgrades the event store's tables and procedure in the pool's
-/// database. Safe to call from many processes at once: a named lock
+/// Creates or upgrades the event store's and the read models' tables (and the
+/// append procedure) in the pool's database. Safe to call from many processes at once: a named lock
 /// (`GET_LOCK`) lets one migrate while the others wait (up to 60 s), then find
 /// nothing left to do.
 ///

@@ -5,11 +5,13 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Lcg, TestDb};
-use cqrs_core::{EventSubscriber, Position, RecordedEvent};
+use common::TestDb;
+use cqrs_core::{EventSubscriber, NewEvent, Position, RecordedEvent};
+use cqrs_testkit::Lcg;
+use cqrs_testkit::event_stores::{self, SlowAppender};
 use futures::StreamExt;
 use sqlx::{Executor, MySqlPool};
 use uuid::Uuid;
@@ -17,69 +19,38 @@ use uuid::Uuid;
 const WRITERS: usize = 24;
 const TRANSACTIONS_PER_WRITER: usize = 40;
 
-/// How a writer appends inside its own transaction.
-#[derive(Clone, Copy)]
-enum Append {
-    /// Through `cqrs_append` (in the caller's transaction).
-    Store,
-    /// Plain inserts taking `AUTO_INCREMENT` positions: what the store must not do.
-    AutoIncrement,
-}
-
-/// Appends 1 to 3 events per transaction, then sleeps a random while before it
-/// commits (or, one time in eight, rolls back), so transactions commit in an order
-/// unrelated to the order they took their positions in. Returns the ids of the
+/// Like the scenario's writers, but with plain inserts taking `AUTO_INCREMENT`
+/// positions (what the store must not do): 1 to 3 events per transaction, held
+/// open a random while, rolled back one time in eight. Returns the ids of the
 /// committed events.
-async fn writer(pool: MySqlPool, writer: usize, how: Append) -> Vec<Uuid> {
+async fn auto_increment_writer(pool: MySqlPool, writer: usize) -> Vec<Uuid> {
     let mut rng = Lcg(writer as u64 + 1);
     let mut committed = Vec::new();
     let mut version = 0_u64;
-    for t in 0..TRANSACTIONS_PER_WRITER {
-        // Each writer has its own stream, and (through the store) a third of its
-        // appends go to one of three shared streams.
-        let shared = matches!(how, Append::Store) && rng.next(3) == 0;
-        let stream = if shared {
-            format!("shared-{}", rng.next(3))
-        } else {
-            format!("writer-{writer}")
-        };
-        let count = 1 + rng.next(3) as usize;
+    for _ in 0..TRANSACTIONS_PER_WRITER {
+        let stream = format!("writer-{writer}");
+        let count = 1 + rng.below(3) as usize;
         let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
         let mut tx = pool.begin().await.unwrap();
-        match how {
-            Append::Store => {
-                let events: Vec<_> = ids
-                    .iter()
-                    .map(|id| serde_json::json!({ "id": id, "type": "Written", "schema": 1, "payload": { "writer": writer, "t": t }, "metadata": {} }))
-                    .collect();
-                let call = format!(
-                    "CALL cqrs_append('{stream}', -1, NULL, '{}', FALSE)",
-                    serde_json::Value::from(events)
-                );
-                tx.fetch_one(sqlx::raw_sql(&call)).await.unwrap();
-            }
-            Append::AutoIncrement => {
-                for (i, id) in ids.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO cqrs_events (stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at)
-                         VALUES (?, ?, ?, 'Written', 1, '{}', '{}', UTC_TIMESTAMP(6))",
-                    )
-                    .bind(&stream)
-                    .bind(version + i as u64 + 1)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                }
-            }
+        for (i, id) in ids.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO cqrs_events (stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at)
+                 VALUES (?, ?, ?, 'Written', 1, '{}', '{}', UTC_TIMESTAMP(6))",
+            )
+            .bind(&stream)
+            .bind(version + i as u64 + 1)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         }
-        let delay_ms = rng.next(25) as f64;
+        let delay_ms = rng.below(25) as f64;
         sqlx::query("DO SLEEP(?)")
             .bind(delay_ms / 1000.0)
             .execute(&mut *tx)
             .await
             .unwrap();
-        if rng.next(8) == 0 {
+        if rng.below(8) == 0 {
             tx.rollback().await.unwrap();
         } else {
             tx.commit().await.unwrap();
@@ -90,13 +61,13 @@ async fn writer(pool: MySqlPool, writer: usize, how: Append) -> Vec<Uuid> {
     committed
 }
 
-/// Runs the writers with a subscriber tailing the log from the start; returns the
-/// committed ids and what the subscriber delivered once nothing more came.
-async fn tail(db: &TestDb, how: Append) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
+/// Runs those writers with a subscriber tailing the log from the start; returns
+/// the committed ids and what the subscriber delivered once nothing more came.
+async fn tail(db: &TestDb) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
     let store = db.store();
     let mut subscription = store.subscribe(Position::START, 7);
     let mut pending: Vec<_> = (0..WRITERS)
-        .map(|w| tokio::spawn(writer(db.pool.clone(), w, how)))
+        .map(|w| tokio::spawn(auto_increment_writer(db.pool.clone(), w)))
         .collect();
     let mut committed = HashSet::new();
     let mut delivered = Vec::new();
@@ -124,41 +95,57 @@ async fn tail(db: &TestDb, how: Append) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
     (committed, delivered)
 }
 
+/// Appends through `cqrs_append` in a transaction of its own that it holds open.
+#[derive(Clone)]
+struct Slow(MySqlPool);
+
+impl SlowAppender for Slow {
+    async fn append_slowly(
+        &self,
+        stream: &str,
+        events: Vec<NewEvent>,
+        delay: Duration,
+        commit: bool,
+    ) {
+        let json: Vec<_> = events
+            .iter()
+            .map(|e| serde_json::json!({ "id": e.event_id, "type": e.event.event_type, "schema": 1, "payload": e.event.payload, "metadata": {} }))
+            .collect();
+        let call = format!(
+            "CALL cqrs_append('{stream}', -1, NULL, '{}', FALSE)",
+            serde_json::Value::from(json)
+        );
+        let mut tx = self.0.begin().await.unwrap();
+        tx.fetch_one(sqlx::raw_sql(&call)).await.unwrap();
+        sqlx::query("DO SLEEP(?)")
+            .bind(delay.as_secs_f64())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tailing_subscriber_gets_every_committed_event_exactly_once_in_order() {
     let db = TestDb::new(WRITERS as u32 + 8).await;
-    let (committed, delivered) = tail(&db, Append::Store).await;
-    assert!(
-        committed.len() > 1000,
-        "a meaningful number of events: {}",
-        committed.len()
-    );
-    let ids: Vec<Uuid> = delivered.iter().map(|e| e.event_id).collect();
-    let unique: HashSet<Uuid> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "no event delivered twice");
-    assert_eq!(
-        unique, committed,
-        "exactly the committed events: none skipped, none rolled back"
-    );
-    assert!(
-        delivered
-            .iter()
-            .enumerate()
-            .all(|(i, e)| e.position.0 == i as u64 + 1),
-        "in position order, and positions are dense (rolled-back appends gave theirs back)"
-    );
-    // Per stream, versions arrive in order and without a hole.
-    let mut versions: HashMap<String, u64> = HashMap::new();
-    for event in &delivered {
-        let last = versions.entry(event.stream_id.to_string()).or_insert(0);
-        assert_eq!(
-            event.version.0,
-            *last + 1,
-            "stream {} out of order",
-            event.stream_id
-        );
-        *last = event.version.0;
-    }
+    event_stores::no_event_is_skipped_under_random_commit_order(
+        db.store(),
+        Slow(db.pool.clone()),
+        WRITERS,
+    )
+    .await;
+    // And the positions are dense: rolled-back appends gave theirs back.
+    let (count, max): (i64, Option<u64>) =
+        sqlx::query_as("SELECT count(*), max(position) FROM cqrs_events")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(max, Some(count as u64));
     db.drop().await;
 }
 
@@ -171,7 +158,7 @@ async fn positions_from_auto_increment_make_the_same_subscriber_skip_events() {
         .execute("ALTER TABLE cqrs_events MODIFY position BIGINT UNSIGNED NOT NULL AUTO_INCREMENT")
         .await
         .unwrap();
-    let (committed, delivered) = tail(&db, Append::AutoIncrement).await;
+    let (committed, delivered) = tail(&db).await;
     let seen: HashSet<Uuid> = delivered.iter().map(|e| e.event_id).collect();
     let skipped = committed.difference(&seen).count();
     println!("{skipped} of {} committed events skipped", committed.len());

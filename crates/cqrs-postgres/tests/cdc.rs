@@ -55,11 +55,11 @@ impl Projection for Audit {
 /// Appends in transactions that sleep before they commit (or roll back): commits
 /// land out of position order. Returns the committed count per stream.
 async fn write(pool: sqlx::PgPool, writer: u64, transactions: usize) -> HashMap<String, u64> {
-    let mut rng = common::Lcg(writer + 7);
+    let mut rng = cqrs_testkit::Lcg(writer + 7);
     let mut committed = HashMap::new();
     for _ in 0..transactions {
-        let stream = format!("s-{}", rng.next(6));
-        let count = 1 + rng.next(2) as usize;
+        let stream = format!("s-{}", rng.below(6));
+        let count = 1 + rng.below(2) as usize;
         let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
         let payloads: Vec<serde_json::Value> =
             (0..count).map(|i| serde_json::json!({ "n": i })).collect();
@@ -75,11 +75,11 @@ async fn write(pool: sqlx::PgPool, writer: u64, transactions: usize) -> HashMap<
             .await
             .unwrap();
         sqlx::query("SELECT pg_sleep($1)")
-            .bind(rng.next(20) as f64 / 1000.0)
+            .bind(rng.below(20) as f64 / 1000.0)
             .execute(&mut *tx)
             .await
             .unwrap();
-        if rng.next(6) == 0 {
+        if rng.below(6) == 0 {
             tx.rollback().await.unwrap();
         } else {
             tx.commit().await.unwrap();

@@ -30,7 +30,8 @@ fn raw(n: usize) -> NewEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_writers_on_one_stream_conflict_and_lose_nothing() {
     let db = TestDb::new(16).await;
-    common::assert_racing_writers_lose_nothing(&db.store().with_group_commit(2), "hot", 32).await;
+    cqrs_testkit::event_stores::racing_writers_lose_nothing(db.store().with_group_commit(2), 32)
+        .await;
     db.drop().await;
 }
 

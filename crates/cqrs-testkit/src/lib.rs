@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 
+pub mod event_stores;
 pub mod fcm;
 pub mod http;
 pub mod kafka;
@@ -125,4 +126,20 @@ pub fn services(action: &str, server: &str) {
         status.success(),
         "scripts/services.sh {action} {server} failed"
     );
+}
+
+/// A small pseudo-random sequence (a linear congruential generator): tests that
+/// choose delays and outcomes at random replay the same choices from the same seed.
+#[derive(Debug, Clone)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next number below `n` (at least 1).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n.max(1)
+    }
 }

@@ -14,22 +14,9 @@ use cqrs_core::{
 use cqrs_kafka::KafkaRelay;
 use cqrs_postgres::PgEventStore;
 use cqrs_testkit::kafka::{assert_exactly_once, read_to_end};
-use cqrs_testkit::{HOW_TO_START, OrUnreachable, kafka_brokers, postgres_url, unique_name};
+use cqrs_testkit::{HOW_TO_START, Lcg, OrUnreachable, kafka_brokers, postgres_url, unique_name};
 
 const EVENTS: u64 = 2_000;
-
-/// A small pseudo-random sequence, seeded from the clock (printed, to replay a run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
 
 fn relay_process(schema: &str, prefix: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mada"))

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use chrono::{Datelike, NaiveDate};
 use cqrs_core::{MemoryEventStore, MemoryReadModelStore, ProjectionRunner, ReadModelWriter};
+use cqrs_testkit::OrUnreachable;
 use mada::projections::{CategoriesProjection, Plan, PlanProjection};
 use mada::{Planner, PlannerOptions, ReadStores, scenario};
 
@@ -214,6 +215,42 @@ async fn the_binary_prints_the_same_on_postgres() {
         .unwrap();
     assert!(events > 40, "{events} events stored");
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_binary_prints_the_same_on_mysql() {
+    let url = cqrs_testkit::mysql_url();
+    let database = cqrs_testkit::unique_name("mada");
+    let run = |store: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mada"))
+            .arg("demo")
+            .args(["--today", "2026-11-25", "--store", store])
+            .args(["--mysql-url", &url, "--mysql-database", &database])
+            .output()
+            .unwrap()
+    };
+    let memory = run("memory");
+    let mysql = run("mysql");
+    let (memory, mysql) = (stdout_of(&memory), stdout_of(&mysql));
+    assert!(
+        mysql.starts_with("MADA demo: 43 commands for user `alice` on the MySQL store"),
+        "{mysql}"
+    );
+    assert_eq!(comparable(&mysql), comparable(&memory));
+
+    // The events really are in MySQL.
+    let pool = sqlx::MySqlPool::connect(&url)
+        .await
+        .or_unreachable("MySQL (MariaDB)", &url);
+    let events: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {database}.cqrs_events"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(events > 40, "{events} events stored");
+    sqlx::query(&format!("DROP DATABASE {database}"))
         .execute(&pool)
         .await
         .unwrap();

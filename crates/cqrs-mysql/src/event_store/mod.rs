@@ -5,6 +5,8 @@ mod read;
 mod snapshot;
 mod wake;
 
+pub(crate) use read::text;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use cqrs_mysql::MySqlEventStore;
+use cqrs_mysql::{MySqlEventStore, MySqlReadModelStore};
 use cqrs_testkit::{OrUnreachable, mysql_url, unique_name};
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
@@ -51,6 +51,10 @@ impl TestDb {
         MySqlEventStore::new(self.pool.clone()).with_poll_interval(Duration::from_millis(20))
     }
 
+    pub fn read_models(&self) -> MySqlReadModelStore {
+        MySqlReadModelStore::new(self.pool.clone())
+    }
+
     /// Drops the database (a failed test leaves it, to look at).
     pub async fn drop(self) {
         self.pool.close().await;
@@ -58,18 +62,5 @@ impl TestDb {
             .execute(&self.admin)
             .await
             .expect("drop database");
-    }
-}
-
-/// A small pseudo-random sequence (a test's writers replay the same choices).
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
     }
 }

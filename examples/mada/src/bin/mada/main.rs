@@ -57,6 +57,26 @@ pub(crate) struct Cli {
     )]
     pg_schema: String,
 
+    /// MySQL / MariaDB URL, for `--store mysql` (a user allowed to create the
+    /// database `--mysql-database`).
+    #[arg(
+        long,
+        env = "MYSQL_URL",
+        default_value = "mysql://cqrs:cqrs@127.0.0.1:3306/cqrs",
+        global = true
+    )]
+    mysql_url: String,
+
+    /// MySQL database the events and read models go in, for `--store mysql`. The
+    /// demo drops it and creates it again, so every run starts empty.
+    #[arg(
+        long,
+        env = "MADA_MYSQL_DATABASE",
+        default_value = "mada_demo",
+        global = true
+    )]
+    mysql_database: String,
+
     /// Where the read models are kept: with the events (`same`), or the users' plans
     /// in MongoDB, cached in Redis, and the category lists in Redis (`mongo-redis`).
     #[arg(long, value_enum, env = "MADA_READ_STORE", default_value_t = ReadStoreKind::Same, global = true)]
@@ -374,6 +394,10 @@ pub(crate) enum StoreKind {
     Memory,
     /// Events and read models in PostgreSQL (`--database-url`, `--pg-schema`).
     Postgres,
+    /// Events and read models in MySQL / MariaDB (`--mysql-url`,
+    /// `--mysql-database`); the other roles (`project`, `relay`, `notify`, ...) keep
+    /// their leases and outbox in PostgreSQL and do not run on it yet.
+    Mysql,
 }
 
 /// How the read models follow the event store.

@@ -110,6 +110,41 @@ pub(crate) async fn fresh_postgres(
     Ok(pool)
 }
 
+/// Connects to MySQL / MariaDB and to the database `database` in it (created if
+/// missing; dropped and created again if `fresh`), migrated.
+pub(crate) async fn connect_mysql(
+    url: &str,
+    database: &str,
+    fresh: bool,
+) -> Result<sqlx::MySqlPool, Box<dyn std::error::Error>> {
+    if database.is_empty()
+        || !database
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(
+            format!("--mysql-database `{database}`: use letters, digits and underscores").into(),
+        );
+    }
+    let options = sqlx::mysql::MySqlConnectOptions::from_str(url)
+        .map_err(|e| format!("--mysql-url {}: {e}", cqrs_core::redact_url(url)))?;
+    let admin = cqrs_mysql::connect_pool(options.clone(), 1)
+        .await
+        .map_err(|e| format!("{e} {START_HINT}"))?;
+    if fresh {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {database}"))
+            .execute(&admin)
+            .await?;
+    }
+    sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS {database}"))
+        .execute(&admin)
+        .await?;
+    admin.close().await;
+    let pool = cqrs_mysql::connect_pool(options.database(database), 8).await?;
+    cqrs_mysql::migrate(&pool).await?;
+    Ok(pool)
+}
+
 /// The stores the flags name, ready for a command to run on.
 pub(crate) struct Stores<'a, S, P, K> {
     /// The event store.
@@ -167,6 +202,35 @@ pub(crate) async fn on_stores(
                 pg: None,
                 cache,
                 label,
+            };
+            command.run(stores).await
+        }
+        (StoreKind::Mysql, read_store) => {
+            let pool = connect_mysql(&cli.mysql_url, &cli.mysql_database, fresh)
+                .await
+                .map_err(text)?;
+            let events = cqrs_mysql::MySqlEventStore::new(pool.clone());
+            if read_store == ReadStoreKind::Same {
+                let read = ReadStores::all(Arc::new(Aliased::new(
+                    cqrs_mysql::MySqlReadModelStore::new(pool),
+                )));
+                let stores = Stores {
+                    events,
+                    read,
+                    pg: None,
+                    cache: None,
+                    label: "the MySQL store",
+                };
+                return command.run(stores).await;
+            }
+            let read = mongo_redis(cli, fresh).await.map_err(text)?;
+            let cache = Some(read.plans.inner().clone());
+            let stores = Stores {
+                events,
+                read,
+                pg: None,
+                cache,
+                label: "the MySQL event store, MongoDB + Redis read stores",
             };
             command.run(stores).await
         }
