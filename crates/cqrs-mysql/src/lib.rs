@@ -2,6 +2,7 @@
 
 mod error;
 mod event_store;
+mod inline;
 mod lease;
 mod migrate;
 mod pool;

@@ -224,22 +224,25 @@ async fn the_binary_prints_the_same_on_postgres() {
 async fn the_binary_prints_the_same_on_mysql() {
     let url = cqrs_testkit::mysql_url();
     let database = cqrs_testkit::unique_name("mada");
-    let run = |store: &str| {
+    let run = |store: &str, sync: &str| {
         Command::new(env!("CARGO_BIN_EXE_mada"))
             .arg("demo")
-            .args(["--today", "2026-11-25", "--store", store])
+            .args(["--today", "2026-11-25", "--store", store, "--sync", sync])
             .args(["--mysql-url", &url, "--mysql-database", &database])
             .output()
             .unwrap()
     };
-    let memory = run("memory");
-    let mysql = run("mysql");
+    let memory = run("memory", "subscription");
+    let mysql = run("mysql", "subscription");
     let (memory, mysql) = (stdout_of(&memory), stdout_of(&mysql));
     assert!(
         mysql.starts_with("MADA demo: 43 commands for user `alice` on the MySQL store"),
         "{mysql}"
     );
     assert_eq!(comparable(&mysql), comparable(&memory));
+    // The read models in the appends' transactions: the same.
+    let inline = stdout_of(&run("mysql", "inline"));
+    assert_eq!(comparable(&inline), comparable(&memory), "inline");
 
     // The events really are in MySQL.
     let pool = sqlx::MySqlPool::connect(&url)

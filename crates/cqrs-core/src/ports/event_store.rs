@@ -82,6 +82,36 @@ impl AppendRequest {
         self.command_id = Some(command_id);
         self
     }
+
+    /// The events of this request as a store that answered `result` recorded them,
+    /// for an adapter that applies them in the append's transaction (inline read
+    /// models): versions after [`AppendResult::previous_version`], positions
+    /// consecutive up to [`AppendResult::position`] (a store whose positions are not
+    /// consecutive within one append must not use this). `recorded_at` is this
+    /// process's clock, not the server's. Empty if nothing was appended.
+    pub fn recorded(&self, result: &AppendResult) -> Vec<RecordedEvent> {
+        let Some(last) = result.position else {
+            return Vec::new();
+        };
+        if result.already_handled {
+            return Vec::new();
+        }
+        let count = self.events.len() as u64;
+        let now = Utc::now();
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, new)| crate::event::Envelope {
+                event_id: new.event_id,
+                stream_id: self.stream_id.clone(),
+                version: result.previous_version.plus(i as u64 + 1),
+                position: Position((last.0 + 1 + i as u64).saturating_sub(count)),
+                recorded_at: now,
+                metadata: new.metadata.clone(),
+                event: new.event.clone(),
+            })
+            .collect()
+    }
 }
 
 /// The result of an append.

@@ -130,16 +130,42 @@ fn result(
     }
 }
 
+impl MySqlEventStore {
+    /// An append with the inline projections, all in one transaction.
+    async fn append_inline(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(Error::backend_in("append"))?;
+        let result = append_one(&mut tx, request, false).await?;
+        let events = request.recorded(&result);
+        if !events.is_empty() {
+            for projection in self.inline.iter() {
+                projection.apply(&mut tx, &events).await?;
+            }
+        }
+        // An error above drops the transaction: the events roll back with the
+        // documents (and a conflict or a handled command wrote nothing to keep).
+        tx.commit().await.map_err(Error::backend_in("append"))?;
+        Ok(result)
+    }
+}
+
 impl EventAppender for MySqlEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            let mut conn = self
-                .pool
-                .acquire()
-                .await
-                .map_err(Error::backend_in("append"))?;
-            let result = append_one(&mut conn, &request, true).await;
+            let result = if self.inline.is_empty() {
+                let mut conn = self
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(Error::backend_in("append"))?;
+                append_one(&mut conn, &request, true).await
+            } else {
+                self.append_inline(&request).await
+            };
             if matches!(&result, Ok(r) if r.position.is_some() && !r.already_handled) {
                 self.wake.bump();
             }

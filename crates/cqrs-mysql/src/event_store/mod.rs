@@ -10,7 +10,10 @@ pub(crate) use read::text;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::Projection;
 use sqlx::MySqlPool;
+
+use crate::inline::{Inline, InlineProjection};
 
 /// An event store in a MySQL / MariaDB database (InnoDB), created by
 /// [`migrate`](crate::migrate).
@@ -22,10 +25,21 @@ use sqlx::MySqlPool;
 /// append through this value): MySQL has no notification channel.
 ///
 /// Cheap to clone: clones share the pool and the poller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MySqlEventStore {
     pub(crate) pool: MySqlPool,
     wake: Arc<wake::Poller>,
+    /// Projections applied in each append's transaction.
+    inline: Arc<[Arc<dyn InlineProjection>]>,
+}
+
+impl std::fmt::Debug for MySqlEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlEventStore")
+            .field("pool", &self.pool)
+            .field("inline", &self.inline.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MySqlEventStore {
@@ -38,7 +52,21 @@ impl MySqlEventStore {
         Self {
             wake: Arc::new(wake::Poller::new(Self::DEFAULT_POLL_INTERVAL)),
             pool,
+            inline: Arc::new([]),
         }
+    }
+
+    /// Applies `projection` inline: its documents (in this database's read-model
+    /// tables, as [`MySqlReadModelStore`](crate::MySqlReadModelStore) reads them)
+    /// are written in the transaction of every append, so they are current when
+    /// the append returns and can never disagree with the events. Run no
+    /// [`ProjectionRunner`](cqrs_core::ProjectionRunner) of it beside.
+    #[must_use]
+    pub fn with_inline_projection<P: Projection + 'static>(mut self, projection: P) -> Self {
+        let mut inline: Vec<Arc<dyn InlineProjection>> = self.inline.to_vec();
+        inline.push(Arc::new(Inline(projection)));
+        self.inline = inline.into();
+        self
     }
 
     /// Sets the time between two polls of a subscription with nothing new (at

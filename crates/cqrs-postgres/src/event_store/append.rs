@@ -1,9 +1,6 @@
 //! Appending: [`EventAppender`] for [`PgEventStore`].
 
-use chrono::Utc;
-use cqrs_core::{
-    AppendRequest, AppendResult, Envelope, Error, EventAppender, Position, RecordedEvent,
-};
+use cqrs_core::{AppendRequest, AppendResult, Error, EventAppender};
 use sqlx::PgExecutor;
 use tracing::Instrument;
 
@@ -34,31 +31,6 @@ pub(super) async fn append_one<'e>(
     row.into_result(&request.stream_id, request.expected)
 }
 
-/// The events of `request` as stored by an append that returned `result`: positions
-/// are consecutive up to the last one. (`recorded_at` is this process's clock, not
-/// the server's; the stored events carry the server's.)
-pub(super) fn recorded(request: &AppendRequest, result: &AppendResult) -> Vec<RecordedEvent> {
-    let Some(last) = result.position else {
-        return Vec::new();
-    };
-    let count = request.events.len() as u64;
-    let now = Utc::now();
-    request
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, new)| Envelope {
-            event_id: new.event_id,
-            stream_id: request.stream_id.clone(),
-            version: result.previous_version.plus(i as u64 + 1),
-            position: Position(last.0 + 1 + i as u64 - count),
-            recorded_at: now,
-            metadata: new.metadata.clone(),
-            event: new.event.clone(),
-        })
-        .collect()
-}
-
 impl PgEventStore {
     /// An append with the inline projections, all in one transaction.
     async fn append_inline(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
@@ -69,7 +41,7 @@ impl PgEventStore {
             .map_err(Error::backend_in("append"))?;
         let result = append_one(&mut *tx, request, self.notify).await?;
         if !result.already_handled && result.position.is_some() {
-            let events = recorded(request, &result);
+            let events = request.recorded(&result);
             for projection in self.inline.iter() {
                 projection.apply(&mut tx, &events).await?;
             }

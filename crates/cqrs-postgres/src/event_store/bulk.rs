@@ -4,7 +4,6 @@ use cqrs_core::{AppendRequest, AppendResult, Error};
 use tracing::Instrument;
 
 use super::PgEventStore;
-use super::append::recorded;
 use super::columns::{self, EventColumns};
 use super::row::AppendRow;
 
@@ -75,7 +74,7 @@ impl PgEventStore {
             let events: Vec<_> = requests
                 .iter()
                 .zip(&results)
-                .flat_map(|(request, result)| recorded(request, result))
+                .flat_map(|(request, result)| request.recorded(result))
                 .collect();
             for projection in self.inline.iter() {
                 projection.apply(&mut tx, &events).await?;

@@ -210,6 +210,13 @@ pub(crate) async fn on_stores(
                 .await
                 .map_err(text)?;
             let events = cqrs_mysql::MySqlEventStore::new(pool.clone());
+            let events = if cli.sync == crate::SyncKind::Inline {
+                events
+                    .with_inline_projection(mada::projections::PlanProjection)
+                    .with_inline_projection(mada::projections::CategoriesProjection)
+            } else {
+                events
+            };
             if read_store == ReadStoreKind::Same {
                 let read = ReadStores::all(Arc::new(Aliased::new(
                     cqrs_mysql::MySqlReadModelStore::new(pool),

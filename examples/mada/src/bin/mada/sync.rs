@@ -22,13 +22,13 @@ use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
 pub(crate) fn check(cli: &Cli) -> Result<(), String> {
     match cli.sync {
         SyncKind::Inline
-            if cli.store != StoreKind::Postgres || cli.read_store != ReadStoreKind::Same =>
+            if cli.store == StoreKind::Memory || cli.read_store != ReadStoreKind::Same =>
         {
             Err(
-                "--sync inline needs --store postgres --read-store same: the read models \
-                 are written in the transaction that appends the events, and no transaction \
-                 spans PostgreSQL and another store (a second write that fails would leave \
-                 them disagreeing)"
+                "--sync inline needs --store postgres|mysql --read-store same: the read \
+                 models are written in the transaction that appends the events, and no \
+                 transaction spans the event store and another store (a second write that \
+                 fails would leave them disagreeing)"
                     .into(),
             )
         }
