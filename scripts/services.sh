@@ -395,7 +395,7 @@ mysql_start() {
     --log-error="$dir/mysqld.log" --log-bin="$dir/data/binlog" --binlog-format=ROW \
     --server-id=1 --max-connections=500 --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=1 --character-set-server=utf8mb4 \
-    --collation-server=utf8mb4_bin >/dev/null 2>&1 &
+    --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
   wait_until 60 mysql mariadb-admin --socket="$dir/run/mysqld.sock" ping \
     || die "MariaDB did not start; see $dir/mysqld.log"
   mariadb --socket="$dir/run/mysqld.sock" -u root <<'SQL'

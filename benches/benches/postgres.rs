@@ -15,68 +15,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{catch_up, create_goal, percentile, planner_events, pool_in, toggle};
+use cqrs_benches::{
+    GOALS_PER_TASK, Goals, catch_up, create_goal, percentile, planner_events, pool_in, toggle,
+};
 use cqrs_core::{
     AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
     ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
 };
-use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate as PeerAggregate, DomainEvent};
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use mada::domain::{Goal, GoalCommand, GoalError, GoalEvent};
+use mada::domain::Goal;
 use mada::projections::PlanProjection;
 use postgres_es::PostgresCqrs;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-const GOALS_PER_TASK: usize = 4;
 const TASKS: [usize; 3] = [1, 8, 64];
 
-// --- the peer: MADA's Goal as a cqrs-es aggregate --------------------------------
-
-/// MADA's goal events, as cqrs-es domain events.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-struct PeerEvent(GoalEvent);
-
-impl DomainEvent for PeerEvent {
-    fn event_type(&self) -> String {
-        cqrs_core::Event::event_type(&self.0).to_owned()
-    }
-    fn event_version(&self) -> String {
-        "1".to_owned()
-    }
-}
-
-/// MADA's goal, deciding with the same pure code, as a cqrs-es aggregate.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-struct PeerGoal(Goal);
-
-impl PeerAggregate for PeerGoal {
-    const TYPE: &'static str = "goal";
-    type Command = GoalCommand;
-    type Event = PeerEvent;
-    type Error = GoalError;
-    type Services = ();
-
-    async fn handle(
-        &mut self,
-        command: GoalCommand,
-        _: &(),
-        sink: &EventSink<Self>,
-    ) -> Result<(), GoalError> {
-        for event in cqrs_core::Aggregate::handle(&self.0, &command)? {
-            sink.write(PeerEvent(event), self).await;
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, event: PeerEvent) {
-        cqrs_core::Aggregate::apply(&mut self.0, &event.0);
-    }
-}
+#[path = "shared/peer.rs"]
+mod peer;
+use peer::PeerGoal;
 
 // --- set-up -------------------------------------------------------------------------
 
@@ -88,23 +45,6 @@ CREATE TABLE events (aggregate_type text NOT NULL, aggregate_id text NOT NULL,
 CREATE TABLE snapshots (aggregate_type text NOT NULL, aggregate_id text NOT NULL,
   last_sequence bigint CHECK (last_sequence >= 0) NOT NULL, current_snapshot bigint CHECK (current_snapshot >= 0) NOT NULL,
   payload json NOT NULL, PRIMARY KEY (aggregate_type, aggregate_id, last_sequence));";
-
-/// Per task, its goals, and whether each is done on the toggled day.
-struct Goals {
-    ids: Vec<Vec<Uuid>>,
-    done: Arc<Vec<Vec<AtomicBool>>>,
-}
-
-impl Goals {
-    fn new(tasks: usize) -> Self {
-        Self {
-            ids: (0..tasks)
-                .map(|_| (0..GOALS_PER_TASK).map(|_| Uuid::now_v7()).collect())
-                .collect(),
-            done: cqrs_benches::done_flags(tasks, GOALS_PER_TASK),
-        }
-    }
-}
 
 struct Systems {
     ours: Repository<Goal, PgEventStore>,

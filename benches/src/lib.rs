@@ -184,3 +184,26 @@ pub fn percentile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// Goals per task in the command benches.
+pub const GOALS_PER_TASK: usize = 4;
+
+/// Per task, its goals, and whether each is done on the toggled day.
+pub struct Goals {
+    /// Per task, its goals' ids.
+    pub ids: Vec<Vec<Uuid>>,
+    /// Per task and goal, whether it is done on the toggled day.
+    pub done: Arc<Vec<Vec<AtomicBool>>>,
+}
+
+impl Goals {
+    /// `tasks` tasks' worth of new goal ids, none done.
+    pub fn new(tasks: usize) -> Self {
+        Self {
+            ids: (0..tasks)
+                .map(|_| (0..GOALS_PER_TASK).map(|_| Uuid::now_v7()).collect())
+                .collect(),
+            done: done_flags(tasks, GOALS_PER_TASK),
+        }
+    }
+}

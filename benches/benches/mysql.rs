@@ -1,0 +1,209 @@
+//! MySQL / MariaDB benches against the real server (`scripts/services.sh up mysql`),
+//! beside the peer measured in the same run: commands/s through the repository at
+//! 1, 8 and 64 tasks, beside cqrs-es 0.5 + mysql-es 0.5 running the same MADA goal
+//! commands on the same server; p50 / p99 command latency at 1 and 8 tasks (printed
+//! after criterion).
+//!
+//! Run with `cargo bench -p cqrs-benches --bench mysql`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use cqrs_benches::{GOALS_PER_TASK, Goals, create_goal, percentile, toggle};
+use cqrs_core::{Metadata, Repository, SnapshotPolicy};
+use cqrs_mysql::MySqlEventStore;
+use criterion::{BenchmarkId, Criterion, Throughput};
+use mada::domain::Goal;
+use mysql_es::MysqlCqrs;
+use sqlx::MySqlPool;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+
+#[path = "shared/peer.rs"]
+mod peer;
+use peer::PeerGoal;
+
+const TASKS: [usize; 3] = [1, 8, 64];
+
+/// mysql-es's tables (from its `db/init.sql`, with each `CHECK` after `NOT NULL`:
+/// MariaDB refuses the other order).
+const PEER_SCHEMA: &str = "
+CREATE TABLE events (aggregate_type varchar(255) NOT NULL, aggregate_id varchar(255) NOT NULL,
+  sequence bigint NOT NULL CHECK (sequence >= 0), event_type text NOT NULL, event_version text NOT NULL,
+  payload json NOT NULL, metadata json NOT NULL,
+  CONSTRAINT events_pk PRIMARY KEY (aggregate_type, aggregate_id, sequence));
+CREATE TABLE snapshots (aggregate_type varchar(255) NOT NULL, aggregate_id varchar(255) NOT NULL,
+  last_sequence bigint NOT NULL CHECK (last_sequence >= 0),
+  current_snapshot bigint NOT NULL CHECK (current_snapshot >= 0), payload json NOT NULL,
+  CONSTRAINT snapshots_pk PRIMARY KEY (aggregate_type, aggregate_id));";
+
+/// A pool on a new database `name` of the test server, with a case-insensitive
+/// collation as MySQL's default (mysql-es reads `VARCHAR` columns as text, which
+/// the driver refuses for a binary collation; cqrs-mysql stores bytes and does not
+/// care).
+async fn database(name: &str, connections: u32) -> MySqlPool {
+    let url = cqrs_testkit::mysql_url();
+    let admin = MySqlPool::connect(&url)
+        .await
+        .unwrap_or_else(|e| cqrs_testkit::server_unreachable("MySQL (MariaDB)", &url, e));
+    sqlx::query(&format!(
+        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    ))
+    .execute(&admin)
+    .await
+    .expect("create database");
+    let options = MySqlConnectOptions::from_str(&url)
+        .expect("url")
+        .database(name);
+    MySqlPoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .expect("pool")
+}
+
+struct Systems {
+    ours: Repository<Goal, MySqlEventStore>,
+    peer: Arc<MysqlCqrs<PeerGoal>>,
+    ours_goals: Goals,
+    peer_goals: Goals,
+}
+
+async fn systems() -> Systems {
+    let ours_pool = database(&cqrs_testkit::unique_name("bench"), 80).await;
+    cqrs_mysql::migrate(&ours_pool).await.expect("migrate");
+    let ours = Repository::<Goal, _>::new(MySqlEventStore::new(ours_pool))
+        .with_snapshots(SnapshotPolicy::Every(50))
+        .with_cache(10_000);
+    let peer_pool = database(&cqrs_testkit::unique_name("peer"), 80).await;
+    sqlx::raw_sql(PEER_SCHEMA)
+        .execute(&peer_pool)
+        .await
+        .expect("peer schema");
+    let peer = Arc::new(mysql_es::mysql_snapshot_cqrs::<PeerGoal>(
+        peer_pool,
+        vec![],
+        50,
+        (),
+    ));
+    let max_tasks = TASKS[TASKS.len() - 1];
+    let (ours_goals, peer_goals) = (Goals::new(max_tasks), Goals::new(max_tasks));
+    for goal in ours_goals.ids.iter().flatten() {
+        ours.execute(&create_goal(*goal, "bench"), Metadata::new())
+            .await
+            .expect("create");
+    }
+    for goal in peer_goals.ids.iter().flatten() {
+        peer.execute(&goal.to_string(), create_goal(*goal, "bench"))
+            .await
+            .expect("peer create");
+    }
+    Systems {
+        ours,
+        peer,
+        ours_goals,
+        peer_goals,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    Ours,
+    Peer,
+}
+
+const SYSTEMS: [(&str, Who); 2] = [("cqrs-mysql", Who::Ours), ("cqrs-es+mysql-es", Who::Peer)];
+
+/// Runs `per_task` commands on each of `tasks` tasks; returns every latency.
+async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let goals = match who {
+                Who::Ours => &systems.ours_goals,
+                Who::Peer => &systems.peer_goals,
+            };
+            let done = goals.done.clone();
+            let goals = goals.ids[t].clone();
+            let (ours, peer) = (systems.ours.clone(), systems.peer.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_task);
+                for i in 0..per_task {
+                    let g = i % GOALS_PER_TASK;
+                    let complete = !done[t][g].fetch_xor(true, Ordering::Relaxed);
+                    let command = toggle(goals[g], "bench", complete);
+                    let started = Instant::now();
+                    match who {
+                        Who::Ours => {
+                            ours.execute(&command, Metadata::new()).await.expect("ours");
+                        }
+                        Who::Peer => peer
+                            .execute(&goals[g].to_string(), command)
+                            .await
+                            .expect("peer"),
+                    }
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for handle in handles {
+        all.extend(handle.await.expect("task"));
+    }
+    all
+}
+
+fn commands(c: &mut Criterion, rt: &tokio::runtime::Runtime, systems: &Systems) {
+    let mut group = c.benchmark_group("commands/mysql");
+    group.throughput(Throughput::Elements(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for tasks in TASKS {
+        for (name, who) in SYSTEMS {
+            group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
+                b.to_async(rt).iter_custom(|iters| async move {
+                    let per_task = (iters as usize).div_ceil(tasks);
+                    let started = Instant::now();
+                    run(systems, who, tasks, per_task).await;
+                    // Report the time per command as if exactly `iters` ran.
+                    started
+                        .elapsed()
+                        .mul_f64(iters as f64 / (per_task * tasks) as f64)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {
+    println!("\ncommand latency (1,000 commands per line; same server, same goals)");
+    println!(
+        "{:<20} {:>5} {:>10} {:>10}",
+        "system", "tasks", "p50", "p99"
+    );
+    for tasks in [1usize, 8] {
+        for (name, who) in SYSTEMS {
+            let mut all = rt.block_on(run(systems, who, tasks, 1000 / tasks));
+            all.sort_unstable();
+            println!(
+                "{name:<20} {tasks:>5} {:>10.3?} {:>10.3?}",
+                percentile(&all, 0.50),
+                percentile(&all, 0.99)
+            );
+        }
+    }
+}
+
+fn main() {
+    let rt = cqrs_benches::runtime();
+    let systems = rt.block_on(systems());
+    let mut criterion = Criterion::default().configure_from_args();
+    commands(&mut criterion, &rt, &systems);
+    criterion.final_summary();
+    latencies(&rt, &systems);
+}
