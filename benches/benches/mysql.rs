@@ -8,18 +8,19 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cqrs_benches::{GOALS_PER_TASK, Goals, create_goal, percentile, toggle};
+use cqrs_benches::{Goals, create_goal};
 use cqrs_core::{Metadata, Repository, SnapshotPolicy};
 use cqrs_mysql::MySqlEventStore;
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::Criterion;
 use mada::domain::Goal;
 use mysql_es::MysqlCqrs;
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
+#[path = "shared/commands.rs"]
+mod commands;
 #[path = "shared/peer.rs"]
 mod peer;
 use peer::PeerGoal;
@@ -115,86 +116,33 @@ enum Who {
 
 const SYSTEMS: [(&str, Who); 2] = [("cqrs-mysql", Who::Ours), ("cqrs-es+mysql-es", Who::Peer)];
 
-/// Runs `per_task` commands on each of `tasks` tasks; returns every latency.
-async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let goals = match who {
-                Who::Ours => &systems.ours_goals,
-                Who::Peer => &systems.peer_goals,
-            };
-            let done = goals.done.clone();
-            let goals = goals.ids[t].clone();
-            let (ours, peer) = (systems.ours.clone(), systems.peer.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_task);
-                for i in 0..per_task {
-                    let g = i % GOALS_PER_TASK;
-                    let complete = !done[t][g].fetch_xor(true, Ordering::Relaxed);
-                    let command = toggle(goals[g], "bench", complete);
-                    let started = Instant::now();
-                    match who {
-                        Who::Ours => {
-                            ours.execute(&command, Metadata::new()).await.expect("ours");
-                        }
-                        Who::Peer => peer
-                            .execute(&goals[g].to_string(), command)
-                            .await
-                            .expect("peer"),
+impl commands::Systems for Systems {
+    type Who = Who;
+
+    async fn run(&self, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
+        match who {
+            Who::Ours => {
+                let ours = self.ours.clone();
+                commands::toggling(&self.ours_goals, tasks, per_task, move |_, command| {
+                    let ours = ours.clone();
+                    async move {
+                        ours.execute(&command, Metadata::new()).await.expect("ours");
                     }
-                    latencies.push(started.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for handle in handles {
-        all.extend(handle.await.expect("task"));
-    }
-    all
-}
-
-fn commands(c: &mut Criterion, rt: &tokio::runtime::Runtime, systems: &Systems) {
-    let mut group = c.benchmark_group("commands/mysql");
-    group.throughput(Throughput::Elements(1));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
-    for tasks in TASKS {
-        for (name, who) in SYSTEMS {
-            group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
-                b.to_async(rt).iter_custom(|iters| async move {
-                    let per_task = (iters as usize).div_ceil(tasks);
-                    let started = Instant::now();
-                    run(systems, who, tasks, per_task).await;
-                    // Report the time per command as if exactly `iters` ran.
-                    started
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_task * tasks) as f64)
-                });
-            });
-        }
-    }
-    group.finish();
-}
-
-fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {
-    println!("\ncommand latency (1,000 commands per line; same server, same goals)");
-    println!(
-        "{:<20} {:>5} {:>10} {:>10}",
-        "system", "tasks", "p50", "p99"
-    );
-    for tasks in [1usize, 8] {
-        for (name, who) in SYSTEMS {
-            let mut all = rt.block_on(run(systems, who, tasks, 1000 / tasks));
-            all.sort_unstable();
-            println!(
-                "{name:<20} {tasks:>5} {:>10.3?} {:>10.3?}",
-                percentile(&all, 0.50),
-                percentile(&all, 0.99)
-            );
+                })
+                .await
+            }
+            Who::Peer => {
+                let peer = self.peer.clone();
+                commands::toggling(&self.peer_goals, tasks, per_task, move |goal, command| {
+                    let peer = peer.clone();
+                    async move {
+                        peer.execute(&goal.to_string(), command)
+                            .await
+                            .expect("peer");
+                    }
+                })
+                .await
+            }
         }
     }
 }
@@ -203,7 +151,14 @@ fn main() {
     let rt = cqrs_benches::runtime();
     let systems = rt.block_on(systems());
     let mut criterion = Criterion::default().configure_from_args();
-    commands(&mut criterion, &rt, &systems);
+    commands::commands(
+        &mut criterion,
+        &rt,
+        "commands/mysql",
+        &systems,
+        &SYSTEMS,
+        &TASKS,
+    );
     criterion.final_summary();
-    latencies(&rt, &systems);
+    commands::latencies(&rt, &systems, &SYSTEMS, 1000);
 }

@@ -13,11 +13,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cqrs_benches::{
-    GOALS_PER_TASK, Goals, catch_up, create_goal, percentile, planner_events, pool_in, toggle,
-};
+use cqrs_benches::{Goals, catch_up, create_goal, planner_events, pool_in, toggle};
 use cqrs_core::{
     AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
     ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
@@ -31,6 +29,8 @@ use uuid::Uuid;
 
 const TASKS: [usize; 3] = [1, 8, 64];
 
+#[path = "shared/commands.rs"]
+mod commands;
 #[path = "shared/peer.rs"]
 mod peer;
 use peer::PeerGoal;
@@ -138,89 +138,39 @@ const SYSTEMS: [(&str, Who); 4] = [
     ("cqrs-es+postgres-es", Who::Peer),
 ];
 
-/// Runs `per_task` commands on each of `tasks` tasks; returns every latency.
-async fn run(systems: &Systems, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let (goals, ours) = match who {
-                Who::Ours => (&systems.ours_goals, systems.ours.clone()),
-                Who::Quiet => (&systems.quiet_goals, systems.quiet.clone()),
-                Who::Grouped => (&systems.grouped_goals, systems.grouped.clone()),
-                Who::Peer => (&systems.peer_goals, systems.ours.clone()),
-            };
-            let done = goals.done.clone();
-            let goals = goals.ids[t].clone();
-            let peer = systems.peer.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_task);
-                for i in 0..per_task {
-                    let g = i % GOALS_PER_TASK;
-                    let complete = !done[t][g].fetch_xor(true, Ordering::Relaxed);
-                    let command = toggle(goals[g], "bench", complete);
-                    let started = Instant::now();
-                    match who {
-                        Who::Ours | Who::Quiet | Who::Grouped => {
-                            ours.execute(&command, Metadata::new()).await.expect("ours");
+impl commands::Systems for Systems {
+    type Who = Who;
+
+    async fn run(&self, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
+        let (goals, ours) = match who {
+            Who::Ours => (&self.ours_goals, self.ours.clone()),
+            Who::Quiet => (&self.quiet_goals, self.quiet.clone()),
+            Who::Grouped => (&self.grouped_goals, self.grouped.clone()),
+            Who::Peer => {
+                let peer = self.peer.clone();
+                return commands::toggling(
+                    &self.peer_goals,
+                    tasks,
+                    per_task,
+                    move |goal, command| {
+                        let peer = peer.clone();
+                        async move {
+                            peer.execute(&goal.to_string(), command)
+                                .await
+                                .expect("peer");
                         }
-                        Who::Peer => peer
-                            .execute(&goals[g].to_string(), command)
-                            .await
-                            .expect("peer"),
-                    }
-                    latencies.push(started.elapsed());
-                }
-                latencies
-            })
+                    },
+                )
+                .await;
+            }
+        };
+        commands::toggling(goals, tasks, per_task, move |_, command| {
+            let ours = ours.clone();
+            async move {
+                ours.execute(&command, Metadata::new()).await.expect("ours");
+            }
         })
-        .collect();
-    let mut all = Vec::new();
-    for handle in handles {
-        all.extend(handle.await.expect("task"));
-    }
-    all
-}
-
-fn commands(c: &mut Criterion, rt: &tokio::runtime::Runtime, systems: &Systems) {
-    let mut group = c.benchmark_group("commands/postgres");
-    group.throughput(Throughput::Elements(1));
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
-    for tasks in TASKS {
-        for (name, who) in SYSTEMS {
-            group.bench_with_input(BenchmarkId::new(name, tasks), &tasks, |b, &tasks| {
-                b.to_async(rt).iter_custom(|iters| async move {
-                    let per_task = (iters as usize).div_ceil(tasks);
-                    let started = Instant::now();
-                    run(systems, who, tasks, per_task).await;
-                    // Report the time per command as if exactly `iters` ran.
-                    started
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_task * tasks) as f64)
-                });
-            });
-        }
-    }
-    group.finish();
-}
-
-fn latencies(rt: &tokio::runtime::Runtime, systems: &Systems) {
-    println!("\ncommand latency (2,000 commands per line; same database, same goals)");
-    println!(
-        "{:<24} {:>5} {:>10} {:>10}",
-        "system", "tasks", "p50", "p99"
-    );
-    for tasks in [1usize, 8] {
-        for (name, who) in SYSTEMS {
-            let mut all = rt.block_on(run(systems, who, tasks, 2000 / tasks));
-            all.sort_unstable();
-            println!(
-                "{name:<28} {tasks:>5} {:>10.3?} {:>10.3?}",
-                percentile(&all, 0.50),
-                percentile(&all, 0.99)
-            );
-        }
+        .await
     }
 }
 
@@ -409,10 +359,17 @@ fn main() {
     let rt = cqrs_benches::runtime();
     let mut criterion = Criterion::default().configure_from_args();
     let systems = rt.block_on(systems());
-    commands(&mut criterion, &rt, &systems);
+    commands::commands(
+        &mut criterion,
+        &rt,
+        "commands/postgres",
+        &systems,
+        &SYSTEMS,
+        &TASKS,
+    );
     projection(&mut criterion, &rt);
     bulk(&mut criterion, &rt);
     stream_length(&mut criterion, &rt);
     criterion.final_summary();
-    latencies(&rt, &systems);
+    commands::latencies(&rt, &systems, &SYSTEMS, 2000);
 }
