@@ -12,7 +12,6 @@ use common::TestDb;
 use cqrs_core::{EventSubscriber, NewEvent, Position, RecordedEvent};
 use cqrs_testkit::Lcg;
 use cqrs_testkit::event_stores::{self, SlowAppender};
-use futures::StreamExt;
 use sqlx::{Executor, MySqlPool};
 use uuid::Uuid;
 
@@ -66,33 +65,10 @@ async fn auto_increment_writer(pool: MySqlPool, writer: usize) -> Vec<Uuid> {
 async fn tail(db: &TestDb) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
     let store = db.store();
     let mut subscription = store.subscribe(Position::START, 7);
-    let mut pending: Vec<_> = (0..WRITERS)
+    let writers: Vec<_> = (0..WRITERS)
         .map(|w| tokio::spawn(auto_increment_writer(db.pool.clone(), w)))
         .collect();
-    let mut committed = HashSet::new();
-    let mut delivered = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if !pending.is_empty() && pending.iter().all(|w| w.is_finished()) {
-            for w in pending.drain(..) {
-                committed.extend(w.await.unwrap());
-            }
-        }
-        let done = pending.is_empty();
-        match tokio::time::timeout(Duration::from_millis(500), subscription.next()).await {
-            Ok(Some(batch)) => delivered.extend(batch.unwrap()),
-            Ok(None) => panic!("the subscription ended"),
-            // Quiet for half a second after the writers finished: all there is.
-            Err(_) if done => break,
-            Err(_) => {}
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} events delivered in time",
-            delivered.len()
-        );
-    }
-    (committed, delivered)
+    event_stores::tail_while_writing(&mut subscription, writers).await
 }
 
 /// Appends through `cqrs_append` in a transaction of its own that it holds open.

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{
-    Aggregate, AppendRequest, Command, Error, Event, EventStore, EventSubscriber, ExpectedVersion,
-    Metadata, NewEvent, Position, RawEvent, Repository, SnapshotPolicy, StreamId, Version,
+    Aggregate, AppendRequest, Command, Error, Event, EventBatchStream, EventStore, EventSubscriber,
+    ExpectedVersion, Metadata, NewEvent, Position, RawEvent, RecordedEvent, Repository,
+    SnapshotPolicy, StreamId, Version,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -451,6 +452,42 @@ pub async fn old_schema_versions_are_upcast<S: EventStore>(store: S) {
     );
 }
 
+/// Reads `subscription` while `writers` run, until they have all finished and it has
+/// been quiet for half a second (at most 180 s in all); returns the ids the writers
+/// say they committed and every event the subscription delivered, in order.
+///
+/// # Panics
+/// If a writer panics, the subscription ends or fails, or the deadline passes.
+pub async fn tail_while_writing(
+    subscription: &mut EventBatchStream,
+    mut writers: Vec<tokio::task::JoinHandle<Vec<Uuid>>>,
+) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
+    let mut committed = HashSet::new();
+    let mut delivered = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        if !writers.is_empty() && writers.iter().all(|w| w.is_finished()) {
+            for w in writers.drain(..) {
+                committed.extend(w.await.expect("writer"));
+            }
+        }
+        let done = writers.is_empty();
+        match tokio::time::timeout(Duration::from_millis(500), subscription.next()).await {
+            Ok(Some(batch)) => delivered.extend(batch.expect("batch")),
+            Ok(None) => panic!("the subscription ended"),
+            // Quiet for half a second after the writers finished: all there is.
+            Err(_) if done => break,
+            Err(_) => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} events delivered in time",
+            delivered.len()
+        );
+    }
+    (committed, delivered)
+}
+
 /// Appends inside a transaction of the store's own that waits before it commits or
 /// rolls back: what the no-skip scenario needs of a store's test.
 pub trait SlowAppender: Clone + Send + Sync + 'static {
@@ -483,7 +520,7 @@ pub async fn no_event_is_skipped_under_random_commit_order<S, A>(
     A: SlowAppender,
 {
     let mut subscription = store.subscribe(Position::START, 7);
-    let mut pending: Vec<_> = (0..writers)
+    let pending: Vec<_> = (0..writers)
         .map(|writer| {
             let appender = appender.clone();
             tokio::spawn(async move {
@@ -510,29 +547,7 @@ pub async fn no_event_is_skipped_under_random_commit_order<S, A>(
             })
         })
         .collect();
-    let mut committed = HashSet::new();
-    let mut delivered = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        if !pending.is_empty() && pending.iter().all(|w| w.is_finished()) {
-            for w in pending.drain(..) {
-                committed.extend(w.await.expect("writer"));
-            }
-        }
-        let done = pending.is_empty();
-        match tokio::time::timeout(Duration::from_millis(500), subscription.next()).await {
-            Ok(Some(batch)) => delivered.extend(batch.expect("batch")),
-            Ok(None) => panic!("the subscription ended"),
-            // Quiet for half a second after the writers finished: all there is.
-            Err(_) if done => break,
-            Err(_) => {}
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} events delivered in time",
-            delivered.len()
-        );
-    }
+    let (committed, delivered) = tail_while_writing(&mut subscription, pending).await;
     assert!(
         committed.len() > 20 * writers,
         "a meaningful number of events: {}",

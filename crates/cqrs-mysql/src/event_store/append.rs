@@ -1,9 +1,10 @@
 //! Appending: [`EventAppender`] and [`CommandLog`] for [`MySqlEventStore`].
 
 use cqrs_core::{
-    AppendRequest, AppendResult, CommandLog, Error, EventAppender, ExpectedVersion, Position,
-    StreamId, Version,
+    AppendRequest, AppendResult, CommandLog, Error, EventAppender, ExpectedVersion, Metadata,
+    Position, StreamId, Version,
 };
+use serde::Serialize;
 use sqlx::mysql::MySqlRow;
 use sqlx::{Executor, MySqlConnection, Row};
 use tracing::Instrument;
@@ -22,33 +23,43 @@ fn expected(expected: ExpectedVersion) -> Result<i64, Error> {
     })
 }
 
+/// One event as `cqrs_append` reads it, borrowed from the request (nothing is
+/// cloned or built as a `serde_json::Value` on the way).
+#[derive(Serialize)]
+struct EventJson<'a> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    schema: u32,
+    payload: &'a serde_json::Value,
+    metadata: &'a Metadata,
+}
+
 /// The request's events as the JSON array `cqrs_append` reads.
 fn events_json(request: &AppendRequest) -> Result<String, Error> {
-    let events: Vec<serde_json::Value> = request
+    let events: Vec<EventJson<'_>> = request
         .events
         .iter()
-        .map(|e| {
-            let metadata = serde_json::to_value(&e.metadata)
-                .map_err(|err| Error::codec(format!("{} metadata", e.event.event_type), err))?;
-            Ok(serde_json::json!({
-                "id": e.event_id,
-                "type": e.event.event_type,
-                "schema": e.event.schema_version,
-                "payload": e.event.payload,
-                "metadata": metadata,
-            }))
+        .map(|e| EventJson {
+            id: e.event_id,
+            event_type: &e.event.event_type,
+            schema: e.event.schema_version,
+            payload: &e.event.payload,
+            metadata: &e.metadata,
         })
-        .collect::<Result<_, Error>>()?;
+        .collect();
     serde_json::to_string(&events).map_err(|e| Error::codec("events", e))
 }
 
 /// `text` as a SQL literal that cannot break out of itself: hexadecimal digits,
 /// converted back to UTF-8 text by the server.
 fn text_literal(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut literal = String::with_capacity(text.len() * 2 + 32);
     literal.push_str("CONVERT(X'");
     for byte in text.bytes() {
-        literal.push_str(&format!("{byte:02x}"));
+        literal.push(char::from(HEX[usize::from(byte >> 4)]));
+        literal.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     literal.push_str("' USING utf8mb4)");
     literal
@@ -196,5 +207,19 @@ impl CommandLog for MySqlEventStore {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_literal;
+
+    #[test]
+    fn a_text_literal_is_hex_whatever_the_text() {
+        assert_eq!(
+            text_literal("a'\\é"),
+            "CONVERT(X'61275cc3a9' USING utf8mb4)"
+        );
+        assert_eq!(text_literal(""), "CONVERT(X'' USING utf8mb4)");
     }
 }

@@ -6,13 +6,7 @@ use serde_json::json;
 
 use crate::binary::serve;
 use crate::harness::Client;
-
-const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
-
-fn token(user: &str) -> String {
-    mada::server::auth::hs256_token(SECRET.as_bytes(), user, std::time::Duration::from_secs(600))
-        .unwrap()
-}
+use crate::roles::{SECRET, token};
 
 async fn drop_schema(schema: &str) {
     let pool = sqlx::PgPool::connect(&cqrs_testkit::postgres_url())

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::binary::serve;
 use crate::harness::{Client, Socket};
 
+/// The HS256 secret the multi-process tests give `mada serve`.
 pub const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
 
 /// A `mada project` process and its health URL.

@@ -92,13 +92,19 @@ impl OnStores for Rebuild<'_> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis())
         );
+        // Positions are not a count (PostgreSQL's have gaps): count the events once,
+        // for the progress bars' length.
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM cqrs_events")
+            .fetch_one(pool)
+            .await
+            .map_err(|e| format!("counting the events: {e}"))?;
+        let total = u64::try_from(total).unwrap_or(0);
         let job = |name: &'static str| Job {
             name,
-            pool: pool.clone(),
             version: version.clone(),
             lease: Arc::clone(&lease),
             ttl,
-            bar: bars.add(bar(name)),
+            bar: bars.add(bar(name, total)),
         };
         let (plans, categories) = (self.which != Which::Categories, self.which != Which::Plan);
         let events = stores.events;
@@ -126,8 +132,8 @@ impl OnStores for Rebuild<'_> {
     }
 }
 
-fn bar(name: &str) -> ProgressBar {
-    let bar = ProgressBar::new(0);
+fn bar(name: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
     if let Ok(style) = ProgressStyle::with_template(
         "{prefix:>10} [{bar:32}] {human_pos}/{human_len} events, ETA {eta}",
     ) {
@@ -140,8 +146,7 @@ fn bar(name: &str) -> ProgressBar {
 /// One read model's rebuild.
 struct Job {
     name: &'static str,
-    /// Where the events are: the progress bar counts them.
-    pool: sqlx::PgPool,
+
     version: String,
     lease: Arc<PgLease>,
     ttl: Duration,
@@ -228,9 +233,8 @@ impl Job {
         ))
     }
 
-    /// Shows the runner's progress (events applied of the events in the log,
-    /// counted every few seconds) until it reaches the head, then waits for it to
-    /// apply what came meanwhile.
+    /// Shows the runner's progress (events applied of the events in the log) until
+    /// it reaches the head, then waits for it to apply what came meanwhile.
     async fn follow<S: EventStore>(
         &self,
         handle: &ProjectionHandle,
@@ -239,21 +243,14 @@ impl Job {
         let name = self.name;
         let err = |what: &str, e: cqrs_core::Error| format!("rebuilding `{name}`: {what}: {e}");
         let head = events.head().await.map_err(|e| err("the head", e))?;
-        let mut counted = None;
         loop {
             let stats = handle.stats();
             if let Some(reason) = stats.ended {
                 return Err(format!("rebuilding `{name}`: the runner ended: {reason}"));
             }
-            if counted.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(3)) {
-                // Positions are not a count (PostgreSQL's have gaps): count the events.
-                if let Ok(total) = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cqrs_events")
-                    .fetch_one(&self.pool)
-                    .await
-                {
-                    self.bar.set_length(u64::try_from(total).unwrap_or(0));
-                }
-                counted = Some(Instant::now());
+            // Events appended since the count at the start lengthen the bar.
+            if stats.events > self.bar.length().unwrap_or(0) {
+                self.bar.set_length(stats.events);
             }
             self.bar.set_position(stats.events);
             if stats.position >= head {
