@@ -34,6 +34,25 @@ pub enum MySqlError {
         source: sqlx::Error,
     },
 
+    /// A binlog reader's name is not 1 to 64 ASCII letters, digits, `_` or `-`.
+    #[error("invalid binlog reader name {0:?}: use 1 to 64 ASCII letters, digits, '_' or '-'")]
+    InvalidName(String),
+
+    /// A URL could not be read.
+    #[error("invalid MySQL URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The server cannot be read by change-data-capture as it is set up: the binlog
+    /// is off or not in full row format, or the event table is not the one this
+    /// crate creates. The message says what to change.
+    #[error("change-data-capture cannot read this server: {0}")]
+    NotReplicable(String),
+
     /// The server failed a query.
     #[error("MySQL error: {0}")]
     Database(#[from] sqlx::Error),

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "binlog")]
+mod cdc;
 mod error;
 mod event_store;
 mod inline;
@@ -8,6 +10,8 @@ mod migrate;
 mod pool;
 mod read_model;
 
+#[cfg(feature = "binlog")]
+pub use cdc::{BinlogCoordinate, MySqlBinlogSource};
 pub use error::MySqlError;
 pub use event_store::MySqlEventStore;
 pub use lease::MySqlLease;

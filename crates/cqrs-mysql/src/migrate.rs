@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "read models",
         include_str!("../migrations/0002_read_models.sql"),
     ),
+    (
+        3,
+        "binlog readers",
+        include_str!("../migrations/0003_binlog_readers.sql"),
+    ),
 ];
 
 /// Creates or upgrades the event store's and the read models' tables (and the

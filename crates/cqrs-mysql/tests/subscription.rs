@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::TestDb;
-use cqrs_core::{EventSubscriber, NewEvent, Position, RecordedEvent};
+use cqrs_core::{EventSubscriber, Position, RecordedEvent};
 use cqrs_testkit::Lcg;
-use cqrs_testkit::event_stores::{self, SlowAppender};
+use cqrs_testkit::event_stores;
 use sqlx::{Executor, MySqlPool};
 use uuid::Uuid;
 
@@ -71,47 +71,12 @@ async fn tail(db: &TestDb) -> (HashSet<Uuid>, Vec<RecordedEvent>) {
     event_stores::tail_while_writing(&mut subscription, writers).await
 }
 
-/// Appends through `cqrs_append` in a transaction of its own that it holds open.
-#[derive(Clone)]
-struct Slow(MySqlPool);
-
-impl SlowAppender for Slow {
-    async fn append_slowly(
-        &self,
-        stream: &str,
-        events: Vec<NewEvent>,
-        delay: Duration,
-        commit: bool,
-    ) {
-        let json: Vec<_> = events
-            .iter()
-            .map(|e| serde_json::json!({ "id": e.event_id, "type": e.event.event_type, "schema": 1, "payload": e.event.payload, "metadata": {} }))
-            .collect();
-        let call = format!(
-            "CALL cqrs_append('{stream}', -1, NULL, '{}', FALSE)",
-            serde_json::Value::from(json)
-        );
-        let mut tx = self.0.begin().await.unwrap();
-        tx.fetch_one(sqlx::raw_sql(&call)).await.unwrap();
-        sqlx::query("DO SLEEP(?)")
-            .bind(delay.as_secs_f64())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        if commit {
-            tx.commit().await.unwrap();
-        } else {
-            tx.rollback().await.unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tailing_subscriber_gets_every_committed_event_exactly_once_in_order() {
     let db = TestDb::new(WRITERS as u32 + 8).await;
     event_stores::no_event_is_skipped_under_random_commit_order(
         db.store(),
-        Slow(db.pool.clone()),
+        common::Slow(db.pool.clone()),
         WRITERS,
     )
     .await;

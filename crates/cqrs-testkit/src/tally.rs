@@ -5,7 +5,7 @@
 use cqrs_core::{
     AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, Index, MemoryEventStore,
     MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
-    StoredDocument,
+    RecordedEvent, StoredDocument,
 };
 use serde::{Deserialize, Serialize};
 
@@ -134,8 +134,21 @@ pub async fn reference_tally(store: &MemoryEventStore) -> Vec<(String, StoredDoc
         .read_all(Position::START, usize::MAX)
         .await
         .expect("read");
+    reference_tally_of(&events).await
+}
+
+/// The tally read model built in memory from `events` (a whole log, read from any
+/// store), in one pass. Sorted by id, tombstones left out.
+///
+/// # Panics
+/// If an event is not a tally event.
+pub async fn reference_tally_of(events: &[RecordedEvent]) -> Vec<(String, StoredDocument)> {
     let read_models = MemoryReadModelStore::new();
-    let runner = ProjectionRunner::new(TallyProjection, store.clone(), read_models.clone());
-    runner.apply(Position::START, &events).await.expect("apply");
+    let runner = ProjectionRunner::new(
+        TallyProjection,
+        MemoryEventStore::new(),
+        read_models.clone(),
+    );
+    runner.apply(Position::START, events).await.expect("apply");
     read_models.documents(TallyProjection::NAME)
 }

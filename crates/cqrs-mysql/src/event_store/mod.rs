@@ -5,7 +5,7 @@ mod read;
 mod snapshot;
 mod wake;
 
-pub(crate) use read::text;
+pub(crate) use read::{EVENT_COLUMNS, EventRow, into_event, text};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,12 +11,12 @@ use uuid::Uuid;
 use super::MySqlEventStore;
 
 /// The columns of an event, in the order the queries select them.
-const EVENT_COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+pub(crate) const EVENT_COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
 /// A row of [`EVENT_COLUMNS`]: names and JSON as the bytes they are stored as,
 /// decoded here so that a corrupt one is a codec error naming the event, not a
 /// driver error.
-type EventRow = (
+pub(crate) type EventRow = (
     u64,
     Vec<u8>,
     u64,
@@ -34,7 +34,7 @@ pub(crate) fn text(bytes: Vec<u8>, what: &str) -> Result<String, Error> {
 }
 
 /// Turns a row of [`EVENT_COLUMNS`] into an event.
-fn into_event(row: EventRow) -> Result<RecordedEvent, Error> {
+pub(crate) fn into_event(row: EventRow) -> Result<RecordedEvent, Error> {
     let (
         position,
         stream_id,

@@ -4,6 +4,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use cqrs_core::NewEvent;
+use cqrs_testkit::event_stores::SlowAppender;
+use sqlx::Executor;
+
 use cqrs_mysql::{MySqlEventStore, MySqlReadModelStore};
 use cqrs_testkit::{OrUnreachable, mysql_url, unique_name};
 use sqlx::MySqlPool;
@@ -13,6 +17,20 @@ pub struct TestDb {
     pub database: String,
     pub pool: MySqlPool,
     admin: MySqlPool,
+}
+
+/// A pool of `connections` to the existing `database` on the test server.
+pub async fn pool_in(database: &str, connections: u32) -> MySqlPool {
+    let url = mysql_url();
+    let options = MySqlConnectOptions::from_str(&url)
+        .expect("url")
+        .database(database);
+    MySqlPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .or_unreachable("MySQL (MariaDB)", &url)
 }
 
 impl TestDb {
@@ -30,15 +48,7 @@ impl TestDb {
             .execute(&admin)
             .await
             .expect("create database");
-        let options = MySqlConnectOptions::from_str(&url)
-            .expect("url")
-            .database(&database);
-        let pool = MySqlPoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .or_unreachable("MySQL (MariaDB)", &url);
+        let pool = pool_in(&database, connections).await;
         cqrs_mysql::migrate(&pool).await.expect("migrate");
         Self {
             database,
@@ -62,5 +72,40 @@ impl TestDb {
             .execute(&self.admin)
             .await
             .expect("drop database");
+    }
+}
+
+/// Appends through `cqrs_append` in a transaction of its own that it holds open.
+#[derive(Clone)]
+pub struct Slow(pub MySqlPool);
+
+impl SlowAppender for Slow {
+    async fn append_slowly(
+        &self,
+        stream: &str,
+        events: Vec<NewEvent>,
+        delay: Duration,
+        commit: bool,
+    ) {
+        let json: Vec<_> = events
+            .iter()
+            .map(|e| serde_json::json!({ "id": e.event_id, "type": e.event.event_type, "schema": 1, "payload": e.event.payload, "metadata": {} }))
+            .collect();
+        let call = format!(
+            "CALL cqrs_append('{stream}', -1, NULL, '{}', FALSE)",
+            serde_json::Value::from(json)
+        );
+        let mut tx = self.0.begin().await.unwrap();
+        tx.fetch_one(sqlx::raw_sql(&call)).await.unwrap();
+        sqlx::query("DO SLEEP(?)")
+            .bind(delay.as_secs_f64())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
     }
 }
