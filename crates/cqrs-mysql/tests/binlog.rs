@@ -298,3 +298,33 @@ async fn bad_names_and_urls_are_typed_errors_without_the_password() {
         .collect();
     assert_eq!(ids.len(), 3);
 }
+
+/// The privileges the docs name are enough: a user with only those reads the
+/// binlog (the tables through the pool of the usual user).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_with_only_the_documented_privileges_reads_the_binlog() {
+    let db = TestDb::new(4).await;
+    let user = format!("cdc_{}", &db.database[2..14]);
+    for statement in [
+        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'cdc-pass'"),
+        format!("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'127.0.0.1'"),
+        format!("GRANT SELECT ON {}.* TO '{user}'@'127.0.0.1'", db.database),
+    ] {
+        sqlx::query(&statement).execute(&db.pool).await.unwrap();
+    }
+    let url = mysql_url();
+    let host = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+    let limited = format!("mysql://{user}:cdc-pass@{host}");
+    let source = MySqlBinlogSource::new(db.pool.clone(), &limited, "limited").unwrap();
+    append(&db.store(), "a", 3).await;
+    let mut subscription = source.subscribe(Position::START, 10);
+    assert_dense_from(&take(&mut subscription, 3).await, 1);
+    append(&db.store(), "b", 2).await;
+    assert_dense_from(&take(&mut subscription, 2).await, 4);
+    drop(subscription);
+    sqlx::query(&format!("DROP USER '{user}'@'127.0.0.1'"))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    db.drop().await;
+}

@@ -45,8 +45,9 @@ use crate::error::MySqlError;
 ///   connection that registers the same id.
 ///
 /// The server needs `log_bin`, `binlog_format = ROW` and `binlog_row_image = FULL`
-/// (checked at the start, with a typed error), and the user `REPLICATION SLAVE`
-/// (MariaDB: and `BINLOG MONITOR`; MySQL: `REPLICATION CLIENT`). Connections are
+/// (checked at the start, with a typed error). The user of `url` needs
+/// `REPLICATION SLAVE`, `BINLOG MONITOR` (MariaDB; MySQL: `REPLICATION CLIENT`) and
+/// `SELECT` on the database (a test runs with exactly those). Connections are
 /// plain TCP (no TLS yet). The stream asks the server for a heartbeat every
 /// [`heartbeat`](Self::with_heartbeat) and fails (the runner retries) after three
 /// missed, so a dead connection never hangs a reader.

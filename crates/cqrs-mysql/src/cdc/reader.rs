@@ -111,11 +111,17 @@ pub(super) async fn connect(source: &MySqlBinlogSource, database: &str) -> Resul
 
 /// The end of the binlog now.
 pub(super) async fn end_of_binlog(conn: &mut Conn) -> Result<(String, u64), Error> {
-    let row: Row = conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .map_err(backend)?
-        .ok_or_else(|| backend(MySqlError::NotReplicable("the binlog is off".into())))?;
+    // MySQL 8.4 renamed the statement; MariaDB and older MySQL know the first.
+    let row: Option<Row> = match conn.query_first("SHOW MASTER STATUS").await {
+        Ok(row) => row,
+        // If the other fails too, the first error is the one that explains.
+        Err(first @ mysql_async::Error::Server(_)) => conn
+            .query_first("SHOW BINARY LOG STATUS")
+            .await
+            .map_err(|_| backend(first))?,
+        Err(other) => return Err(backend(other)),
+    };
+    let row = row.ok_or_else(|| backend(MySqlError::NotReplicable("the binlog is off".into())))?;
     let file: Option<String> = row.get(0);
     let offset: Option<u64> = row.get(1);
     file.zip(offset)

@@ -71,7 +71,7 @@ fn text_literal(text: &str) -> String {
 /// `CALL` announces no columns, so the driver could not read the row. Strings go as
 /// hexadecimal literals, numbers as digits: nothing in a request can change the
 /// statement.
-fn call(request: &AppendRequest, own: bool) -> Result<String, Error> {
+pub(super) fn call(request: &AppendRequest, own: bool) -> Result<String, Error> {
     let command = request
         .command_id
         .map_or_else(|| "NULL".to_owned(), |id| format!("X'{}'", id.simple()));
@@ -97,6 +97,11 @@ pub(crate) async fn append_one(
         .fetch_one(sqlx::raw_sql(&call))
         .await
         .map_err(Error::backend_in("append"))?;
+    row_result(&row, request)
+}
+
+/// The port's answer for `request` in `row`, a row of `cqrs_append`.
+pub(super) fn row_result(row: &MySqlRow, request: &AppendRequest) -> Result<AppendResult, Error> {
     let read = |e| Error::backend_in("append")(e);
     let status: String = row.try_get("status").map_err(read)?;
     let previous: u64 = row.try_get("previous_version").map_err(read)?;

@@ -1,6 +1,7 @@
 //! [`MySqlEventStore`]: the core's event-store ports on MySQL / MariaDB.
 
 mod append;
+mod bulk;
 mod read;
 mod snapshot;
 mod wake;
