@@ -33,6 +33,7 @@
 //! ```
 
 mod app;
+pub mod binlog;
 pub mod cdc;
 pub mod domain;
 pub mod http_client;

@@ -243,6 +243,10 @@ async fn the_binary_prints_the_same_on_mysql() {
     // The read models in the appends' transactions: the same.
     let inline = stdout_of(&run("mysql", "inline"));
     assert_eq!(comparable(&inline), comparable(&memory), "inline");
+    // Change-data-capture from the binlog: the same.
+    let cdc = stdout_of(&run("mysql", "cdc"));
+    assert!(cdc.contains("synced by change-data-capture"), "{cdc}");
+    assert_eq!(comparable(&cdc), comparable(&memory), "cdc");
 
     // The events really are in MySQL.
     let pool = sqlx::MySqlPool::connect(&url)
@@ -253,6 +257,13 @@ async fn the_binary_prints_the_same_on_mysql() {
         .await
         .unwrap();
     assert!(events > 40, "{events} events stored");
+    let readers: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {database}.cqrs_binlog_readers"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(readers, 0, "the demo forgets its binlog readers");
     sqlx::query(&format!("DROP DATABASE {database}"))
         .execute(&pool)
         .await

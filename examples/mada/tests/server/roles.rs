@@ -1,7 +1,8 @@
-//! The API split into roles, as separate processes on one PostgreSQL schema: a
-//! write process, a read process that forwards mutations to it, and two projection
-//! workers behind leases. The same flows as against `all`, through the read
-//! endpoint; then the leading worker is SIGKILLed and the standby takes over.
+//! The API split into roles, as separate processes on one PostgreSQL schema (or
+//! one MySQL database, the workers fed from its binlog): a write process, a read
+//! process that forwards mutations to it, and two projection workers behind
+//! leases. The same flows as against `all`, through the read endpoint; then the
+//! leading worker is SIGKILLed and the standby takes over.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -28,24 +29,44 @@ impl Drop for Worker {
     }
 }
 
+/// The flags that put `mada` on `schema` of the PostgreSQL test server.
+fn on_postgres(schema: &str) -> Vec<String> {
+    ["--store", "postgres", "--database-url"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([
+            cqrs_testkit::postgres_url(),
+            "--pg-schema".into(),
+            schema.into(),
+        ])
+        .collect()
+}
+
+/// The flags that put `mada` on `database` of the MySQL test server.
+fn on_mysql(database: &str) -> Vec<String> {
+    ["--store", "mysql", "--mysql-url"]
+        .map(str::to_owned)
+        .into_iter()
+        .chain([
+            cqrs_testkit::mysql_url(),
+            "--mysql-database".into(),
+            database.into(),
+        ])
+        .collect()
+}
+
 /// Starts `mada project` on `schema` (lease time to live 2 s), with `extra` flags.
 pub fn worker(schema: &str, extra: &[&str]) -> Worker {
+    worker_on(&on_postgres(schema), extra)
+}
+
+/// Starts `mada project` on the stores `store` names (lease time to live 2 s), with
+/// `extra` flags.
+fn worker_on(store: &[String], extra: &[&str]) -> Worker {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mada"))
-        .args([
-            "project",
-            "--store",
-            "postgres",
-            "--database-url",
-            &cqrs_testkit::postgres_url(),
-        ])
-        .args([
-            "--pg-schema",
-            schema,
-            "--listen",
-            "127.0.0.1:0",
-            "--project-lease-ttl",
-            "2",
-        ])
+        .arg("project")
+        .args(store)
+        .args(["--listen", "127.0.0.1:0", "--project-lease-ttl", "2"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -65,9 +86,14 @@ pub fn worker(schema: &str, extra: &[&str]) -> Worker {
 
 /// `mada migrate` on `schema` of the test server.
 pub fn migrate(schema: &str) {
+    migrate_on(&on_postgres(schema));
+}
+
+/// `mada migrate` on the stores `store` names.
+fn migrate_on(store: &[String]) {
     let migrated = Command::new(env!("CARGO_BIN_EXE_mada"))
-        .args(["migrate", "--store", "postgres", "--database-url"])
-        .args([&cqrs_testkit::postgres_url(), "--pg-schema", schema])
+        .arg("migrate")
+        .args(store)
         .output()
         .unwrap();
     assert!(
@@ -108,19 +134,59 @@ pub fn token(user: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_worker_kill() {
     let schema = cqrs_testkit::unique_name("mada");
-    let url = cqrs_testkit::postgres_url();
-    migrate(&schema);
-    let workers = [worker(&schema, &[]), worker(&schema, &[])];
-    let envs = [("MADA_JWT_SECRET", SECRET)];
-    let base = [
-        "serve",
-        "--store",
-        "postgres",
-        "--database-url",
-        &url,
-        "--pg-schema",
-        &schema,
+    roles_serve_the_flows_and_survive_a_worker_kill(&on_postgres(&schema), &[]).await;
+    let pool = sqlx::PgPool::connect(&cqrs_testkit::postgres_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// The same on MySQL, the workers fed from the binlog (`--sync cdc`): the standby
+/// takes the lease (`GET_LOCK`, freed with the killed worker's session) and its
+/// binlog reader resumes where the killed one stored its coordinate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roles_run_on_mysql_with_workers_fed_from_the_binlog() {
+    let database = cqrs_testkit::unique_name("mada");
+    roles_serve_the_flows_and_survive_a_worker_kill(&on_mysql(&database), &["--sync", "cdc"]).await;
+    let url = cqrs_testkit::mysql_url();
+    let pool = sqlx::MySqlPool::connect(&url).await.unwrap();
+    let readers: Vec<(Vec<u8>, u64)> = sqlx::query_as(&format!(
+        "SELECT name, position FROM {database}.cqrs_binlog_readers ORDER BY name"
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let names: Vec<String> = readers
+        .iter()
+        .map(|(name, _)| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [format!("{database}_categories"), format!("{database}_plan")],
+        "each projection's binlog reader stored its coordinate"
+    );
+    assert!(readers.iter().all(|(_, position)| *position > 0));
+    sqlx::query(&format!("DROP DATABASE {database}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// Write and read roles and two workers (`worker_flags`) on `store`: the flows
+/// through the read endpoint, then a SIGKILL of the leading worker.
+async fn roles_serve_the_flows_and_survive_a_worker_kill(store: &[String], worker_flags: &[&str]) {
+    migrate_on(store);
+    let workers = [
+        worker_on(store, worker_flags),
+        worker_on(store, worker_flags),
     ];
+    let envs = [("MADA_JWT_SECRET", SECRET)];
+    let base: Vec<&str> = std::iter::once("serve")
+        .chain(store.iter().map(String::as_str))
+        .collect();
     let write = serve(&[&base[..], &["--role", "write"]].concat(), &envs, false);
     let read = serve(
         &[&base[..], &["--role", "read", "--write-url", &write.url]].concat(),
@@ -189,9 +255,4 @@ async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_wo
         killed.elapsed()
     );
     drop((write, read, first, second));
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
 }

@@ -3,9 +3,8 @@
 use chrono::NaiveDate;
 use cqrs_core::{EventStore, EventSubscriber, ReadModelStore};
 use mada::{PlannerOptions, ReadStores, render, scenario};
-use sqlx::PgPool;
 
-use crate::stores::{OnStores, Stores, on_stores};
+use crate::stores::{OnStores, Stores, WriteDb, on_stores};
 use crate::sync;
 use crate::{Cli, SyncKind};
 
@@ -44,11 +43,11 @@ impl OnStores for Demo<'_> {
         let Stores {
             events,
             read,
-            pg,
+            db,
             label,
             ..
         } = stores;
-        run(self.cli, events, read, pg, self.options, self.today, label).await
+        run(self.cli, events, read, db, self.options, self.today, label).await
     }
 }
 
@@ -58,7 +57,7 @@ async fn run<S, P, K>(
     cli: &Cli,
     events: S,
     read: ReadStores<P, K>,
-    pg: Option<&PgPool>,
+    db: WriteDb<'_>,
     options: PlannerOptions,
     today: NaiveDate,
     label: &str,
@@ -74,7 +73,7 @@ where
         SyncKind::Kafka => format!("{}_{}", cli.kafka_prefix, &suffix[suffix.len() - 12..]),
         _ => format!("mada_cdc_{}", &suffix[suffix.len() - 12..]),
     };
-    let mut started = sync::start(cli, events, read, pg, &prefix, options, false).await?;
+    let mut started = sync::start(cli, events, read, db, &prefix, options, false).await?;
     let label = match cli.sync {
         SyncKind::Subscription => label.to_owned(),
         SyncKind::Inline => format!("{label}, read models written inline"),

@@ -6,6 +6,7 @@
 mod dead_letters;
 mod demo;
 mod health;
+mod lease;
 mod notify;
 mod project;
 mod rebuild;

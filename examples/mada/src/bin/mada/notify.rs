@@ -53,7 +53,8 @@ impl OnStores for Notify<'_> {
     {
         let cli = self.cli;
         let pool = stores
-            .pg
+            .db
+            .pg()
             .ok_or("mada notify needs --store postgres")?
             .clone();
         let clock: Arc<dyn Clock> = match &cli.clock_file {

@@ -5,35 +5,52 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{EventStore, EventSubscriber, Projection, ReadModelStore};
-use cqrs_postgres::PgLease;
+use mada::binlog::BinlogFeeds;
 use mada::cdc::CdcFeeds;
 use mada::kafka::KafkaSync;
 use mada::projections::{CategoriesProjection, PlanProjection};
 use mada::{PlannerOptions, StoreFeeds};
 
-use crate::stores::{OnStores, Stores, connect_postgres, on_stores};
+use crate::lease::AnyLease;
+use crate::stores::{OnStores, Stores, WriteDb, connect_postgres, on_stores};
 use crate::{Cli, StoreKind, SyncKind};
 
 /// Creates or upgrades the schema `--pg-schema` (the event store's tables and the
-/// notifier's); safe to run from many processes at once (the migrations lock).
+/// notifier's), or the MySQL database `--mysql-database` (created if missing); safe
+/// to run from many processes at once (the migrations lock).
 pub(crate) async fn migrate(cli: &Cli) -> Result<String, String> {
-    if cli.store != StoreKind::Postgres {
-        return Err("mada migrate needs --store postgres".into());
+    match cli.store {
+        StoreKind::Memory => Err("mada migrate needs --store postgres|mysql".into()),
+        StoreKind::Mysql => {
+            crate::stores::connect_mysql(&cli.mysql_url, &cli.mysql_database, false)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "MySQL database `{}` migrated\n",
+                cli.mysql_database
+            ))
+        }
+        StoreKind::Postgres => {
+            let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
+                .await
+                .map_err(|e| e.to_string())?;
+            mada::notify::outbox::migrate(&pool)
+                .await
+                .map_err(|e| format!("the notifier's tables: {e}"))?;
+            Ok(format!("schema `{}` migrated\n", cli.pg_schema))
+        }
     }
-    let pool = connect_postgres(&cli.database_url, &cli.pg_schema)
-        .await
-        .map_err(|e| e.to_string())?;
-    mada::notify::outbox::migrate(&pool)
-        .await
-        .map_err(|e| format!("the notifier's tables: {e}"))?;
-    Ok(format!("schema `{}` migrated\n", cli.pg_schema))
 }
 
 /// Runs the projections until SIGINT or SIGTERM, serving `/healthz`, `/readyz` and
 /// `/metrics` on `--listen`.
 pub(crate) async fn run(cli: &Cli, options: PlannerOptions) -> Result<String, String> {
-    if cli.store != StoreKind::Postgres {
-        return Err("mada project needs --store postgres: its leases live there".into());
+    if cli.store == StoreKind::Memory {
+        return Err(
+            "mada project needs --store postgres|mysql: its leases live there, and the \
+             events it projects"
+                .into(),
+        );
     }
     if cli.sync == SyncKind::Inline {
         return Err(
@@ -56,33 +73,35 @@ impl OnStores for Project<'_> {
         K: ReadModelStore + Clone + Send + Sync + 'static,
     {
         let cli = self.cli;
-        let pool = stores
-            .pg
-            .ok_or("mada project needs --store postgres")?
-            .clone();
-        let lease = Some((
-            PgLease::new(pool.clone()),
-            Duration::from_secs(cli.project_lease_ttl.max(1)),
-        ));
-        let Stores { events, read, .. } = stores;
-        let handles = match cli.sync {
-            SyncKind::Cdc => {
+        let lease = AnyLease::of(stores.db).ok_or("mada project needs --store postgres|mysql")?;
+        let lease = Some((lease, Duration::from_secs(cli.project_lease_ttl.max(1))));
+        let Stores {
+            events, read, db, ..
+        } = stores;
+        let handles = match (cli.sync, db) {
+            (SyncKind::Cdc, WriteDb::Mysql(pool)) => {
+                let feeds = BinlogFeeds::new(pool, &cli.mysql_url, &crate::sync::cdc_prefix(cli))
+                    .map_err(|e| format!("change-data-capture: {e}"))?;
+                mada::project(&feeds, read, &self.options, lease)
+            }
+            (SyncKind::Cdc, _) => {
+                let pool = db.pg().ok_or("--sync cdc needs --store postgres|mysql")?;
                 let plans = read.plans.checkpoint(PlanProjection::NAME).await;
                 let categories = read.categories.checkpoint(CategoriesProjection::NAME).await;
                 let (plans, categories) = (
                     plans.map_err(|e| e.to_string())?,
                     categories.map_err(|e| e.to_string())?,
                 );
-                let feeds = CdcFeeds::create(&pool, &cli.pg_schema, &events, plans, categories)
+                let feeds = CdcFeeds::create(pool, &cli.pg_schema, &events, plans, categories)
                     .await
                     .map_err(|e| format!("change-data-capture: {e}"))?;
                 mada::project(&feeds, read, &self.options, lease)
             }
-            SyncKind::Kafka => {
+            (SyncKind::Kafka, _) => {
                 let feeds = KafkaSync::new(&cli.kafka_brokers, &cli.kafka_prefix);
                 mada::project(&feeds, read, &self.options, lease)
             }
-            SyncKind::Subscription | SyncKind::Inline => {
+            (SyncKind::Subscription | SyncKind::Inline, _) => {
                 mada::project(&StoreFeeds(events), read, &self.options, lease)
             }
         };
@@ -115,5 +134,12 @@ impl OnStores for Project<'_> {
 }
 
 fn stores_label(cli: &Cli) -> String {
-    format!("schema `{}`, sync {:?}", cli.pg_schema, cli.sync).to_lowercase()
+    match cli.store {
+        StoreKind::Mysql => format!(
+            "MySQL database `{}`, sync {:?}",
+            cli.mysql_database, cli.sync
+        ),
+        _ => format!("schema `{}`, sync {:?}", cli.pg_schema, cli.sync),
+    }
+    .to_lowercase()
 }

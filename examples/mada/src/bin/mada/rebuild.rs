@@ -82,7 +82,10 @@ impl OnStores for Rebuild<'_> {
         P: ReadModelStore + Clone + Send + Sync + 'static,
         K: ReadModelStore + Clone + Send + Sync + 'static,
     {
-        let pool = stores.pg.ok_or("mada rebuild needs --store postgres")?;
+        let pool = stores
+            .db
+            .pg()
+            .ok_or("mada rebuild needs --store postgres")?;
         let lease = Arc::new(PgLease::new(pool.clone()));
         let ttl = Duration::from_secs(self.cli.project_lease_ttl.max(1));
         let bars = MultiProgress::new();

@@ -12,9 +12,8 @@ use mada::server::auth::{Authenticator, Jwks, Keys, hs256_token};
 use mada::server::graphql::QueryLimits;
 use mada::server::{Gauges, ServerConfig};
 use mada::{PlannerOptions, PlannerService, ReadStores, render, scenario};
-use sqlx::PgPool;
 
-use crate::stores::{OnStores, Stores, on_stores};
+use crate::stores::{OnStores, Stores, WriteDb, on_stores};
 use crate::sync;
 use crate::{Cli, Role, StoreKind, SyncKind};
 
@@ -85,10 +84,10 @@ pub(crate) async fn run(
     today: NaiveDate,
 ) -> Result<String, String> {
     sync::check(cli)?;
-    if cli.role != Role::All && cli.store != StoreKind::Postgres {
+    if cli.role != Role::All && cli.store == StoreKind::Memory {
         return Err(
-            "--role write and read need --store postgres: their read models are kept \
-                    by `mada project` processes, which must share the store"
+            "--role write and read need --store postgres|mysql: their read models are \
+             kept by `mada project` processes, which must share the store"
                 .into(),
         );
     }
@@ -130,11 +129,11 @@ impl OnStores for Serve<'_> {
         let Stores {
             events,
             read,
-            pg,
+            db,
             label,
             ..
         } = stores;
-        let stores = (events, read, pg);
+        let stores = (events, read, db);
         start(
             self.cli,
             self.auth,
@@ -153,7 +152,7 @@ async fn start<S, P, K>(
     (auth, secret): (Authenticator, Option<Vec<u8>>),
     options: PlannerOptions,
     today: NaiveDate,
-    (events, read, pg): (S, ReadStores<P, K>, Option<&PgPool>),
+    (events, read, db): (S, ReadStores<P, K>, WriteDb<'_>),
     gauges: Gauges,
     label: &str,
 ) -> Result<String, String>
@@ -166,10 +165,10 @@ where
     // kept across restarts, so the read models resume where they were.
     let prefix = match cli.sync {
         SyncKind::Kafka => cli.kafka_prefix.clone(),
-        _ => cli.pg_schema.clone(),
+        _ => sync::cdc_prefix(cli),
     };
     let reader = cli.role != Role::All;
-    let mut started = sync::start(cli, events, read, pg, &prefix, options, reader).await?;
+    let mut started = sync::start(cli, events, read, db, &prefix, options, reader).await?;
     let planner = Arc::clone(&started.planner);
     let user = cli.user.as_str();
     let demo_data = cli.demo_data.unwrap_or(cli.store == StoreKind::Memory);

@@ -145,14 +145,35 @@ pub(crate) async fn connect_mysql(
     Ok(pool)
 }
 
+/// The database the events are in.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WriteDb<'a> {
+    /// This process's memory.
+    Memory,
+    /// PostgreSQL.
+    Postgres(&'a PgPool),
+    /// MySQL / MariaDB.
+    Mysql(&'a sqlx::MySqlPool),
+}
+
+impl<'a> WriteDb<'a> {
+    /// The PostgreSQL pool, if the events are there.
+    pub(crate) fn pg(self) -> Option<&'a PgPool> {
+        match self {
+            Self::Postgres(pool) => Some(pool),
+            _ => None,
+        }
+    }
+}
+
 /// The stores the flags name, ready for a command to run on.
 pub(crate) struct Stores<'a, S, P, K> {
     /// The event store.
     pub(crate) events: S,
     /// The read-model stores.
     pub(crate) read: ReadStores<P, K>,
-    /// The PostgreSQL pool the events are in, if they are.
-    pub(crate) pg: Option<&'a PgPool>,
+    /// The database the events are in.
+    pub(crate) db: WriteDb<'a>,
     /// The Redis cache in front of the plans, if there is one.
     pub(crate) cache: Option<RedisCache<MongoReadModelStore>>,
     /// What they are, for people.
@@ -182,11 +203,11 @@ pub(crate) async fn on_stores(
         (StoreKind::Memory, ReadStoreKind::Same) => {
             let read = ReadStores::all(MemoryReadModelStore::new());
             let label = "the in-memory store";
-            let (events, pg, cache) = (MemoryEventStore::new(), None, None);
+            let (events, cache) = (MemoryEventStore::new(), None);
             let stores = Stores {
                 events,
                 read,
-                pg,
+                db: WriteDb::Memory,
                 cache,
                 label,
             };
@@ -199,7 +220,7 @@ pub(crate) async fn on_stores(
             let stores = Stores {
                 events,
                 read,
-                pg: None,
+                db: WriteDb::Memory,
                 cache,
                 label,
             };
@@ -219,12 +240,12 @@ pub(crate) async fn on_stores(
             };
             if read_store == ReadStoreKind::Same {
                 let read = ReadStores::all(Arc::new(Aliased::new(
-                    cqrs_mysql::MySqlReadModelStore::new(pool),
+                    cqrs_mysql::MySqlReadModelStore::new(pool.clone()),
                 )));
                 let stores = Stores {
                     events,
                     read,
-                    pg: None,
+                    db: WriteDb::Mysql(&pool),
                     cache: None,
                     label: "the MySQL store",
                 };
@@ -235,7 +256,7 @@ pub(crate) async fn on_stores(
             let stores = Stores {
                 events,
                 read,
-                pg: None,
+                db: WriteDb::Mysql(&pool),
                 cache,
                 label: "the MySQL event store, MongoDB + Redis read stores",
             };
@@ -257,7 +278,7 @@ pub(crate) async fn on_stores(
                 let stores = Stores {
                     events,
                     read,
-                    pg: Some(&pool),
+                    db: WriteDb::Postgres(&pool),
                     cache: None,
                     label,
                 };
@@ -269,7 +290,7 @@ pub(crate) async fn on_stores(
             let stores = Stores {
                 events,
                 read,
-                pg: Some(&pool),
+                db: WriteDb::Postgres(&pool),
                 cache,
                 label,
             };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use cqrs_core::{EventStore, EventSubscriber, Projection, ReadModelStore};
 use cqrs_kafka::KafkaError;
 use cqrs_postgres::PgEventStore;
+use mada::binlog::BinlogFeeds;
 use mada::cdc::CdcFeeds;
 use mada::kafka::KafkaSync;
 use mada::projections::{CategoriesProjection, PlanProjection};
@@ -15,7 +16,7 @@ use mada::{Planner, PlannerOptions, ReadStores};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use crate::stores::START_HINT;
+use crate::stores::{START_HINT, WriteDb};
 use crate::{Cli, ReadStoreKind, StoreKind, SyncKind};
 
 /// Checks the flags fit together before anything is connected.
@@ -32,16 +33,30 @@ pub(crate) fn check(cli: &Cli) -> Result<(), String> {
                     .into(),
             )
         }
-        SyncKind::Cdc if cli.store != StoreKind::Postgres => {
-            Err("--sync cdc needs --store postgres: it reads PostgreSQL's write-ahead log".into())
-        }
+        SyncKind::Cdc if cli.store == StoreKind::Memory => Err(
+            "--sync cdc needs --store postgres|mysql: it reads PostgreSQL's write-ahead log \
+             or MySQL's binlog"
+                .into(),
+        ),
         // `serve` names its slots `{schema}_{projection}`; PostgreSQL allows 63 bytes.
-        SyncKind::Cdc if cli.pg_schema.len() > 40 => Err(format!(
-            "--sync cdc names its replication slots after --pg-schema, which has {} \
+        SyncKind::Cdc if cli.store == StoreKind::Postgres && cli.pg_schema.len() > 40 => {
+            Err(format!(
+                "--sync cdc names its replication slots after --pg-schema, which has {} \
              characters: use at most 40",
-            cli.pg_schema.len()
-        )),
+                cli.pg_schema.len()
+            ))
+        }
         _ => Ok(()),
+    }
+}
+
+/// The prefix of the CDC slots (PostgreSQL: the schema's name) or binlog readers
+/// (MySQL: the database's name, so that two deployments on one server register
+/// as different replicas) of `serve` and `project`, kept across restarts.
+pub(crate) fn cdc_prefix(cli: &Cli) -> String {
+    match cli.store {
+        StoreKind::Mysql => cli.mysql_database.clone(),
+        _ => cli.pg_schema.clone(),
     }
 }
 
@@ -64,16 +79,17 @@ pub(crate) struct Started<S, P, K> {
     relay: Option<JoinHandle<Result<(), KafkaError>>>,
     kafka: Option<KafkaSync>,
     cdc: Option<CdcFeeds>,
+    binlog: Option<BinlogFeeds>,
 }
 
-/// Starts the planner on `events` and `read` (events in the database of `pg`, if
-/// on PostgreSQL), its read models synced per `--sync`; Kafka topics and CDC slots
-/// under `prefix`.
+/// Starts the planner on `events` and `read` (events in `db`), its read models
+/// synced per `--sync`; Kafka topics and CDC slots or binlog readers under
+/// `prefix`.
 pub(crate) async fn start<S, P, K>(
     cli: &Cli,
     events: S,
     read: ReadStores<P, K>,
-    pg: Option<&PgPool>,
+    db: WriteDb<'_>,
     prefix: &str,
     options: PlannerOptions,
     reader: bool,
@@ -83,14 +99,24 @@ where
     P: ReadModelStore + Clone + 'static,
     K: ReadModelStore + Clone + 'static,
 {
-    let (mut relay, mut kafka, mut cdc) = (None, None, None);
+    let (mut relay, mut kafka, mut cdc, mut binlog) = (None, None, None, None);
     let planner = match cli.sync {
         // The API's write and read roles: `mada project` keeps the read models.
         _ if reader => Planner::start_reader(events, read, options),
         SyncKind::Subscription => Planner::start(events, read, options),
         SyncKind::Inline => Planner::start_inline(events, read, options),
+        SyncKind::Cdc if matches!(db, WriteDb::Mysql(_)) => {
+            let WriteDb::Mysql(pool) = db else {
+                unreachable!("matched above")
+            };
+            let feeds = BinlogFeeds::new(pool, &cli.mysql_url, prefix)
+                .map_err(|e| format!("change-data-capture: {e}"))?;
+            let planner = Planner::start_with(events, &feeds, read, options);
+            binlog = Some(feeds);
+            planner
+        }
         SyncKind::Cdc => {
-            let pool = pg.ok_or("--sync cdc needs --store postgres")?;
+            let pool = db.pg().ok_or("--sync cdc needs --store postgres|mysql")?;
             let plans = read.plans.checkpoint(PlanProjection::NAME).await;
             let categories = read.categories.checkpoint(CategoriesProjection::NAME).await;
             let (plans, categories) = (
@@ -122,6 +148,7 @@ where
         relay,
         kafka,
         cdc,
+        binlog,
     })
 }
 
@@ -171,6 +198,11 @@ where
                 && let Err(error) = cdc.drop_slots().await
             {
                 tracing::warn!(%error, "could not drop the demo's replication slots");
+            }
+            if let Some(binlog) = self.binlog
+                && let Err(error) = binlog.forget().await
+            {
+                tracing::warn!(%error, "could not forget the demo's binlog readers");
             }
         }
         stopped
