@@ -13,6 +13,14 @@ step() { printf '\n==> %s (%s)\n' "$*" "$(date +%T)"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The test servers install and start in the background while the code compiles: on
+# a fresh machine their packages, jars and builds take minutes, mostly waiting on
+# the network and the disk. Their log is printed before the tests.
+services_log="$(mktemp)"
+step "test servers, in the background (scripts/services.sh up)"
+scripts/services.sh up >"$services_log" 2>&1 &
+services_pid=$!
+
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -45,8 +53,13 @@ cache="${CQRS_CACHE:-$HOME/.cache/cqrs-rs}"
 (cd deploy/check && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
   GOCACHE="$cache/go/build" go test -count=1 ./...)
 
-step "test servers (scripts/services.sh up)"
-scripts/services.sh up
+step "test servers (waiting for scripts/services.sh up)"
+if ! wait "$services_pid"; then
+  cat "$services_log" >&2
+  echo "scripts/services.sh up failed (its log is above)" >&2
+  exit 1
+fi
+cat "$services_log"
 eval "$(scripts/services.sh env)"
 
 step "cargo test"
