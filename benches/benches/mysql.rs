@@ -1,8 +1,8 @@
 //! MySQL / MariaDB benches against the real server (`scripts/services.sh up mysql`),
 //! beside the peer measured in the same run: commands/s through the repository at
-//! 1, 8 and 64 tasks, beside cqrs-es 0.5 + mysql-es 0.5 running the same MADA goal
-//! commands on the same server; p50 / p99 command latency at 1 and 8 tasks (printed
-//! after criterion).
+//! 1, 8 and 64 tasks — the store with its defaults and with group commit — beside
+//! cqrs-es 0.5 + mysql-es 0.5 running the same MADA goal commands on the same
+//! server; p50 / p99 command latency at 1 and 8 tasks (printed after criterion).
 //!
 //! Run with `cargo bench -p cqrs-benches --bench mysql`.
 
@@ -66,17 +66,25 @@ async fn database(name: &str, connections: u32) -> MySqlPool {
 
 struct Systems {
     ours: Repository<Goal, MySqlEventStore>,
+    grouped: Repository<Goal, MySqlEventStore>,
     peer: Arc<MysqlCqrs<PeerGoal>>,
     ours_goals: Goals,
+    grouped_goals: Goals,
     peer_goals: Goals,
+}
+
+/// A repository as the benches use it: snapshots every 50 events, a cache.
+fn repository(store: MySqlEventStore) -> Repository<Goal, MySqlEventStore> {
+    Repository::new(store)
+        .with_snapshots(SnapshotPolicy::Every(50))
+        .with_cache(10_000)
 }
 
 async fn systems() -> Systems {
     let ours_pool = database(&cqrs_testkit::unique_name("bench"), 80).await;
     cqrs_mysql::migrate(&ours_pool).await.expect("migrate");
-    let ours = Repository::<Goal, _>::new(MySqlEventStore::new(ours_pool))
-        .with_snapshots(SnapshotPolicy::Every(50))
-        .with_cache(10_000);
+    let ours = repository(MySqlEventStore::new(ours_pool.clone()));
+    let grouped = repository(MySqlEventStore::new(ours_pool).with_group_commit(2));
     let peer_pool = database(&cqrs_testkit::unique_name("peer"), 80).await;
     sqlx::raw_sql(PEER_SCHEMA)
         .execute(&peer_pool)
@@ -90,7 +98,8 @@ async fn systems() -> Systems {
     ));
     let max_tasks = TASKS[TASKS.len() - 1];
     let (ours_goals, peer_goals) = (Goals::new(max_tasks), Goals::new(max_tasks));
-    for goal in ours_goals.ids.iter().flatten() {
+    let grouped_goals = Goals::new(max_tasks);
+    for goal in ours_goals.ids.iter().chain(&grouped_goals.ids).flatten() {
         ours.execute(&create_goal(*goal, "bench"), Metadata::new())
             .await
             .expect("create");
@@ -102,8 +111,10 @@ async fn systems() -> Systems {
     }
     Systems {
         ours,
+        grouped,
         peer,
         ours_goals,
+        grouped_goals,
         peer_goals,
     }
 }
@@ -111,19 +122,28 @@ async fn systems() -> Systems {
 #[derive(Clone, Copy, PartialEq)]
 enum Who {
     Ours,
+    Grouped,
     Peer,
 }
 
-const SYSTEMS: [(&str, Who); 2] = [("cqrs-mysql", Who::Ours), ("cqrs-es+mysql-es", Who::Peer)];
+const SYSTEMS: [(&str, Who); 3] = [
+    ("cqrs-mysql", Who::Ours),
+    ("cqrs-mysql-group-commit", Who::Grouped),
+    ("cqrs-es+mysql-es", Who::Peer),
+];
 
 impl commands::Systems for Systems {
     type Who = Who;
 
     async fn run(&self, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
         match who {
-            Who::Ours => {
-                let ours = self.ours.clone();
-                commands::toggling(&self.ours_goals, tasks, per_task, move |_, command| {
+            Who::Ours | Who::Grouped => {
+                let (ours, goals) = if who == Who::Ours {
+                    (self.ours.clone(), &self.ours_goals)
+                } else {
+                    (self.grouped.clone(), &self.grouped_goals)
+                };
+                commands::toggling(goals, tasks, per_task, move |_, command| {
                     let ours = ours.clone();
                     async move {
                         ours.execute(&command, Metadata::new()).await.expect("ours");

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "binlog readers",
         include_str!("../migrations/0003_binlog_readers.sql"),
     ),
+    (
+        4,
+        "group commit",
+        include_str!("../migrations/0004_group_commit.sql"),
+    ),
 ];
 
 /// Creates or upgrades the event store's and the read models' tables (and the

@@ -10,7 +10,7 @@ use sqlx::{Executor, MySqlConnection, Row};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::MySqlEventStore;
+use super::{MySqlEventStore, group};
 
 /// `p_expected` of `cqrs_append`: -1 any, -2 no stream, else the version.
 fn expected(expected: ExpectedVersion) -> Result<i64, Error> {
@@ -53,7 +53,7 @@ fn events_json(request: &AppendRequest) -> Result<String, Error> {
 
 /// `text` as a SQL literal that cannot break out of itself: hexadecimal digits,
 /// converted back to UTF-8 text by the server.
-fn text_literal(text: &str) -> String {
+pub(super) fn text_literal(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut literal = String::with_capacity(text.len() * 2 + 32);
     literal.push_str("CONVERT(X'");
@@ -65,13 +65,25 @@ fn text_literal(text: &str) -> String {
     literal
 }
 
+/// Which transaction a `cqrs_append` call runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The caller's (which commits).
+    Caller = 0,
+    /// One of its own: one round trip.
+    Own = 1,
+    /// A group's: it rolls back to a savepoint of its own if it writes nothing or
+    /// fails, and answers an error as a row.
+    Member = 2,
+}
+
 /// The `CALL` of `cqrs_append` for `request`, its arguments written as literals.
 ///
 /// A procedure's result set comes back over the text protocol only: a prepared
 /// `CALL` announces no columns, so the driver could not read the row. Strings go as
 /// hexadecimal literals, numbers as digits: nothing in a request can change the
 /// statement.
-pub(super) fn call(request: &AppendRequest, own: bool) -> Result<String, Error> {
+pub(super) fn call(request: &AppendRequest, mode: Mode) -> Result<String, Error> {
     let command = request
         .command_id
         .map_or_else(|| "NULL".to_owned(), |id| format!("X'{}'", id.simple()));
@@ -80,19 +92,19 @@ pub(super) fn call(request: &AppendRequest, own: bool) -> Result<String, Error> 
         text_literal(request.stream_id.as_str()),
         expected(request.expected)?,
         text_literal(&events_json(request)?),
-        if own { "TRUE" } else { "FALSE" },
+        mode as u8,
     ))
 }
 
-/// Calls `cqrs_append` for `request` on `executor`: in its own transaction if
-/// `own` (one round trip), else in the executor's (a transaction the caller
-/// commits).
+/// Calls `cqrs_append` for `request` on `conn`, in its own transaction
+/// ([`Mode::Own`], one round trip) or in the connection's ([`Mode::Caller`], a
+/// transaction the caller commits).
 pub(crate) async fn append_one(
     conn: &mut MySqlConnection,
     request: &AppendRequest,
-    own: bool,
+    mode: Mode,
 ) -> Result<AppendResult, Error> {
-    let call = call(request, own)?;
+    let call = call(request, mode)?;
     let row: MySqlRow = conn
         .fetch_one(sqlx::raw_sql(&call))
         .await
@@ -104,6 +116,15 @@ pub(crate) async fn append_one(
 pub(super) fn row_result(row: &MySqlRow, request: &AppendRequest) -> Result<AppendResult, Error> {
     let read = |e| Error::backend_in("append")(e);
     let status: String = row.try_get("status").map_err(read)?;
+    if status == "error" {
+        // A group member's failure, answered as a row.
+        let errno: i64 = row.try_get("errno").map_err(read)?;
+        let message: String = row.try_get("message").map_err(read)?;
+        return Err(Error::backend(
+            "append",
+            format!("the server refused the append (error {errno}): {message}"),
+        ));
+    }
     let previous: u64 = row.try_get("previous_version").map_err(read)?;
     let version: u64 = row.try_get("version").map_err(read)?;
     let position: Option<u64> = row.try_get("position").map_err(read)?;
@@ -154,7 +175,7 @@ impl MySqlEventStore {
             .begin()
             .await
             .map_err(Error::backend_in("append"))?;
-        let result = append_one(&mut tx, request, false).await?;
+        let result = append_one(&mut tx, request, Mode::Caller).await?;
         let events = request.recorded(&result);
         if !events.is_empty() {
             for projection in self.inline.iter() {
@@ -172,13 +193,21 @@ impl EventAppender for MySqlEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            let result = if self.inline.is_empty() {
+            let result = if let Some(queue) = self.group_queue() {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if queue.send(group::Job { request, reply }).await.is_err() {
+                    return Err(Error::Closed("the group-commit workers stopped".into()));
+                }
+                answer.await.unwrap_or_else(|_| {
+                    Err(Error::Closed("the group-commit worker stopped".into()))
+                })
+            } else if self.inline.is_empty() {
                 let mut conn = self
                     .pool
                     .acquire()
                     .await
                     .map_err(Error::backend_in("append"))?;
-                append_one(&mut conn, &request, true).await
+                append_one(&mut conn, &request, Mode::Own).await
             } else {
                 self.append_inline(&request).await
             };

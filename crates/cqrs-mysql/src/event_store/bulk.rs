@@ -8,7 +8,7 @@ use sqlx::mysql::MySqlRow;
 use tracing::Instrument;
 
 use super::MySqlEventStore;
-use super::append::{call, row_result};
+use super::append::{Mode, call, row_result};
 
 /// The most events one bulk append takes.
 const MAX_EVENTS: usize = 1 << 20;
@@ -68,7 +68,7 @@ impl MySqlEventStore {
         }
         let mut calls = String::new();
         for request in &requests {
-            calls.push_str(&call(request, false)?);
+            calls.push_str(&call(request, Mode::Caller)?);
             calls.push_str(";\n");
         }
         let mut tx = self

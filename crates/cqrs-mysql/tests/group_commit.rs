@@ -1,0 +1,199 @@
+//! Group commit: concurrent appends in one transaction, each with its own outcome;
+//! positions stay dense and in commit order, so a subscriber skips nothing.
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::TestDb;
+use cqrs_core::{
+    AppendRequest, Error, EventAppender, EventSubscriber, ExpectedVersion, LogReader, NewEvent,
+    Position, StreamId, StreamReader, Version,
+};
+use cqrs_testkit::event_stores::{self, raw};
+use serde_json::json;
+use uuid::Uuid;
+
+fn event(i: usize) -> NewEvent {
+    raw("Written", json!({ "i": i }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_shared_scenarios_pass_with_group_commit() {
+    let db = TestDb::new(40).await;
+    let store = db.store().with_group_commit(2);
+    event_stores::appends_and_reads_back(store.clone()).await;
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    event_stores::conflicts_write_nothing(db.store().with_group_commit(2)).await;
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    event_stores::racing_writers_lose_nothing(db.store().with_group_commit(2), 32).await;
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    event_stores::racing_command_ids_append_once(db.store().with_group_commit(2), 16).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_streams_and_duplicate_command_ids_in_the_same_groups() {
+    let db = TestDb::new(16).await;
+    let store = db.store().with_group_commit(2);
+    let command = Uuid::now_v7();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                // Every eighth task sends the same command; the others their own streams.
+                let request = if i % 8 == 0 {
+                    AppendRequest::new("paid", ExpectedVersion::Any, vec![event(i)])
+                        .with_command_id(command)
+                } else {
+                    AppendRequest::new(format!("s-{}", i % 5), ExpectedVersion::Any, vec![event(i)])
+                };
+                store.append(request).await.unwrap()
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let paid: Vec<_> = results
+        .iter()
+        .filter(|r| r.stream_id.as_str() == "paid")
+        .collect();
+    assert_eq!(
+        paid.iter().filter(|r| !r.already_handled).count(),
+        1,
+        "the command was appended once"
+    );
+    assert!(
+        paid.iter()
+            .all(|r| r.position == paid[0].position && r.version == Version(1))
+    );
+    let log = store.read_all(Position::START, usize::MAX).await.unwrap();
+    assert_eq!(log.len(), 57);
+    assert!(
+        log.windows(2)
+            .all(|w| w[1].position.0 == w[0].position.0 + 1),
+        "dense"
+    );
+    let mut versions: HashMap<&str, u64> = HashMap::new();
+    for event in &log {
+        let last = versions.entry(event.stream_id.as_str()).or_insert(0);
+        assert_eq!(event.version.0, *last + 1, "{} in order", event.stream_id);
+        *last = event.version.0;
+    }
+    db.drop().await;
+}
+
+/// A member the server refuses (an event id stored before, a stream id too long)
+/// fails alone: the others of its group are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_member_fails_alone() {
+    let db = TestDb::new(16).await;
+    let store = db.store().with_group_commit(1);
+    let stored = event(0);
+    let reused = stored.event_id;
+    store
+        .append(AppendRequest::new(
+            "first",
+            ExpectedVersion::Any,
+            vec![stored],
+        ))
+        .await
+        .unwrap();
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut e = event(i);
+                    // A stream id too long in the first round (its group goes one
+                    // by one), an event id stored before in the others.
+                    let stream = match i {
+                        7 if round == 0 => "x".repeat(300),
+                        _ => format!("s-{round}-{i}"),
+                    };
+                    if i == 11 && round > 0 {
+                        e.event_id = reused;
+                    }
+                    store
+                        .append(AppendRequest::new(stream, ExpectedVersion::Any, vec![e]))
+                        .await
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let result = task.await.unwrap();
+            match (round, i) {
+                (0, 7) | (1.., 11) => assert!(
+                    matches!(result, Err(Error::Backend { .. })),
+                    "{i}: {result:?}"
+                ),
+                _ => assert!(result.is_ok(), "{i}: {result:?}"),
+            }
+        }
+    }
+    let stats = store.group_commit_stats();
+    assert!(
+        stats.groups >= 4 && stats.grouped_appends > 40,
+        "the appends went in groups: {stats:?}"
+    );
+    let log = store.read_all(Position::START, usize::MAX).await.unwrap();
+    assert_eq!(log.len(), 1 + 5 * 23);
+    assert!(
+        log.windows(2)
+            .all(|w| w[1].position.0 == w[0].position.0 + 1),
+        "dense"
+    );
+    let s = store
+        .read_stream(&StreamId::new("s-4-23"), Version::INITIAL, 10)
+        .await
+        .unwrap();
+    assert_eq!(s.len(), 1);
+    db.drop().await;
+}
+
+/// Writers appending through groups while a subscriber tails the log: exactly the
+/// acknowledged events, once, in position order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tailing_subscriber_gets_every_grouped_append_once_in_order() {
+    let db = TestDb::new(24).await;
+    let store = db.store().with_group_commit(2);
+    let mut subscription = store.subscribe(Position::START, 50);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut committed = Vec::new();
+                for t in 0..40 {
+                    let events = vec![event(t), event(t + 1000)];
+                    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+                    let stream = format!("w-{}", (w + t) % 7);
+                    store
+                        .append(AppendRequest::new(stream, ExpectedVersion::Any, events))
+                        .await
+                        .unwrap();
+                    committed.extend(ids);
+                }
+                committed
+            })
+        })
+        .collect();
+    let (committed, delivered) = event_stores::tail_while_writing(&mut subscription, writers).await;
+    let ids: Vec<Uuid> = delivered.iter().map(|e| e.event_id).collect();
+    let unique: HashSet<Uuid> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "none twice");
+    assert_eq!(unique, committed, "every acknowledged event");
+    assert!(
+        delivered
+            .windows(2)
+            .all(|w| w[1].position.0 == w[0].position.0 + 1),
+        "in position order, dense"
+    );
+    db.drop().await;
+}
