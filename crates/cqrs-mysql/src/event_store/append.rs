@@ -7,7 +7,9 @@ use cqrs_core::{
 use serde::Serialize;
 use sqlx::mysql::MySqlRow;
 use sqlx::{Executor, MySqlConnection, Row};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing::Instrument;
+
 use uuid::Uuid;
 
 use super::{MySqlEventStore, group};
@@ -189,27 +191,69 @@ impl MySqlEventStore {
     }
 }
 
+impl MySqlEventStore {
+    /// An append in a transaction of its own: one round trip.
+    async fn append_alone(&self, request: &AppendRequest) -> Result<AppendResult, Error> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::backend_in("append"))?;
+        append_one(&mut conn, request, Mode::Own).await
+    }
+
+    /// An append through the group-commit queue.
+    async fn append_grouped(
+        queue: tokio::sync::mpsc::Sender<group::Job>,
+        request: AppendRequest,
+    ) -> Result<AppendResult, Error> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if queue.send(group::Job { request, reply }).await.is_err() {
+            return Err(Error::Closed("the group-commit workers stopped".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(Error::Closed("the group-commit worker stopped".into())))
+    }
+}
+
+/// Counts this store's appends in progress while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    /// Counts one more; says whether it is the only one.
+    fn enter(count: &'a AtomicUsize) -> (Self, bool) {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        (Self(count), before == 0)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl EventAppender for MySqlEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            let result = if let Some(queue) = self.group_queue() {
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                if queue.send(group::Job { request, reply }).await.is_err() {
-                    return Err(Error::Closed("the group-commit workers stopped".into()));
+            let result = match self.group_queue() {
+                // With group commit, an append while no other is in progress goes
+                // straight to the server: no queue, no task switch. Those that
+                // come while one is in progress wait in the queue and share
+                // commits.
+                Some(queue) => {
+                    let (_in_flight, alone) = InFlight::enter(&self.in_flight);
+                    if alone {
+                        self.group_counters.alone();
+                        self.append_alone(&request).await
+                    } else {
+                        Self::append_grouped(queue, request).await
+                    }
                 }
-                answer.await.unwrap_or_else(|_| {
-                    Err(Error::Closed("the group-commit worker stopped".into()))
-                })
-            } else if self.inline.is_empty() {
-                let mut conn = self
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(Error::backend_in("append"))?;
-                append_one(&mut conn, &request, Mode::Own).await
-            } else {
-                self.append_inline(&request).await
+                None if self.inline.is_empty() => self.append_alone(&request).await,
+                None => self.append_inline(&request).await,
             };
             if matches!(&result, Ok(r) if r.position.is_some() && !r.already_handled) {
                 self.wake.bump();

@@ -44,7 +44,8 @@ pub struct GroupCommitStats {
     pub groups: u64,
     /// Appends that went in those transactions.
     pub grouped_appends: u64,
-    /// Appends that went alone (nobody else waiting, or one a group could not take).
+    /// Appends that went alone (none other in progress, nobody else waiting, or one
+    /// a group could not take).
     pub alone: u64,
 }
 
@@ -57,6 +58,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts an append that went alone without the queue.
+    pub(crate) fn alone(&self) {
+        self.alone.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn stats(&self) -> GroupCommitStats {
         GroupCommitStats {
             groups: self.groups.load(Ordering::Relaxed),

@@ -40,6 +40,8 @@ pub struct MySqlEventStore {
     group: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<group::Job>>>>,
     /// What group commit did, across this store's clones.
     group_counters: Arc<group::Counters>,
+    /// Appends in progress, across this store's clones.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for MySqlEventStore {
@@ -66,6 +68,7 @@ impl MySqlEventStore {
             group_workers: 0,
             group: Arc::default(),
             group_counters: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
