@@ -1,6 +1,7 @@
 //! MySQL / MariaDB benches against the real server (`scripts/services.sh up mysql`),
 //! beside the peer measured in the same run: commands/s through the repository at
-//! 1, 8 and 64 tasks — the store with its defaults and with group commit — beside
+//! 1, 8 and 64 tasks — the store with its defaults (group commit) and without group
+//! commit — beside
 //! cqrs-es 0.5 + mysql-es 0.5 running the same MADA goal commands on the same
 //! server; p50 / p99 command latency at 1 and 8 tasks (printed after criterion).
 //!
@@ -66,10 +67,10 @@ async fn database(name: &str, connections: u32) -> MySqlPool {
 
 struct Systems {
     ours: Repository<Goal, MySqlEventStore>,
-    grouped: Repository<Goal, MySqlEventStore>,
+    single: Repository<Goal, MySqlEventStore>,
     peer: Arc<MysqlCqrs<PeerGoal>>,
     ours_goals: Goals,
-    grouped_goals: Goals,
+    single_goals: Goals,
     peer_goals: Goals,
 }
 
@@ -84,7 +85,7 @@ async fn systems() -> Systems {
     let ours_pool = database(&cqrs_testkit::unique_name("bench"), 80).await;
     cqrs_mysql::migrate(&ours_pool).await.expect("migrate");
     let ours = repository(MySqlEventStore::new(ours_pool.clone()));
-    let grouped = repository(MySqlEventStore::new(ours_pool).with_group_commit(2));
+    let single = repository(MySqlEventStore::new(ours_pool).with_group_commit(0));
     let peer_pool = database(&cqrs_testkit::unique_name("peer"), 80).await;
     sqlx::raw_sql(PEER_SCHEMA)
         .execute(&peer_pool)
@@ -98,8 +99,8 @@ async fn systems() -> Systems {
     ));
     let max_tasks = TASKS[TASKS.len() - 1];
     let (ours_goals, peer_goals) = (Goals::new(max_tasks), Goals::new(max_tasks));
-    let grouped_goals = Goals::new(max_tasks);
-    for goal in ours_goals.ids.iter().chain(&grouped_goals.ids).flatten() {
+    let single_goals = Goals::new(max_tasks);
+    for goal in ours_goals.ids.iter().chain(&single_goals.ids).flatten() {
         ours.execute(&create_goal(*goal, "bench"), Metadata::new())
             .await
             .expect("create");
@@ -111,10 +112,10 @@ async fn systems() -> Systems {
     }
     Systems {
         ours,
-        grouped,
+        single,
         peer,
         ours_goals,
-        grouped_goals,
+        single_goals,
         peer_goals,
     }
 }
@@ -122,13 +123,13 @@ async fn systems() -> Systems {
 #[derive(Clone, Copy, PartialEq)]
 enum Who {
     Ours,
-    Grouped,
+    Single,
     Peer,
 }
 
 const SYSTEMS: [(&str, Who); 3] = [
     ("cqrs-mysql", Who::Ours),
-    ("cqrs-mysql-group-commit", Who::Grouped),
+    ("cqrs-mysql-no-group-commit", Who::Single),
     ("cqrs-es+mysql-es", Who::Peer),
 ];
 
@@ -137,11 +138,11 @@ impl commands::Systems for Systems {
 
     async fn run(&self, who: Who, tasks: usize, per_task: usize) -> Vec<Duration> {
         match who {
-            Who::Ours | Who::Grouped => {
+            Who::Ours | Who::Single => {
                 let (ours, goals) = if who == Who::Ours {
                     (self.ours.clone(), &self.ours_goals)
                 } else {
-                    (self.grouped.clone(), &self.grouped_goals)
+                    (self.single.clone(), &self.single_goals)
                 };
                 commands::toggling(goals, tasks, per_task, move |_, command| {
                     let ours = ours.clone();

@@ -1,5 +1,6 @@
-//! Group commit: concurrent appends in one transaction, each with its own outcome;
-//! positions stay dense and in commit order, so a subscriber skips nothing.
+//! Group commit (on by default): concurrent appends in one transaction, each with
+//! its own outcome; positions stay dense and in commit order, so a subscriber skips
+//! nothing. And the same scenarios with it turned off.
 
 #![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
 
@@ -12,6 +13,7 @@ use cqrs_core::{
     AppendRequest, Error, EventAppender, EventSubscriber, ExpectedVersion, LogReader, NewEvent,
     Position, StreamId, StreamReader, Version,
 };
+use cqrs_mysql::GroupCommitStats;
 use cqrs_testkit::event_stores::{self, raw};
 use serde_json::json;
 use uuid::Uuid;
@@ -34,6 +36,28 @@ async fn the_shared_scenarios_pass_with_group_commit() {
     db.drop().await;
     let db = TestDb::new(40).await;
     event_stores::racing_command_ids_append_once(db.store().with_group_commit(2), 16).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_shared_scenarios_pass_without_group_commit() {
+    let db = TestDb::new(40).await;
+    event_stores::appends_and_reads_back(db.store().with_group_commit(0)).await;
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    event_stores::conflicts_write_nothing(db.store().with_group_commit(0)).await;
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    let store = db.store().with_group_commit(0);
+    event_stores::racing_writers_lose_nothing(store.clone(), 32).await;
+    assert_eq!(
+        store.group_commit_stats(),
+        GroupCommitStats::default(),
+        "off"
+    );
+    db.drop().await;
+    let db = TestDb::new(40).await;
+    event_stores::racing_command_ids_append_once(db.store().with_group_commit(0), 16).await;
     db.drop().await;
 }
 

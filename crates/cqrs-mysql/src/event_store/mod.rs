@@ -55,6 +55,10 @@ impl std::fmt::Debug for MySqlEventStore {
 }
 
 impl MySqlEventStore {
+    /// The default number of group-commit transactions at once (see
+    /// [`with_group_commit`](Self::with_group_commit)).
+    pub const DEFAULT_GROUP_WORKERS: usize = 2;
+
     /// The default time between two polls of a subscription with nothing new.
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -65,7 +69,7 @@ impl MySqlEventStore {
             wake: Arc::new(wake::Poller::new(Self::DEFAULT_POLL_INTERVAL)),
             pool,
             inline: Arc::new([]),
-            group_workers: 0,
+            group_workers: Self::DEFAULT_GROUP_WORKERS,
             group: Arc::default(),
             group_counters: Arc::default(),
             in_flight: Arc::default(),
@@ -93,16 +97,19 @@ impl MySqlEventStore {
         self
     }
 
-    /// Turns on group commit with `workers` concurrent transactions (0 turns it
-    /// off, the default): concurrent appends are queued, and each worker sends every
-    /// append waiting (up to 256, and 4 MiB of SQL) in one transaction and one round
-    /// trip, so they share one commit: one flush of the redo log and binlog, one
-    /// turn of the log tail's lock. Each append still succeeds, conflicts or fails
-    /// on its own (a savepoint each); an error that ends the whole transaction (a
-    /// deadlock, a lost connection) fails every append of its group with
-    /// [`Error::Backend`](cqrs_core::Error::Backend). An append alone waits for
-    /// nobody. Not used with inline projections (their appends keep their own
-    /// transactions). See the crate docs for the measured effect.
+    /// Sets group commit to `workers` concurrent transactions (0 turns it off; on
+    /// by default with [`DEFAULT_GROUP_WORKERS`](Self::DEFAULT_GROUP_WORKERS)). An
+    /// append while no other of this store (and its clones) is in progress goes
+    /// straight to the server, in a transaction of its own. Appends that come while
+    /// one is in progress are queued, and each worker sends every append waiting
+    /// (up to 256, and 4 MiB of SQL) in one transaction and one round trip, so they
+    /// share one commit: one flush of the redo log and binlog, one turn of the log
+    /// tail's lock. Each append still succeeds, conflicts or fails on its own (a
+    /// savepoint each); an error that ends the whole transaction (a deadlock, a lost
+    /// connection) fails every append of its group with
+    /// [`Error::Backend`](cqrs_core::Error::Backend). Not used with inline
+    /// projections (their appends keep their own transactions). The crate docs give
+    /// the measured effect.
     #[must_use]
     pub fn with_group_commit(mut self, workers: usize) -> Self {
         self.group_workers = workers;
