@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use common::TestDb;
 use cqrs_core::{
@@ -65,52 +65,13 @@ async fn the_shared_scenarios_pass_without_group_commit() {
 async fn many_streams_and_duplicate_command_ids_in_the_same_groups() {
     let db = TestDb::new(16).await;
     let store = db.store().with_group_commit(2);
-    let command = Uuid::now_v7();
-    let tasks: Vec<_> = (0..64)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                // Every eighth task sends the same command; the others their own streams.
-                let request = if i % 8 == 0 {
-                    AppendRequest::new("paid", ExpectedVersion::Any, vec![event(i)])
-                        .with_command_id(command)
-                } else {
-                    AppendRequest::new(format!("s-{}", i % 5), ExpectedVersion::Any, vec![event(i)])
-                };
-                store.append(request).await.unwrap()
-            })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.unwrap());
-    }
-    let paid: Vec<_> = results
-        .iter()
-        .filter(|r| r.stream_id.as_str() == "paid")
-        .collect();
-    assert_eq!(
-        paid.iter().filter(|r| !r.already_handled).count(),
-        1,
-        "the command was appended once"
-    );
-    assert!(
-        paid.iter()
-            .all(|r| r.position == paid[0].position && r.version == Version(1))
-    );
+    event_stores::grouped_appends_keep_their_own_outcomes(store.clone()).await;
     let log = store.read_all(Position::START, usize::MAX).await.unwrap();
-    assert_eq!(log.len(), 57);
     assert!(
         log.windows(2)
             .all(|w| w[1].position.0 == w[0].position.0 + 1),
         "dense"
     );
-    let mut versions: HashMap<&str, u64> = HashMap::new();
-    for event in &log {
-        let last = versions.entry(event.stream_id.as_str()).or_insert(0);
-        assert_eq!(event.version.0, *last + 1, "{} in order", event.stream_id);
-        *last = event.version.0;
-    }
     db.drop().await;
 }
 

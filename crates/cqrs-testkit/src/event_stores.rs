@@ -452,6 +452,76 @@ pub async fn old_schema_versions_are_upcast<S: EventStore>(store: S) {
     );
 }
 
+/// 64 tasks append at once to a store that groups concurrent appends: every eighth
+/// sends the same command id to one stream, the others one event each to five
+/// shared streams. The command is appended once (the copies are answered as
+/// handled, with its position), every other append lands, each stream's versions
+/// are in order without a hole, and positions increase along the log.
+///
+/// # Panics
+/// If an append fails, the command is appended twice, or the log is not as above
+/// within 30 s.
+pub async fn grouped_appends_keep_their_own_outcomes<S>(store: S)
+where
+    S: EventStore + Clone + 'static,
+{
+    let command = Uuid::now_v7();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let event = raw("Written", json!({ "i": i }));
+                let request = if i % 8 == 0 {
+                    AppendRequest::new("paid", ExpectedVersion::Any, vec![event])
+                        .with_command_id(command)
+                } else {
+                    AppendRequest::new(format!("s-{}", i % 5), ExpectedVersion::Any, vec![event])
+                };
+                store.append(request).await.expect("append")
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    let paid: Vec<_> = results
+        .iter()
+        .filter(|r| r.stream_id.as_str() == "paid")
+        .collect();
+    assert_eq!(
+        paid.iter().filter(|r| !r.already_handled).count(),
+        1,
+        "the command was appended once"
+    );
+    assert!(
+        paid.iter()
+            .all(|r| r.position == paid[0].position && r.version == Version(1)),
+        "every copy answered with the one append"
+    );
+    // The log as readers see it (a store may hold back positions until earlier
+    // transactions elsewhere settle).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = store
+            .read_all(Position::START, usize::MAX)
+            .await
+            .expect("read_all");
+        if log.len() >= 57 || tokio::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(log.len(), 57, "7 appends of the command collapsed into 1");
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+    let mut versions: HashMap<&str, u64> = HashMap::new();
+    for event in &log {
+        let last = versions.entry(event.stream_id.as_str()).or_insert(0);
+        assert_eq!(event.version.0, *last + 1, "{} in order", event.stream_id);
+        *last = event.version.0;
+    }
+}
+
 /// Reads `subscription` while `writers` run, until they have all finished and it has
 /// been quiet for half a second (at most 180 s in all); returns the ids the writers
 /// say they committed and every event the subscription delivered, in order.
