@@ -79,7 +79,7 @@ async fn systems() -> Systems {
     let quiet = Repository::<Goal, _>::new(ours.store().clone().with_notifications(false))
         .with_snapshots(SnapshotPolicy::Every(50))
         .with_cache(10_000);
-    let grouped = Repository::<Goal, _>::new(ours.store().clone().with_group_commit(2))
+    let grouped = Repository::<Goal, _>::new(ours.store().clone().with_group_commit(0))
         .with_snapshots(SnapshotPolicy::Every(50))
         .with_cache(10_000);
     let max_tasks = TASKS[TASKS.len() - 1];
@@ -134,7 +134,7 @@ enum Who {
 const SYSTEMS: [(&str, Who); 4] = [
     ("cqrs-postgres", Who::Ours),
     ("cqrs-postgres-no-notify", Who::Quiet),
-    ("cqrs-postgres-group-commit", Who::Grouped),
+    ("cqrs-postgres-no-group-commit", Who::Grouped),
     ("cqrs-es+postgres-es", Who::Peer),
 ];
 

@@ -114,6 +114,7 @@ impl MySqlEventStore {
     pub fn with_group_commit(mut self, workers: usize) -> Self {
         self.group_workers = workers;
         self.group = Arc::default();
+        self.in_flight = Arc::default();
         self
     }
 

@@ -1,5 +1,7 @@
 //! Appending: [`EventAppender`] for [`PgEventStore`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use cqrs_core::{AppendRequest, AppendResult, Error, EventAppender};
 use sqlx::PgExecutor;
 use tracing::Instrument;
@@ -53,6 +55,23 @@ impl PgEventStore {
     }
 }
 
+/// Counts a store's appends in progress while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    /// Counts one more; says whether it is the only one.
+    fn enter(count: &'a AtomicUsize) -> (Self, bool) {
+        let before = count.fetch_add(1, Ordering::AcqRel);
+        (Self(count), before == 0)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
@@ -61,6 +80,13 @@ impl EventAppender for PgEventStore {
                 return self.append_inline(&request).await;
             }
             if let Some(queue) = self.group_queue() {
+                // An append while no other is in progress goes straight to the
+                // server: no queue, no task switch. Those that come meanwhile
+                // share commits.
+                let (_in_flight, alone) = InFlight::enter(&self.in_flight);
+                if alone {
+                    return append_one(&self.pool, &request, self.notify).await;
+                }
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 if queue.send(Job { request, reply }).await.is_err() {
                     return Err(Error::Closed("the group-commit workers stopped".into()));

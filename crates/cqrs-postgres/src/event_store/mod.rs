@@ -41,6 +41,8 @@ pub struct PgEventStore {
     notify: bool,
     group_workers: usize,
     group: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<group::Job>>>>,
+    /// Appends in progress, across this store's clones.
+    pub(crate) in_flight: Arc<std::sync::atomic::AtomicUsize>,
     listen: Arc<crate::subscription::Listener>,
     inline: Arc<Vec<Arc<dyn InlineProjection>>>,
 }
@@ -66,6 +68,10 @@ impl PgEventStore {
     /// without a notification.
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+    /// The default number of group-commit transactions at once (see
+    /// [`with_group_commit`](Self::with_group_commit)).
+    pub const DEFAULT_GROUP_WORKERS: usize = 2;
+
     /// A store over `pool`. Does not touch the schema: call
     /// [`migrate`](Self::migrate) once, or use [`connect`](Self::connect).
     pub fn new(pool: PgPool) -> Self {
@@ -74,8 +80,9 @@ impl PgEventStore {
             pool,
             poll_interval: Self::DEFAULT_POLL_INTERVAL,
             notify: true,
-            group_workers: 0,
+            group_workers: Self::DEFAULT_GROUP_WORKERS,
             group: Arc::default(),
+            in_flight: Arc::default(),
             inline: Arc::default(),
         }
     }
@@ -154,20 +161,26 @@ impl PgEventStore {
     #[must_use]
     pub fn with_notifications(mut self, notify: bool) -> Self {
         self.notify = notify;
+        // The group-commit workers notify as the store did when they started.
+        self.group = Arc::default();
+        self.in_flight = Arc::default();
         self
     }
 
-    /// Turns on group commit with `workers` concurrent transactions (0 turns it
-    /// off, the default): concurrent appends are queued and each worker runs every
-    /// append waiting, up to 256, in one transaction and one round trip, so their
-    /// commits share one WAL flush and one notification. Each append still succeeds
-    /// or conflicts on its own. An append alone waits for nobody; under load,
-    /// throughput rises and an append may wait for the group before it. Not used for
-    /// stores with inline projections (their appends keep their own transactions).
+    /// Sets group commit to `workers` concurrent transactions (0 turns it off; on by
+    /// default with [`DEFAULT_GROUP_WORKERS`](Self::DEFAULT_GROUP_WORKERS)). An
+    /// append while no other of this store (and its clones) is in progress goes
+    /// straight to the server through the single-append function. Appends that come
+    /// while one is in progress are queued, and each worker runs every append
+    /// waiting, up to 256, in one transaction and one round trip, so their commits
+    /// share one WAL flush and one notification. Each append still succeeds or
+    /// conflicts on its own. Not used for stores with inline projections (their
+    /// appends keep their own transactions).
     #[must_use]
     pub fn with_group_commit(mut self, workers: usize) -> Self {
         self.group_workers = workers;
         self.group = Arc::default();
+        self.in_flight = Arc::default();
         self
     }
 
