@@ -136,3 +136,58 @@ async fn without_notifications_subscriptions_find_events_by_polling() {
     assert_eq!(batch[0].position, appended.position.unwrap());
     db.drop().await;
 }
+
+/// Notifications (sent after commit, coalesced) wake a subscriber of another store
+/// value — another process, as far as the server knows — long before its poll: a
+/// burst of concurrent appends is delivered with its poll an hour away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_wake_subscribers_elsewhere_at_once_after_a_burst() {
+    let db = TestDb::new(12).await;
+    let writer = db.store();
+    let reader = cqrs_postgres::PgEventStore::new(db.pool.clone())
+        .with_poll_interval(Duration::from_secs(3600));
+    let mut subscription = reader.subscribe(Position::START, 100);
+    // Its first read finds nothing; then it waits for a wake-up (and its LISTEN
+    // connection is open).
+    let first = tokio::time::timeout(Duration::from_millis(500), subscription.next()).await;
+    assert!(first.is_err(), "nothing to deliver yet");
+    let appends: Vec<_> = (0..20)
+        .map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                cqrs_core::EventAppender::append(
+                    &writer,
+                    cqrs_core::AppendRequest::new(
+                        format!("burst-{i}"),
+                        cqrs_core::ExpectedVersion::NoStream,
+                        vec![cqrs_core::NewEvent {
+                            event_id: Uuid::now_v7(),
+                            event: cqrs_core::RawEvent {
+                                event_type: "A".into(),
+                                schema_version: 1,
+                                payload: serde_json::json!({ "i": i }),
+                            },
+                            metadata: cqrs_core::Metadata::new(),
+                        }],
+                    ),
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for append in appends {
+        append.await.unwrap();
+    }
+    let mut delivered = 0;
+    while delivered < 20 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("woken by a notification, not the hourly poll")
+            .unwrap()
+            .unwrap();
+        delivered += batch.len();
+    }
+    assert_eq!(delivered, 20);
+    db.drop().await;
+}

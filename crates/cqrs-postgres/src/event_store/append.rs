@@ -12,11 +12,11 @@ use super::group::{Job, Outcome as GroupOutcome};
 use super::row::AppendRow;
 
 /// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction) and
-/// turns its row into the port's result.
+/// turns its row into the port's result. It sends no notification: the store's
+/// notifier does, after commit (see [`PgEventStore::with_notifications`]).
 pub(super) async fn append_one<'e>(
     executor: impl PgExecutor<'e>,
     request: &AppendRequest,
-    notify: bool,
 ) -> Result<AppendResult, Error> {
     let mut events = EventColumns::default();
     events.push(1, &request.events)?;
@@ -26,7 +26,7 @@ pub(super) async fn append_one<'e>(
         .bind(request.command_id);
     let row: AppendRow = events
         .bind(query)
-        .bind(notify)
+        .bind(false)
         .fetch_one(executor)
         .await
         .map_err(Error::backend_in("append"))?;
@@ -41,7 +41,7 @@ impl PgEventStore {
             .begin()
             .await
             .map_err(Error::backend_in("append"))?;
-        let result = append_one(&mut *tx, request, self.notify).await?;
+        let result = append_one(&mut *tx, request).await?;
         if !result.already_handled && result.position.is_some() {
             let events = request.recorded(&result);
             for projection in self.inline.iter() {
@@ -55,14 +55,21 @@ impl PgEventStore {
     }
 }
 
+/// With group commit, how many appends in progress go straight to the server
+/// before the next ones queue for a group. Measured (BENCHMARKS.md): at 8
+/// concurrent appends the single-append path outruns groups of a few, whose
+/// heavier function and two transactions at a time cost more than PostgreSQL's
+/// own overlapping of commits saves; at 64, groups win several times over.
+const DIRECT_APPENDS: usize = 8;
+
 /// Counts a store's appends in progress while it lives.
 struct InFlight<'a>(&'a AtomicUsize);
 
 impl<'a> InFlight<'a> {
-    /// Counts one more; says whether it is the only one.
-    fn enter(count: &'a AtomicUsize) -> (Self, bool) {
+    /// Counts one more; says how many were in progress before it.
+    fn enter(count: &'a AtomicUsize) -> (Self, usize) {
         let before = count.fetch_add(1, Ordering::AcqRel);
-        (Self(count), before == 0)
+        (Self(count), before)
     }
 }
 
@@ -72,35 +79,46 @@ impl Drop for InFlight<'_> {
     }
 }
 
+impl PgEventStore {
+    /// The append, by the way the store is set up: inline, straight, or grouped.
+    async fn append_routed(&self, request: AppendRequest) -> Result<AppendResult, Error> {
+        if !self.inline.is_empty() {
+            return self.append_inline(&request).await;
+        }
+        let Some(queue) = self.group_queue() else {
+            return append_one(&self.pool, &request).await;
+        };
+        // While few appends are in progress, each goes straight to the server (no
+        // queue, no task switch): PostgreSQL overlaps their commits' WAL flushes
+        // itself. Beyond that, they queue and share transactions.
+        let (_in_flight, before) = InFlight::enter(&self.in_flight);
+        if before < DIRECT_APPENDS {
+            return append_one(&self.pool, &request).await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if queue.send(Job { request, reply }).await.is_err() {
+            return Err(Error::Closed("the group-commit workers stopped".into()));
+        }
+        match answer.await {
+            Ok(Ok(GroupOutcome::Done(result))) => result,
+            Ok(Ok(GroupOutcome::Retry(request))) => append_one(&self.pool, &request).await,
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
+        }
+    }
+}
+
 impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            if !self.inline.is_empty() {
-                return self.append_inline(&request).await;
-            }
-            if let Some(queue) = self.group_queue() {
-                // An append while no other is in progress goes straight to the
-                // server: no queue, no task switch. Those that come meanwhile
-                // share commits.
-                let (_in_flight, alone) = InFlight::enter(&self.in_flight);
-                if alone {
-                    return append_one(&self.pool, &request, self.notify).await;
+            let result = self.append_routed(request).await;
+            if let Ok(appended) = &result {
+                if !appended.already_handled {
+                    self.appended(appended.position);
                 }
-                let (reply, answer) = tokio::sync::oneshot::channel();
-                if queue.send(Job { request, reply }).await.is_err() {
-                    return Err(Error::Closed("the group-commit workers stopped".into()));
-                }
-                return match answer.await {
-                    Ok(Ok(GroupOutcome::Done(result))) => result,
-                    Ok(Ok(GroupOutcome::Retry(request))) => {
-                        append_one(&self.pool, &request, self.notify).await
-                    }
-                    Ok(Err(error)) => Err(error),
-                    Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
-                };
             }
-            append_one(&self.pool, &request, self.notify).await
+            result
         }
         .instrument(span)
         .await
