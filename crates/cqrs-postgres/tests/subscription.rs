@@ -137,9 +137,9 @@ async fn without_notifications_subscriptions_find_events_by_polling() {
     db.drop().await;
 }
 
-/// Notifications (sent after commit, coalesced) wake a subscriber of another store
-/// value — another process, as far as the server knows — long before its poll: a
-/// burst of concurrent appends is delivered with its poll an hour away.
+/// Notifications wake a subscriber of another store value — another process, as far
+/// as the server knows — long before its poll: a burst of concurrent appends (some
+/// straight, some in groups) is delivered with its poll an hour away.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_wake_subscribers_elsewhere_at_once_after_a_burst() {
     let db = TestDb::new(12).await;

@@ -12,11 +12,11 @@ use super::group::{Job, Outcome as GroupOutcome};
 use super::row::AppendRow;
 
 /// Calls `cqrs_append` for `request` on `executor` (the pool, or a transaction) and
-/// turns its row into the port's result. It sends no notification: the store's
-/// notifier does, after commit (see [`PgEventStore::with_notifications`]).
+/// turns its row into the port's result.
 pub(super) async fn append_one<'e>(
     executor: impl PgExecutor<'e>,
     request: &AppendRequest,
+    notify: bool,
 ) -> Result<AppendResult, Error> {
     let mut events = EventColumns::default();
     events.push(1, &request.events)?;
@@ -26,7 +26,7 @@ pub(super) async fn append_one<'e>(
         .bind(request.command_id);
     let row: AppendRow = events
         .bind(query)
-        .bind(false)
+        .bind(notify)
         .fetch_one(executor)
         .await
         .map_err(Error::backend_in("append"))?;
@@ -41,7 +41,7 @@ impl PgEventStore {
             .begin()
             .await
             .map_err(Error::backend_in("append"))?;
-        let result = append_one(&mut *tx, request).await?;
+        let result = append_one(&mut *tx, request, self.notify).await?;
         if !result.already_handled && result.position.is_some() {
             let events = request.recorded(&result);
             for projection in self.inline.iter() {
@@ -79,46 +79,36 @@ impl Drop for InFlight<'_> {
     }
 }
 
-impl PgEventStore {
-    /// The append, by the way the store is set up: inline, straight, or grouped.
-    async fn append_routed(&self, request: AppendRequest) -> Result<AppendResult, Error> {
-        if !self.inline.is_empty() {
-            return self.append_inline(&request).await;
-        }
-        let Some(queue) = self.group_queue() else {
-            return append_one(&self.pool, &request).await;
-        };
-        // While few appends are in progress, each goes straight to the server (no
-        // queue, no task switch): PostgreSQL overlaps their commits' WAL flushes
-        // itself. Beyond that, they queue and share transactions.
-        let (_in_flight, before) = InFlight::enter(&self.in_flight);
-        if before < DIRECT_APPENDS {
-            return append_one(&self.pool, &request).await;
-        }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if queue.send(Job { request, reply }).await.is_err() {
-            return Err(Error::Closed("the group-commit workers stopped".into()));
-        }
-        match answer.await {
-            Ok(Ok(GroupOutcome::Done(result))) => result,
-            Ok(Ok(GroupOutcome::Retry(request))) => append_one(&self.pool, &request).await,
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
-        }
-    }
-}
-
 impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
         async move {
-            let result = self.append_routed(request).await;
-            if let Ok(appended) = &result {
-                if !appended.already_handled {
-                    self.appended(appended.position);
-                }
+            if !self.inline.is_empty() {
+                return self.append_inline(&request).await;
             }
-            result
+            if let Some(queue) = self.group_queue() {
+                // While few appends are in progress, each goes straight to the
+                // server (no queue, no task switch): PostgreSQL overlaps their
+                // commits' WAL flushes itself. Beyond that, they queue and share
+                // transactions (and notifications).
+                let (_in_flight, before) = InFlight::enter(&self.in_flight);
+                if before < DIRECT_APPENDS {
+                    return append_one(&self.pool, &request, self.notify).await;
+                }
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if queue.send(Job { request, reply }).await.is_err() {
+                    return Err(Error::Closed("the group-commit workers stopped".into()));
+                }
+                return match answer.await {
+                    Ok(Ok(GroupOutcome::Done(result))) => result,
+                    Ok(Ok(GroupOutcome::Retry(request))) => {
+                        append_one(&self.pool, &request, self.notify).await
+                    }
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(Error::Closed("the group-commit worker stopped".into())),
+                };
+            }
+            append_one(&self.pool, &request, self.notify).await
         }
         .instrument(span)
         .await

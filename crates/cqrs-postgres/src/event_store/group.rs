@@ -3,7 +3,7 @@
 //! Appends are queued; a few worker tasks each take every append waiting (up to a
 //! limit), run them through `cqrs_append_group` in one round trip and one
 //! transaction, and answer each with its own outcome. Under load this turns N
-//! commits (N WAL flushes) into one; alone, an append waits for
+//! commits (N WAL flushes, N notifications) into one; alone, an append waits for
 //! nobody.
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub(crate) enum Outcome {
 }
 
 /// Starts `workers` tasks serving a new queue; returns its sender.
-pub(crate) fn start(pool: PgPool, workers: usize) -> mpsc::Sender<Job> {
+pub(crate) fn start(pool: PgPool, workers: usize, notify: bool) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(MAX_GROUP * 4);
     let receiver = Arc::new(Mutex::new(receiver));
     for _ in 0..workers.max(1) {
@@ -54,24 +54,24 @@ pub(crate) fn start(pool: PgPool, workers: usize) -> mpsc::Sender<Job> {
                     }
                     group
                 };
-                run(&pool, group).await;
+                run(&pool, group, notify).await;
             }
         });
     }
     sender
 }
 
-async fn run(pool: &PgPool, mut group: Vec<Job>) {
+async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool) {
     let size = group.len();
     if size == 1 {
         // Nobody to share the commit with: the single-append function is cheaper.
         let Some(job) = group.pop() else { return };
-        let result = super::append::append_one(pool, &job.request).await;
+        let result = super::append::append_one(pool, &job.request, notify).await;
         let _ = job.reply.send(Ok(Outcome::Done(result)));
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = size);
-    match execute(pool, &group).instrument(span).await {
+    match execute(pool, &group, notify).instrument(span).await {
         Ok(rows) => {
             for (job, row) in group.into_iter().zip(rows) {
                 let outcome = if row.status == AppendStatus::Retry {
@@ -112,7 +112,7 @@ enum GroupError {
 }
 
 /// Runs the group in one transaction and one round trip.
-async fn execute(pool: &PgPool, group: &[Job]) -> Result<Vec<AppendRow>, GroupError> {
+async fn execute(pool: &PgPool, group: &[Job], notify: bool) -> Result<Vec<AppendRow>, GroupError> {
     let mut streams = Vec::with_capacity(group.len());
     let mut expected = Vec::with_capacity(group.len());
     let mut commands = Vec::with_capacity(group.len());
@@ -134,8 +134,7 @@ async fn execute(pool: &PgPool, group: &[Job]) -> Result<Vec<AppendRow>, GroupEr
             .bind(&events.owners);
     events
         .bind(query)
-        // No notification in the transaction: the store's notifier sends it after.
-        .bind(false)
+        .bind(notify)
         .fetch_all(pool)
         .await
         .map_err(GroupError::Driver)
