@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "group commit",
         include_str!("../migrations/0004_group_commit.sql"),
     ),
+    (
+        5,
+        "append through JSON_TABLE",
+        include_str!("../migrations/0005_append_json_table.sql"),
+    ),
 ];
 
 /// Creates or upgrades the event store's and the read models' tables (and the

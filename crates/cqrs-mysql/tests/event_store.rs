@@ -125,3 +125,41 @@ async fn a_corrupt_payload_is_a_codec_error_naming_the_stream_and_version() {
     );
     db.drop().await;
 }
+
+/// What the server cannot store whole is refused, not cut: an event type longer than
+/// its column fails the append (and writes nothing); the widest schema version and
+/// unusual text come back as they were.
+#[tokio::test]
+async fn values_come_back_whole_or_the_append_fails() {
+    let db = TestDb::new(4).await;
+    let store = db.store();
+    let mut long = raw("x", serde_json::json!({}));
+    long.event.event_type = "t".repeat(300);
+    let refused = store
+        .append(AppendRequest::new("s", ExpectedVersion::Any, vec![long]))
+        .await;
+    assert!(matches!(refused, Err(Error::Backend { .. })), "{refused:?}");
+    let mut wide = raw(
+        "Événement \u{1F600} \"quoted\" \\",
+        serde_json::json!({ "a": null }),
+    );
+    wide.event.schema_version = u32::MAX;
+    store
+        .append(AppendRequest::new(
+            "s",
+            ExpectedVersion::NoStream,
+            vec![wide.clone()],
+        ))
+        .await
+        .unwrap();
+    let read = store
+        .read_stream(&StreamId::new("s"), Version::INITIAL, 10)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1, "the refused append wrote nothing");
+    assert_eq!(read[0].event.event_type, wide.event.event_type);
+    assert_eq!(read[0].event.schema_version, u32::MAX);
+    assert_eq!(read[0].event.payload, wide.event.payload);
+    assert_eq!(read[0].event_id, wide.event_id);
+    db.drop().await;
+}
