@@ -25,13 +25,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         4,
-        "group commit",
+        "group commit, events through JSON_TABLE",
         include_str!("../migrations/0004_group_commit.sql"),
-    ),
-    (
-        5,
-        "append through JSON_TABLE",
-        include_str!("../migrations/0005_append_json_table.sql"),
     ),
 ];
 
