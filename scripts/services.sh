@@ -389,10 +389,13 @@ mysql_start() {
       --skip-test-db >"$dir/install.log" 2>&1 || die "mariadb-install-db failed; see $dir/install.log"
   fi
   # The binlog in ROW format (for change-data-capture), a server id, room for the
-  # tests' connections; fsync at every commit, as in production.
+  # tests' connections; fsync at every commit, as in production. Binlogs of more
+  # than a day are purged (at each rotation, every 64 MiB): the tests' traffic
+  # would otherwise fill the disk.
   /usr/sbin/mariadbd --user=mysql --datadir="$dir/data" --socket="$dir/run/mysqld.sock" \
     --pid-file="$dir/mysqld.pid" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
     --log-error="$dir/mysqld.log" --log-bin="$dir/data/binlog" --binlog-format=ROW \
+    --binlog-expire-logs-seconds=86400 --max-binlog-size=64M \
     --server-id=1 --max-connections=500 --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=1 --character-set-server=utf8mb4 \
     --collation-server=utf8mb4_unicode_ci >/dev/null 2>&1 &
