@@ -305,8 +305,10 @@ async fn bad_names_and_urls_are_typed_errors_without_the_password() {
 async fn a_reader_with_only_the_documented_privileges_reads_the_binlog() {
     let db = TestDb::new(4).await;
     let user = format!("cdc_{}", &db.database[2..14]);
+    // A password made up for this run, for a user dropped at the end.
+    let password = uuid::Uuid::now_v7().simple().to_string();
     for statement in [
-        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY 'cdc-pass'"),
+        format!("CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{password}'"),
         format!("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'127.0.0.1'"),
         format!("GRANT SELECT ON {}.* TO '{user}'@'127.0.0.1'", db.database),
     ] {
@@ -314,7 +316,7 @@ async fn a_reader_with_only_the_documented_privileges_reads_the_binlog() {
     }
     let url = mysql_url();
     let host = url.split('@').nth(1).unwrap().split('/').next().unwrap();
-    let limited = format!("mysql://{user}:cdc-pass@{host}");
+    let limited = format!("mysql://{user}:{password}@{host}");
     let source = MySqlBinlogSource::new(db.pool.clone(), &limited, "limited").unwrap();
     append(&db.store(), "a", 3).await;
     let mut subscription = source.subscribe(Position::START, 10);
