@@ -4,6 +4,7 @@ mod aggregate;
 mod backoff;
 mod error;
 mod event;
+mod group_commit;
 mod lease;
 pub mod memory;
 pub mod ports;
@@ -23,6 +24,7 @@ pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,
 };
+pub use crate::group_commit::{GroupCommitCounters, GroupCommitStats};
 pub use crate::lease::{SessionLeases, SessionLock};
 pub use crate::memory::{
     DeadLetter, MemoryDeadLetters, MemoryEventBus, MemoryEventStore, MemoryLease,

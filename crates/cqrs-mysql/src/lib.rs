@@ -13,7 +13,7 @@ mod read_model;
 #[cfg(feature = "binlog")]
 pub use cdc::{BinlogCoordinate, MySqlBinlogSource};
 pub use error::MySqlError;
-pub use event_store::{GroupCommitStats, MySqlEventStore};
+pub use event_store::MySqlEventStore;
 pub use lease::MySqlLease;
 pub use migrate::migrate;
 pub use pool::{CONNECT_TIMEOUT, connect_pool};

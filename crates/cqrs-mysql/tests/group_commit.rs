@@ -13,7 +13,6 @@ use cqrs_core::{
     AppendRequest, Error, EventAppender, EventSubscriber, ExpectedVersion, LogReader, NewEvent,
     Position, StreamId, StreamReader, Version,
 };
-use cqrs_mysql::GroupCommitStats;
 use cqrs_testkit::event_stores::{self, raw};
 use serde_json::json;
 use uuid::Uuid;
@@ -52,7 +51,7 @@ async fn the_shared_scenarios_pass_without_group_commit() {
     event_stores::racing_writers_lose_nothing(store.clone(), 32).await;
     assert_eq!(
         store.group_commit_stats(),
-        GroupCommitStats::default(),
+        cqrs_core::GroupCommitStats::default(),
         "off"
     );
     db.drop().await;

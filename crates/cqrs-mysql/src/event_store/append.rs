@@ -246,7 +246,7 @@ impl EventAppender for MySqlEventStore {
                 Some(queue) => {
                     let (_in_flight, alone) = InFlight::enter(&self.in_flight);
                     if alone {
-                        self.group_counters.alone();
+                        self.group_counters.alone(1);
                         self.append_alone(&request).await
                     } else {
                         Self::append_grouped(queue, request).await

@@ -16,9 +16,8 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use cqrs_core::{AppendRequest, AppendResult, Error};
+use cqrs_core::{AppendRequest, AppendResult, Error, GroupCommitCounters};
 use sqlx::mysql::MySqlRow;
 use sqlx::{Executor, MySqlPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -36,49 +35,17 @@ const MAX_GROUP_BYTES: usize = 4 << 20;
 /// The longest stream id `cqrs_streams` holds, in bytes.
 const MAX_STREAM_BYTES: usize = 255;
 
-/// How group commit has gone so far: for tuning, and to see that groups form.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GroupCommitStats {
-    /// Transactions that carried more than one append.
-    pub groups: u64,
-    /// Appends that went in those transactions.
-    pub grouped_appends: u64,
-    /// Appends that went alone (none other in progress, nobody else waiting, or one
-    /// a group could not take).
-    pub alone: u64,
-}
-
-/// The counters behind [`GroupCommitStats`], shared by a store's clones.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    groups: AtomicU64,
-    grouped_appends: AtomicU64,
-    alone: AtomicU64,
-}
-
-impl Counters {
-    /// Counts an append that went alone without the queue.
-    pub(crate) fn alone(&self) {
-        self.alone.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn stats(&self) -> GroupCommitStats {
-        GroupCommitStats {
-            groups: self.groups.load(Ordering::Relaxed),
-            grouped_appends: self.grouped_appends.load(Ordering::Relaxed),
-            alone: self.alone.load(Ordering::Relaxed),
-        }
-    }
-}
-
 pub(crate) struct Job {
     pub(crate) request: AppendRequest,
     pub(crate) reply: oneshot::Sender<Result<AppendResult, Error>>,
 }
 
 /// Starts `workers` tasks serving a new queue; returns its sender.
-pub(crate) fn start(pool: MySqlPool, workers: usize, counters: Arc<Counters>) -> mpsc::Sender<Job> {
+pub(crate) fn start(
+    pool: MySqlPool,
+    workers: usize,
+    counters: Arc<GroupCommitCounters>,
+) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(MAX_GROUP * 4);
     let receiver = Arc::new(Mutex::new(receiver));
     for _ in 0..workers.max(1) {
@@ -134,7 +101,7 @@ fn member(job: Job) -> Option<(Job, String)> {
     }
 }
 
-async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &Counters) {
+async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &GroupCommitCounters) {
     let alone = group.len() == 1
         || group
             .iter()
@@ -142,8 +109,7 @@ async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &Counter
     if alone {
         // Nobody to share the commit with (or a request the group would fail for
         // everyone, which the one-append path reports as its own): one at a time.
-        let alone = u64::try_from(group.len()).unwrap_or(u64::MAX);
-        counters.alone.fetch_add(alone, Ordering::Relaxed);
+        counters.alone(group.len());
         for (job, _) in group.drain(..) {
             let result = append_alone(pool, &job.request).await;
             let _ = job.reply.send(result);
@@ -151,9 +117,7 @@ async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &Counter
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = group.len());
-    counters.groups.fetch_add(1, Ordering::Relaxed);
-    let size = u64::try_from(group.len()).unwrap_or(u64::MAX);
-    counters.grouped_appends.fetch_add(size, Ordering::Relaxed);
+    counters.group(group.len());
     match execute(pool, &group).instrument(span).await {
         Ok(rows) => {
             for ((job, _), row) in group.into_iter().zip(rows) {

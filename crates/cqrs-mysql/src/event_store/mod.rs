@@ -7,7 +7,6 @@ mod read;
 mod snapshot;
 mod wake;
 
-pub use group::GroupCommitStats;
 pub(crate) use read::{EVENT_COLUMNS, EventRow, into_event, text};
 
 use std::sync::Arc;
@@ -39,7 +38,7 @@ pub struct MySqlEventStore {
     /// The group-commit queue, started on first use.
     group: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<group::Job>>>>,
     /// What group commit did, across this store's clones.
-    group_counters: Arc<group::Counters>,
+    group_counters: Arc<cqrs_core::GroupCommitCounters>,
     /// Appends in progress, across this store's clones.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -115,11 +114,12 @@ impl MySqlEventStore {
         self.group_workers = workers;
         self.group = Arc::default();
         self.in_flight = Arc::default();
+        self.group_counters = Arc::default();
         self
     }
 
     /// What group commit has done so far (all zero while it is off).
-    pub fn group_commit_stats(&self) -> GroupCommitStats {
+    pub fn group_commit_stats(&self) -> cqrs_core::GroupCommitStats {
         self.group_counters.stats()
     }
 

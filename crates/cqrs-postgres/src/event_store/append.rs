@@ -93,6 +93,7 @@ impl EventAppender for PgEventStore {
                 // transactions (and notifications).
                 let (_in_flight, before) = InFlight::enter(&self.in_flight);
                 if before < DIRECT_APPENDS {
+                    self.group_counters.alone(1);
                     return append_one(&self.pool, &request, self.notify).await;
                 }
                 let (reply, answer) = tokio::sync::oneshot::channel();

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use cqrs_core::{AppendRequest, AppendResult, Error};
+use cqrs_core::{AppendRequest, AppendResult, Error, GroupCommitCounters};
 use sqlx::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
@@ -33,11 +33,16 @@ pub(crate) enum Outcome {
 }
 
 /// Starts `workers` tasks serving a new queue; returns its sender.
-pub(crate) fn start(pool: PgPool, workers: usize, notify: bool) -> mpsc::Sender<Job> {
+pub(crate) fn start(
+    pool: PgPool,
+    workers: usize,
+    notify: bool,
+    counters: Arc<GroupCommitCounters>,
+) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(MAX_GROUP * 4);
     let receiver = Arc::new(Mutex::new(receiver));
     for _ in 0..workers.max(1) {
-        let (pool, receiver) = (pool.clone(), receiver.clone());
+        let (pool, receiver, counters) = (pool.clone(), receiver.clone(), counters.clone());
         tokio::spawn(async move {
             loop {
                 let group = {
@@ -54,23 +59,25 @@ pub(crate) fn start(pool: PgPool, workers: usize, notify: bool) -> mpsc::Sender<
                     }
                     group
                 };
-                run(&pool, group, notify).await;
+                run(&pool, group, notify, &counters).await;
             }
         });
     }
     sender
 }
 
-async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool) {
+async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool, counters: &GroupCommitCounters) {
     let size = group.len();
     if size == 1 {
         // Nobody to share the commit with: the single-append function is cheaper.
         let Some(job) = group.pop() else { return };
+        counters.alone(1);
         let result = super::append::append_one(pool, &job.request, notify).await;
         let _ = job.reply.send(Ok(Outcome::Done(result)));
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = size);
+    counters.group(size);
     match execute(pool, &group, notify).instrument(span).await {
         Ok(rows) => {
             for (job, row) in group.into_iter().zip(rows) {

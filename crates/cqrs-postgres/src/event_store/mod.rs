@@ -43,6 +43,8 @@ pub struct PgEventStore {
     group: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<group::Job>>>>,
     /// Appends in progress, across this store's clones.
     pub(crate) in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// What group commit did, across this store's clones.
+    pub(crate) group_counters: Arc<cqrs_core::GroupCommitCounters>,
     listen: Arc<crate::subscription::Listener>,
     inline: Arc<Vec<Arc<dyn InlineProjection>>>,
 }
@@ -83,6 +85,7 @@ impl PgEventStore {
             group_workers: Self::DEFAULT_GROUP_WORKERS,
             group: Arc::default(),
             in_flight: Arc::default(),
+            group_counters: Arc::default(),
             inline: Arc::default(),
         }
     }
@@ -164,6 +167,7 @@ impl PgEventStore {
         // The group-commit workers notify as the store did when they started.
         self.group = Arc::default();
         self.in_flight = Arc::default();
+        self.group_counters = Arc::default();
         self
     }
 
@@ -181,7 +185,13 @@ impl PgEventStore {
         self.group_workers = workers;
         self.group = Arc::default();
         self.in_flight = Arc::default();
+        self.group_counters = Arc::default();
         self
+    }
+
+    /// What group commit has done so far (all zero while it is off).
+    pub fn group_commit_stats(&self) -> cqrs_core::GroupCommitStats {
+        self.group_counters.stats()
     }
 
     /// The group-commit queue, started on first use (inside the Tokio runtime).
@@ -202,6 +212,7 @@ impl PgEventStore {
                 self.pool.clone(),
                 self.group_workers,
                 self.notify,
+                Arc::clone(&self.group_counters),
             ));
         }
         queue.clone()
