@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 use crate::error::Error;
 
+mod tagged;
+
 /// A domain event: something that happened, named in the past tense.
 ///
 /// Events are stored as JSON with a stable type name and a schema version. Derive the
@@ -105,21 +107,20 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// # Errors
     /// [`Error::Codec`] if the upcaster or serde fails.
     fn decode(raw: RawEvent) -> Result<Self, Error> {
-        let raw = Self::upcast(raw)?;
-        let RawEvent {
-            event_type,
-            payload,
-            ..
-        } = raw;
-        let variant = variant_of::<Self>(&event_type)?;
-        let tagged = if payload.is_null() {
-            Value::String(variant.to_owned())
-        } else {
-            let mut map = serde_json::Map::with_capacity(1);
-            map.insert(variant.to_owned(), payload);
-            Value::Object(map)
-        };
-        serde_json::from_value(tagged).map_err(|e| Error::codec(&event_type, e))
+        Self::upcast(raw)?.deserialize_variant::<Self>()
+    }
+
+    /// Decodes a stored event that stays where it is (an event of a batch many
+    /// projections read). The default copies it and calls [`decode`](Event::decode);
+    /// `#[derive(Event)]` without an upcaster reads the payload in place instead
+    /// ([`RawEvent::deserialize_variant`]), which is what makes a projection's decode
+    /// cheap. Override it with `decode` when an upcaster is declared by hand and
+    /// most stored events need no upcasting.
+    ///
+    /// # Errors
+    /// As [`decode`](Event::decode).
+    fn decode_ref(raw: &RawEvent) -> Result<Self, Error> {
+        Self::decode(raw.clone())
     }
 
     /// Whether a stored type name belongs to this event type.
@@ -167,6 +168,38 @@ pub struct RawEvent {
     pub schema_version: u32,
     /// The event's content as JSON.
     pub payload: Value,
+}
+
+impl RawEvent {
+    /// Deserializes the payload as the variant of `E` that the stored type name maps
+    /// to (the default externally tagged layout), as it is: no upcasting. Reads the
+    /// payload in place, without copying it.
+    ///
+    /// ```
+    /// use cqrs_core::{Event, RawEvent};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+    /// enum CounterEvent {
+    ///     Incremented { by: u32 },
+    ///     Reset,
+    /// }
+    ///
+    /// let raw = CounterEvent::Incremented { by: 2 }.encode().unwrap();
+    /// let event: CounterEvent = raw.deserialize_variant().unwrap();
+    /// assert_eq!(event, CounterEvent::Incremented { by: 2 });
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if the type name is not one of `E`'s or serde fails.
+    pub fn deserialize_variant<E: Event>(&self) -> Result<E, Error> {
+        let variant = variant_of::<E>(&self.event_type)?;
+        E::deserialize(tagged::Tagged {
+            variant,
+            payload: &self.payload,
+        })
+        .map_err(|e| Error::codec(&self.event_type, e))
+    }
 }
 
 /// Identifies an event stream, usually `"{Aggregate::TYPE}-{aggregate id}"`.
@@ -457,7 +490,7 @@ impl RecordedEvent {
         if !E::handles(&self.event.event_type) {
             return Ok(None);
         }
-        let event = E::decode(self.event.clone())
+        let event = E::decode_ref(&self.event)
             .map_err(|e| e.at_event(&self.stream_id, self.version, self.position))?;
         Ok(Some(Envelope {
             event_id: self.event_id,

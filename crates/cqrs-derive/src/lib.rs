@@ -114,13 +114,20 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     });
-    let upcast = upcast.map(|path| {
-        quote! {
+    // With an upcaster, `decode_ref` keeps its default (copy, upcast, decode); without
+    // one, stored events are read in place.
+    let upcast = match upcast {
+        Some(path) => quote! {
             fn upcast(raw: ::cqrs_core::RawEvent) -> ::core::result::Result<::cqrs_core::RawEvent, ::cqrs_core::Error> {
                 #path(raw)
             }
-        }
-    });
+        },
+        None => quote! {
+            fn decode_ref(raw: &::cqrs_core::RawEvent) -> ::core::result::Result<Self, ::cqrs_core::Error> {
+                raw.deserialize_variant::<Self>()
+            }
+        },
+    };
     let event_type = if variants.is_empty() {
         quote!(match *self {})
     } else {
