@@ -5,8 +5,10 @@
 //!   postgres-es 0.5 running the same MADA goal commands on the same database;
 //! * p50 / p99 command latency at 1 and 8 tasks, both (printed after criterion);
 //! * catch-up projection throughput into `PgReadModelStore` (batch 1,000), beside a
-//!   raw batched insert of the same documents;
-//! * bulk append beside `COPY` of the same rows;
+//!   raw batched upsert of the same document changes, batch by batch (no load, no
+//!   guard, no checkpoint);
+//! * bulk append beside `COPY` of the same rows into a bare table and into one with
+//!   the event table's indexes;
 //! * a command on a 10,000-event stream beside one on a 10-event stream.
 //!
 //! Run with `cargo bench -p cqrs-benches --bench postgres`.
@@ -17,13 +19,12 @@ use std::time::Duration;
 
 use cqrs_benches::{Goals, catch_up, create_goal, planner_events, pool_in, toggle};
 use cqrs_core::{
-    AppendRequest, ExpectedVersion, MemoryReadModelStore, Metadata, NewEvent, Position,
-    ProjectionRunner, RawEvent, Repository, SnapshotPolicy,
+    AppendRequest, DocumentChange, ExpectedVersion, Metadata, NewEvent, RawEvent, Repository,
+    SnapshotPolicy,
 };
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mada::domain::Goal;
-use mada::projections::PlanProjection;
 use postgres_es::PostgresCqrs;
 use uuid::Uuid;
 
@@ -181,15 +182,8 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let pool = rt.block_on(pool_in(&cqrs_testkit::unique_name("proj"), 8));
     rt.block_on(cqrs_postgres::migrate(&pool)).expect("migrate");
     let store = PgReadModelStore::new(pool.clone());
-    // The documents the projection ends with, for the ceiling.
-    let documents = rt.block_on(async {
-        let memory = MemoryReadModelStore::new();
-        let runner = ProjectionRunner::new(PlanProjection, _memory.clone(), memory.clone());
-        for chunk in events.chunks(1000) {
-            runner.apply(Position::START, chunk).await.expect("apply");
-        }
-        memory.documents("plan")
-    });
+    // The document changes the projection makes, batch by batch, for the ceiling.
+    let batches = rt.block_on(cqrs_benches::changes_per_batch(&events, 1000));
     let mut group = c.benchmark_group("projection/postgres");
     group.throughput(Throughput::Elements(events.len() as u64));
     group
@@ -207,20 +201,29 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             catch_up(store, source, events, 1000, name)
         });
     });
-    group.bench_function("ceiling/raw-batched-insert", |b| {
+    group.bench_function("ceiling/raw-batched-upsert", |b| {
         b.to_async(rt).iter(|| {
             round += 1;
             let name = format!("raw_{round}");
             let pool = pool.clone();
-            let documents = &documents;
+            let batches = &batches;
             async move {
-                for chunk in documents.chunks(1000) {
-                    let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
-                    let values: Vec<&serde_json::Value> = chunk.iter().map(|(_, d)| &d.value).collect();
-                    let positions: Vec<i64> = chunk.iter().map(|(_, d)| d.position.0 as i64).collect();
+                for changes in batches {
+                    let mut ids = Vec::with_capacity(changes.len());
+                    let mut values = Vec::with_capacity(changes.len());
+                    let mut positions = Vec::with_capacity(changes.len());
+                    for change in changes {
+                        let DocumentChange::Put { id, value, position } = change else {
+                            unreachable!("the plan projection deletes nothing");
+                        };
+                        ids.push(id.as_str());
+                        values.push(value);
+                        positions.push(position.0 as i64);
+                    }
                     sqlx::query(
                         "INSERT INTO cqrs_documents (projection, id, value, position)
-                         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)",
+                         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
+                         ON CONFLICT (projection, id) DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position",
                     )
                     .bind(&name)
                     .bind(&ids)
@@ -228,7 +231,7 @@ fn projection(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     .bind(&positions)
                     .execute(&pool)
                     .await
-                    .expect("insert");
+                    .expect("upsert");
                 }
                 sqlx::query("DELETE FROM cqrs_documents WHERE projection = $1").bind(&name).execute(&pool).await.expect("delete");
             }
@@ -244,8 +247,15 @@ fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     const PER_STREAM: usize = 100;
     let pool = rt.block_on(pool_in(&cqrs_testkit::unique_name("bulk"), 4));
     rt.block_on(cqrs_postgres::migrate(&pool)).expect("migrate");
+    // Two ceilings: `COPY` into a bare copy of the table (no index, no constraint),
+    // and into one with the event table's indexes and constraints (what every row
+    // of a checked append must maintain).
     rt.block_on(sqlx::query("CREATE TABLE copy_target (LIKE cqrs_events)").execute(&pool))
         .expect("copy table");
+    rt.block_on(
+        sqlx::query("CREATE TABLE copy_indexed (LIKE cqrs_events INCLUDING ALL)").execute(&pool),
+    )
+    .expect("indexed copy table");
     let store = PgEventStore::new(pool.clone());
     let event = |n: usize| NewEvent {
         event_id: Uuid::now_v7(),
@@ -277,7 +287,11 @@ fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             async move { store.append_many(requests).await.expect("append_many") }
         });
     });
-    group.bench_function("ceiling/copy", |b| {
+    for (name, table) in [
+        ("ceiling/copy", "copy_target"),
+        ("ceiling/copy-indexed", "copy_indexed"),
+    ] {
+        group.bench_function(name, |b| {
         b.to_async(rt).iter(|| {
             let mut csv = String::with_capacity(STREAMS * PER_STREAM * 160);
             let mut position = 1u64;
@@ -297,9 +311,9 @@ fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             let pool = pool.clone();
             async move {
                 let mut conn = pool.acquire().await.expect("conn");
-                sqlx::query("TRUNCATE copy_target").execute(&mut *conn).await.expect("truncate");
+                sqlx::query(&format!("TRUNCATE {table}")).execute(&mut *conn).await.expect("truncate");
                 let mut copy = conn
-                    .copy_in_raw("COPY copy_target (position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at) FROM STDIN (FORMAT csv)")
+                    .copy_in_raw(&format!("COPY {table} (position, stream_id, version, event_id, event_type, schema_version, payload, metadata, recorded_at) FROM STDIN (FORMAT csv)"))
                     .await
                     .expect("copy");
                 copy.send(csv.as_bytes()).await.expect("send");
@@ -307,6 +321,7 @@ fn bulk(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             }
         });
     });
+    }
     group.finish();
 }
 

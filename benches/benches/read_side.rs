@@ -15,10 +15,9 @@
 
 use std::time::{Duration, Instant};
 
-use cqrs_benches::{catch_up, percentile, planner_events};
+use cqrs_benches::{catch_up, changes_per_batch, percentile, planner_events};
 use cqrs_core::{
-    DocumentChange, Guard, MemoryReadModelStore, Position, ProjectionBatch, ProjectionRunner,
-    ReadModelReader, ReadModelWriter, RecordedEvent,
+    DocumentChange, MemoryReadModelStore, Position, ProjectionRunner, ReadModelReader,
 };
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_mongo::mongodb::bson::{self, Document, doc};
@@ -27,44 +26,6 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use mada::projections::PlanProjection;
 
 const BATCHES: [usize; 2] = [100, 1_000];
-
-/// The document changes the projection makes, batch by batch: what the ceiling
-/// writes.
-fn changes_per_batch(
-    rt: &tokio::runtime::Runtime,
-    events: &[RecordedEvent],
-    batch: usize,
-) -> Vec<Vec<DocumentChange>> {
-    rt.block_on(changes_per_batch_async(events, batch))
-}
-
-async fn changes_per_batch_async(
-    events: &[RecordedEvent],
-    batch: usize,
-) -> Vec<Vec<DocumentChange>> {
-    let memory = MemoryReadModelStore::new();
-    let mut all = Vec::new();
-    for chunk in events.chunks(batch) {
-        let plan = ProjectionBatch::plan(&PlanProjection, chunk).expect("plan");
-        let stored = memory
-            .get_many("plan", plan.document_ids())
-            .await
-            .expect("load");
-        let changes = plan
-            .apply(&PlanProjection, "plan", stored, Guard::SkipApplied)
-            .expect("apply");
-        memory
-            .commit(
-                "plan",
-                changes.clone(),
-                chunk.last().expect("event").position,
-            )
-            .await
-            .expect("commit");
-        all.push(changes);
-    }
-    all
-}
 
 fn projection(
     c: &mut Criterion,
@@ -81,7 +42,7 @@ fn projection(
         .measurement_time(Duration::from_secs(6));
     let mut round = 0u64;
     for batch in BATCHES {
-        let changes = changes_per_batch(rt, &events, batch);
+        let changes = rt.block_on(changes_per_batch(&events, batch));
         // The projection's own work (decode, apply, encode) with no I/O at all: the
         // in-memory store, as a second reference.
         group.bench_with_input(BenchmarkId::new("memory", batch), &batch, |b, &batch| {
@@ -210,7 +171,7 @@ fn reads(
         runner.apply(Position::START, &events).await.expect("apply");
         // Every document the log produces: the ids of the last batch's changes cover
         // them all (one batch holds the whole log).
-        changes_per_batch_async(&events, events.len())
+        changes_per_batch(&events, events.len())
             .await
             .into_iter()
             .flatten()

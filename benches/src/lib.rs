@@ -2,8 +2,9 @@
 
 use chrono::NaiveDate;
 use cqrs_core::{
-    AppendRequest, EventAppender, ExpectedVersion, MemoryEventStore, Metadata, NewEvent, Position,
-    ProjectionRunner, ReadModelStore, RecordedEvent,
+    AppendRequest, DocumentChange, EventAppender, ExpectedVersion, Guard, MemoryEventStore,
+    MemoryReadModelStore, Metadata, NewEvent, Position, ProjectionBatch, ProjectionRunner,
+    ReadModelReader, ReadModelStore, ReadModelWriter, RecordedEvent,
 };
 use mada::domain::{CategoryFact, GoalAction, GoalCommand, GoalDetails, GoalEvent, Schedule};
 use std::sync::Arc;
@@ -125,6 +126,34 @@ pub async fn catch_up<S: ReadModelStore + Clone + 'static>(
         checkpoint = runner.apply(checkpoint, chunk).await.expect("apply");
     }
     store.reset(&name).await.expect("reset");
+}
+
+/// The document changes MADA's `plan` projection makes, batch by batch, from the
+/// first event: what the ceilings of the catch-up benches write.
+///
+/// # Panics
+/// If the projection fails on the fixtures.
+pub async fn changes_per_batch(events: &[RecordedEvent], batch: usize) -> Vec<Vec<DocumentChange>> {
+    let projection = mada::projections::PlanProjection;
+    let memory = MemoryReadModelStore::new();
+    let mut all = Vec::new();
+    for chunk in events.chunks(batch) {
+        let plan = ProjectionBatch::plan(&projection, chunk).expect("plan");
+        let stored = memory
+            .get_many("plan", plan.document_ids())
+            .await
+            .expect("load");
+        let changes = plan
+            .apply(&projection, "plan", stored, Guard::SkipApplied)
+            .expect("apply");
+        let last = chunk.last().expect("event").position;
+        memory
+            .commit("plan", changes.clone(), last)
+            .await
+            .expect("commit");
+        all.push(changes);
+    }
+    all
 }
 
 /// A pool of `connections` on the test PostgreSQL server whose search path is a new

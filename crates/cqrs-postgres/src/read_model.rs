@@ -64,9 +64,51 @@ fn document(
     Ok((id, StoredDocument { value, position }))
 }
 
-/// Writes `changes` in one statement. With [`Guard::SkipApplied`] a stored document
-/// at the same or a later position is left alone; with [`Guard::ApplyAll`] every
-/// change is written (inline projections, whose transactions serialize per document).
+/// The columns of `changes`, as the arrays the upsert binds.
+type Columns = (Vec<String>, Vec<Option<serde_json::Value>>, Vec<i64>);
+
+fn columns(changes: Vec<DocumentChange>) -> Result<Columns, Error> {
+    let mut ids = Vec::with_capacity(changes.len());
+    let mut values = Vec::with_capacity(changes.len());
+    let mut positions = Vec::with_capacity(changes.len());
+    for change in changes {
+        let (id, value, position) = match change {
+            DocumentChange::Put {
+                id,
+                value,
+                position,
+            } => (id, Some(value), position),
+            DocumentChange::Delete { id, position } => (id, None, position),
+        };
+        ids.push(id);
+        values.push(value);
+        positions.push(to_i64(position)?);
+    }
+    Ok((ids, values, positions))
+}
+
+/// The statement that writes the documents bound as `$1` (projection), `$2` (ids),
+/// `$3` (values, `NULL` for a tombstone) and `$4` (positions). With
+/// [`Guard::SkipApplied`] a stored document at the same or a later position is left
+/// alone; with [`Guard::ApplyAll`] every change is written (inline projections, whose
+/// transactions serialize per document).
+fn upsert(guard: Guard) -> String {
+    let on_conflict = match guard {
+        Guard::ApplyAll => {
+            "DO UPDATE SET value = EXCLUDED.value, position = GREATEST(d.position, EXCLUDED.position)"
+        }
+        _ => {
+            "DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position WHERE d.position < EXCLUDED.position"
+        }
+    };
+    format!(
+        "INSERT INTO cqrs_documents AS d (projection, id, value, position)
+         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
+         ON CONFLICT (projection, id) {on_conflict}"
+    )
+}
+
+/// Writes `changes` in one statement (see [`upsert`] for the guard).
 pub(crate) async fn write_documents(
     conn: &mut PgConnection,
     projection: &str,
@@ -76,49 +118,21 @@ pub(crate) async fn write_documents(
     if changes.is_empty() {
         return Ok(());
     }
-    let mut ids = Vec::with_capacity(changes.len());
-    let mut values: Vec<Option<serde_json::Value>> = Vec::with_capacity(changes.len());
-    let mut positions = Vec::with_capacity(changes.len());
-    for change in changes {
-        match change {
-            DocumentChange::Put {
-                id,
-                value,
-                position,
-            } => {
-                ids.push(id);
-                values.push(Some(value));
-                positions.push(to_i64(position)?);
-            }
-            DocumentChange::Delete { id, position } => {
-                ids.push(id);
-                values.push(None);
-                positions.push(to_i64(position)?);
-            }
-        }
-    }
-    let on_conflict = match guard {
-        Guard::ApplyAll => {
-            "DO UPDATE SET value = EXCLUDED.value, position = GREATEST(d.position, EXCLUDED.position)"
-        }
-        _ => {
-            "DO UPDATE SET value = EXCLUDED.value, position = EXCLUDED.position WHERE d.position < EXCLUDED.position"
-        }
-    };
-    sqlx::query(&format!(
-        "INSERT INTO cqrs_documents AS d (projection, id, value, position)
-         SELECT $1, t.id, t.value, t.position FROM unnest($2::text[], $3::jsonb[], $4::bigint[]) AS t(id, value, position)
-         ON CONFLICT (projection, id) {on_conflict}"
-    ))
-    .bind(projection)
-    .bind(&ids)
-    .bind(&values)
-    .bind(&positions)
-    .execute(&mut *conn)
-    .await
-    .map_err(Error::backend_in("write documents"))?;
+    let (ids, values, positions) = columns(changes)?;
+    sqlx::query(&upsert(guard))
+        .bind(projection)
+        .bind(&ids)
+        .bind(&values)
+        .bind(&positions)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::backend_in("write documents"))?;
     Ok(())
 }
+
+/// Moves the checkpoint bound as `$1` (projection) to `$5` unless it is past it.
+const MOVE_CHECKPOINT: &str = "INSERT INTO cqrs_checkpoints AS c (projection, position) VALUES ($1, $5)
+     ON CONFLICT (projection) DO UPDATE SET position = GREATEST(c.position, EXCLUDED.position), updated_at = now()";
 
 impl ReadModelReader for PgReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
@@ -168,22 +182,25 @@ impl ReadModelWriter for PgReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        let mut tx = self
-            .pool
-            .begin()
+        // One statement, so one round trip and atomic on its own: the documents in a
+        // data-modifying CTE (run to completion whatever the outer statement reads),
+        // then the checkpoint. An explicit transaction would cost three more round
+        // trips (BEGIN, a second statement, COMMIT) for the same guarantee.
+        let (ids, values, positions) = columns(changes)?;
+        let statement = format!(
+            "WITH documents AS ({}) {MOVE_CHECKPOINT}",
+            upsert(Guard::SkipApplied)
+        );
+        sqlx::query(&statement)
+            .bind(projection)
+            .bind(&ids)
+            .bind(&values)
+            .bind(&positions)
+            .bind(to_i64(checkpoint)?)
+            .execute(&self.pool)
             .await
             .map_err(Error::backend_in("commit"))?;
-        write_documents(&mut tx, projection, changes, Guard::SkipApplied).await?;
-        sqlx::query(
-            "INSERT INTO cqrs_checkpoints AS c (projection, position) VALUES ($1, $2)
-             ON CONFLICT (projection) DO UPDATE SET position = GREATEST(c.position, EXCLUDED.position), updated_at = now()",
-        )
-        .bind(projection)
-        .bind(to_i64(checkpoint)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::backend_in("commit"))?;
-        tx.commit().await.map_err(Error::backend_in("commit"))
+        Ok(())
     }
 
     async fn reset(&self, projection: &str) -> Result<(), Error> {

@@ -69,6 +69,34 @@ async fn a_failure_in_the_middle_of_a_batch_leaves_neither_documents_nor_checkpo
     db.drop().await;
 }
 
+/// The other way round: the documents are sent first and the checkpoint fails.
+#[tokio::test]
+async fn a_refused_checkpoint_leaves_no_document_of_its_batch() {
+    let db = TestDb::new(2).await;
+    let store = db.read_models();
+    store
+        .commit("p", vec![put("a", 1, 1)], Position(1))
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE cqrs_checkpoints ADD CONSTRAINT low CHECK (position < 100)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let err = store
+        .commit("p", vec![put("a", 2, 100), put("b", 2, 100)], Position(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, cqrs_core::Error::Backend { .. }), "{err}");
+    assert_eq!(store.checkpoint("p").await.unwrap(), Position(1));
+    let a = store.get("p", "a").await.unwrap().unwrap();
+    assert_eq!((a.value, a.position), (json!({ "n": 1 }), Position(1)));
+    assert!(
+        store.get("p", "b").await.unwrap().is_none(),
+        "b was not written"
+    );
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn documents_are_guarded_by_position_and_deletions_leave_tombstones() {
     let db = TestDb::new(2).await;
