@@ -53,6 +53,12 @@ cache="${CQRS_CACHE:-$HOME/.cache/cqrs-rs}"
 (cd deploy/check && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
   GOCACHE="$cache/go/build" go test -count=1 ./...)
 
+step "linearizability checker (reliability/checker: Porcupine and a model of the store)"
+# Its model's own tests: histories it must accept and histories it must reject. The
+# adapters' tests build it again (cached) and check their recorded histories with it.
+(cd reliability/checker && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
+  GOCACHE="$cache/go/build" go test -count=1 ./...)
+
 step "test servers (waiting for scripts/services.sh up)"
 if ! wait "$services_pid"; then
   cat "$services_log" >&2

@@ -49,6 +49,12 @@ var Model = porcupine.Model{
 func step(s State, in Input, out Output) (bool, interface{}) {
 	switch in.Op {
 	case "append":
+		switch in.Part {
+		case "stream":
+			return stepStreamAppend(s, in, out)
+		case "log":
+			return stepLogAppend(s, in, out)
+		}
 		return stepAppend(s, in, out)
 	case "read_stream":
 		return slices.Equal(s.Streams[in.Stream], out.Events), s

@@ -29,9 +29,14 @@ func readStream(client int, call, ret int64, stream string, events ...string) Op
 
 func check(t *testing.T, name string, want porcupine.CheckResult, ops ...Operation) {
 	t.Helper()
-	got := porcupine.CheckOperations(Model, History{Operations: ops}.Porcupine())
-	if (want == porcupine.Ok) != got {
-		t.Errorf("%s: linearizable = %v, want %s", name, got, want)
+	for _, m := range []struct {
+		name  string
+		model porcupine.Model
+	}{{"whole", Model}, {"split", SplitModel}} {
+		got := porcupine.CheckOperations(m.model, History{Operations: ops}.Porcupine())
+		if (want == porcupine.Ok) != got {
+			t.Errorf("%s (%s): linearizable = %v, want %s", name, m.name, got, want)
+		}
 	}
 }
 

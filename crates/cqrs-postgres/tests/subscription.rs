@@ -7,56 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestDb;
-use cqrs_core::{EventSubscriber, NewEvent, Position};
-use cqrs_testkit::event_stores::{self, SlowAppender};
+use common::{Slow, TestDb};
+use cqrs_core::{EventSubscriber, Position};
+use cqrs_testkit::event_stores;
 use futures::StreamExt;
 use uuid::Uuid;
 
 const WRITERS: usize = 24;
-
-/// Appends through `cqrs_append` in a transaction of its own that it holds open
-/// (`pg_sleep`) before it commits or rolls back.
-#[derive(Clone)]
-struct Slow(sqlx::PgPool);
-
-impl SlowAppender for Slow {
-    async fn append_slowly(
-        &self,
-        stream: &str,
-        events: Vec<NewEvent>,
-        delay: Duration,
-        commit: bool,
-    ) {
-        let count = events.len();
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let payloads: Vec<serde_json::Value> =
-            events.iter().map(|e| e.event.payload.clone()).collect();
-        let mut tx = self.0.begin().await.unwrap();
-        let (status,): (String,) =
-            sqlx::query_as("SELECT status FROM cqrs_append($1, -1, NULL, $2, $3, $4, $5, $6)")
-                .bind(stream)
-                .bind(&ids)
-                .bind(vec!["Written"; count])
-                .bind(vec![1_i32; count])
-                .bind(payloads)
-                .bind(vec![serde_json::json!({}); count])
-                .fetch_one(&mut *tx)
-                .await
-                .unwrap();
-        assert_eq!(status, "ok");
-        sqlx::query("SELECT pg_sleep($1)")
-            .bind(delay.as_secs_f64())
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        if commit {
-            tx.commit().await.unwrap();
-        } else {
-            tx.rollback().await.unwrap();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tailing_subscriber_gets_every_committed_event_exactly_once_in_order() {

@@ -11,8 +11,10 @@ use std::fmt::Display;
 
 pub mod event_stores;
 pub mod fcm;
+pub mod history;
 pub mod http;
 pub mod kafka;
+pub mod linearizability;
 pub mod scenarios;
 pub mod tally;
 

@@ -99,3 +99,46 @@ pub async fn settled_log(store: &PgEventStore, pool: &PgPool) -> Vec<cqrs_core::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Appends through `cqrs_append` in a transaction of its own that it holds open
+/// (`pg_sleep`) before it commits or rolls back.
+#[derive(Clone)]
+pub struct Slow(pub sqlx::PgPool);
+
+impl cqrs_testkit::event_stores::SlowAppender for Slow {
+    async fn append_slowly(
+        &self,
+        stream: &str,
+        events: Vec<cqrs_core::NewEvent>,
+        delay: std::time::Duration,
+        commit: bool,
+    ) {
+        let count = events.len();
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+        let payloads: Vec<serde_json::Value> =
+            events.iter().map(|e| e.event.payload.clone()).collect();
+        let mut tx = self.0.begin().await.unwrap();
+        let (status,): (String,) =
+            sqlx::query_as("SELECT status FROM cqrs_append($1, -1, NULL, $2, $3, $4, $5, $6)")
+                .bind(stream)
+                .bind(&ids)
+                .bind(vec!["Written"; count])
+                .bind(vec![1_i32; count])
+                .bind(payloads)
+                .bind(vec![serde_json::json!({}); count])
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+        assert_eq!(status, "ok");
+        sqlx::query("SELECT pg_sleep($1)")
+            .bind(delay.as_secs_f64())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+}
