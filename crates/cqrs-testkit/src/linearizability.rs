@@ -34,6 +34,13 @@ pub struct Size {
     pub operations: usize,
     /// Streams shared by every client.
     pub streams: usize,
+    /// Whether clients also hold transactions open (through the [`SlowAppender`],
+    /// which fails the test if its connection dies: leave them out when faults
+    /// kill connections).
+    pub slow_appends: bool,
+    /// Whether clients give up on one append in three after a random 0–3 ms (the
+    /// call is dropped; the store may still commit it).
+    pub give_up: bool,
 }
 
 impl Default for Size {
@@ -43,6 +50,8 @@ impl Default for Size {
             clients: 6,
             operations: 40,
             streams: 3,
+            slow_appends: true,
+            give_up: false,
         }
     }
 }
@@ -69,7 +78,7 @@ struct Unresolved {
 /// # Panics
 /// If a committed slow append is missing from the final log, a rolled-back one is
 /// there, or the store fails outside the recorded operations.
-pub async fn record_history<S, A>(store: S, appender: A, size: Size, prefix: &str) -> Vec<Operation>
+pub async fn record_history<S, A>(store: S, appender: A, size: Size, prefix: &str) -> Recorded
 where
     S: Store + Clone + 'static,
     A: SlowAppender,
@@ -86,15 +95,7 @@ where
                 streams.clone(),
             );
             tokio::spawn(async move {
-                client_run(
-                    client,
-                    size.operations,
-                    &store,
-                    &appender,
-                    &recorder,
-                    &streams,
-                )
-                .await
+                client_run(client, size, &store, &appender, &recorder, &streams).await
             })
         })
         .collect();
@@ -104,13 +105,32 @@ where
     }
     let end = recorder.now() + 1;
     let log = final_log(&store, &unresolved).await;
-    let mut operations = recorder.operations();
+    let mut recorded = Recorded {
+        operations: recorder.operations(),
+        unknown: 0,
+        unknown_applied: 0,
+    };
     for pending in unresolved {
+        let unknown = pending.committed.is_none();
+        recorded.unknown += usize::from(unknown);
         if let Some(operation) = resolve(pending, &log, end) {
-            operations.push(operation);
+            recorded.unknown_applied += usize::from(unknown);
+            recorded.operations.push(operation);
         }
     }
-    operations
+    recorded
+}
+
+/// A recorded history.
+#[derive(Debug)]
+pub struct Recorded {
+    /// Its operations, every outcome resolved.
+    pub operations: Vec<Operation>,
+    /// Appends whose client got an error other than a conflict, so could not know
+    /// whether they took effect.
+    pub unknown: usize,
+    /// Those of them whose events are in the final log.
+    pub unknown_applied: usize,
 }
 
 /// The history of a log read made while an append that took an earlier position is
@@ -146,8 +166,17 @@ where
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut rng = Lcg(7);
     let fast_stream = format!("{prefix}-b");
-    if let Appended::Unknown(_) =
-        append(1, &store, &recorder, &fast_stream, None, None, &mut rng).await
+    if let Appended::Unknown(_) = append(
+        1,
+        &store,
+        &recorder,
+        &fast_stream,
+        None,
+        None,
+        None,
+        &mut rng,
+    )
+    .await
     {
         panic!("the fast append failed");
     }
@@ -201,7 +230,7 @@ where
 
 async fn client_run<S: Store, A: SlowAppender>(
     client: usize,
-    count: usize,
+    size: Size,
     store: &S,
     appender: &A,
     recorder: &Recorder,
@@ -213,7 +242,8 @@ async fn client_run<S: Store, A: SlowAppender>(
     let mut commands: Vec<(Uuid, String)> = Vec::new();
     let mut tail = 0u64;
     let mut unresolved = Vec::new();
-    for _ in 0..count {
+    let slow_appends = size.slow_appends;
+    for _ in 0..size.operations {
         let mut stream = streams[rng.below(streams.len() as u64) as usize].clone();
         match rng.below(20) {
             0..=8 => {
@@ -235,8 +265,10 @@ async fn client_run<S: Store, A: SlowAppender>(
                     12..=16 => None,
                     _ => Some(0),
                 };
+                let give_up = (size.give_up && rng.below(3) == 0)
+                    .then(|| Duration::from_micros(rng.below(3_000)));
                 let outcome = append(
-                    client, store, recorder, &stream, expected, command, &mut rng,
+                    client, store, recorder, &stream, expected, command, give_up, &mut rng,
                 )
                 .await;
                 match outcome {
@@ -302,6 +334,7 @@ async fn client_run<S: Store, A: SlowAppender>(
                     });
                 }
             }
+            _ if !slow_appends => {}
             _ => {
                 let events: Vec<_> = (0..1 + rng.below(2))
                     .map(|n| raw("Slow", json!({ "client": client, "n": n })))
@@ -347,6 +380,7 @@ async fn append<S: Store>(
     stream: &str,
     expected: Option<u64>,
     command: Option<Uuid>,
+    give_up: Option<Duration>,
     rng: &mut Lcg,
 ) -> Appended {
     let events: Vec<_> = (0..1 + rng.below(2))
@@ -373,7 +407,12 @@ async fn append<S: Store>(
         ..Input::default()
     };
     let call = recorder.now();
-    let result = store.append(request).await;
+    let result = match give_up {
+        Some(after) => tokio::time::timeout(after, store.append(request))
+            .await
+            .unwrap_or_else(|_| Err(Error::Closed("given up by the client".into()))),
+        None => store.append(request).await,
+    };
     let returned = recorder.now();
     let (output, version) = match result {
         Ok(result) => (

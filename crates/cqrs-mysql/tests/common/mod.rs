@@ -57,6 +57,31 @@ impl TestDb {
         }
     }
 
+    /// Kills (`KILL CONNECTION`) every session of this test's database that is
+    /// running a statement now; returns how many.
+    pub async fn kill_busy_sessions(&self) -> u64 {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT ID FROM information_schema.PROCESSLIST
+             WHERE DB = ? AND COMMAND = 'Query' AND ID <> CONNECTION_ID()",
+        )
+        .bind(&self.database)
+        .fetch_all(&self.admin)
+        .await
+        .expect("list sessions");
+        let mut killed = 0;
+        for id in ids {
+            // It may have ended meanwhile (unknown thread id): not killed, then.
+            if sqlx::query(&format!("KILL CONNECTION {id}"))
+                .execute(&self.admin)
+                .await
+                .is_ok()
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     pub fn store(&self) -> MySqlEventStore {
         MySqlEventStore::new(self.pool.clone()).with_poll_interval(Duration::from_millis(20))
     }

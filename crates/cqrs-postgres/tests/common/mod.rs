@@ -32,7 +32,9 @@ impl TestDb {
             .expect("create schema");
         let options = PgConnectOptions::from_str(&url)
             .expect("url")
-            .options([("search_path", schema.as_str())]);
+            .options([("search_path", schema.as_str())])
+            // Names the pool's sessions in pg_stat_activity, for tests that kill them.
+            .application_name(&schema);
         let pool = PgPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(30))
@@ -45,6 +47,20 @@ impl TestDb {
             pool,
             admin,
         }
+    }
+
+    /// Terminates (`pg_terminate_backend`) every session of this test's pool that is
+    /// running a statement now; returns how many.
+    pub async fn kill_busy_sessions(&self) -> u64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND state = 'active') AS killed",
+        )
+        .bind(&self.schema)
+        .fetch_one(&self.admin)
+        .await
+        .map(|n: i64| n as u64)
+        .expect("terminate sessions")
     }
 
     pub fn store(&self) -> PgEventStore {
