@@ -12,6 +12,8 @@
 #                                    reachable here)
 #   browser         (no daemon)      Chromium and chromedriver, for the web page's
 #                                    test, which starts them itself
+#   Toxiproxy 2.5   127.0.0.1:8474   TCP fault proxy (its HTTP API; proxies are made
+#                                    by the reliability tests, on ports of their own)
 #
 # Usage: scripts/services.sh COMMAND [SERVICE...]
 #   up       install what is missing, start the services, wait until they answer
@@ -24,7 +26,7 @@
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
-# SERVICE is postgres, redis, kafka, mongo, debezium, mysql or browser; none means
+# SERVICE is postgres, redis, kafka, mongo, debezium, mysql, browser or toxiproxy; none means
 # all (in that order; mongo needs postgres, debezium needs postgres and kafka).
 #
 # Downloads and builds are cached in $CQRS_CACHE (default ~/.cache/cqrs-rs) so a
@@ -44,6 +46,7 @@ KAFKA_PORT="${CQRS_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CQRS_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${CQRS_MONGO_PORT:-27017}"
 MYSQL_PORT="${CQRS_MYSQL_PORT:-3306}"
+TOXIPROXY_PORT="${CQRS_TOXIPROXY_PORT:-8474}"
 
 PG_VERSION=15
 PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
@@ -58,7 +61,7 @@ DEBEZIUM_VERSION=3.6.1.Final
 CONNECT_PORT="${CQRS_CONNECT_PORT:-8083}"
 CONNECT_LIBS="$CACHE/debezium-$DEBEZIUM_VERSION/libs"
 
-ALL=(postgres redis kafka mongo debezium mysql browser)
+ALL=(postgres redis kafka mongo debezium mysql browser toxiproxy)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -366,6 +369,39 @@ mongo_pidfile() { echo "$DATA/mongo/ferretdb.pid"; }
 
 mongo_log() { echo "$DATA/mongo/ferretdb.log"; }
 
+# --- Toxiproxy (TCP fault proxy) ---------------------------------------------------
+
+TOXIPROXY_BIN="$CACHE/bin/toxiproxy-server-v2.5.0"
+
+toxiproxy_install() {
+  if [ -x "$TOXIPROXY_BIN" ]; then return 0; fi
+  command -v go >/dev/null || die "Toxiproxy is built with Go (1.24 or newer), which is not installed"
+  log "building Toxiproxy v2.5.0 with Go (first time only)"
+  mkdir -p "$CACHE/bin"
+  (cd "$here/toxiproxy" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$CACHE/go/mod" \
+    GOCACHE="$CACHE/go/build" go build -trimpath -o "$TOXIPROXY_BIN.tmp" \
+    github.com/Shopify/toxiproxy/v2/cmd/server) >&2
+  mv "$TOXIPROXY_BIN.tmp" "$TOXIPROXY_BIN"
+}
+
+toxiproxy_ready() { port_open "$TOXIPROXY_PORT"; }
+
+toxiproxy_start() {
+  [ -x "$TOXIPROXY_BIN" ] || die "Toxiproxy is not built; run: scripts/services.sh up toxiproxy"
+  if pid_alive "$DATA/toxiproxy/toxiproxy.pid" && toxiproxy_ready; then log "toxiproxy is already up"; return 0; fi
+  mkdir -p "$DATA/toxiproxy"
+  nohup "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXIPROXY_PORT" \
+    >>"$DATA/toxiproxy/toxiproxy.log" 2>&1 &
+  echo $! >"$DATA/toxiproxy/toxiproxy.pid"
+  wait_until 30 toxiproxy toxiproxy_ready || die "Toxiproxy did not start; see $DATA/toxiproxy/toxiproxy.log"
+}
+
+toxiproxy_stop() { stop_pid "$DATA/toxiproxy/toxiproxy.pid" toxiproxy; }
+
+toxiproxy_pidfile() { echo "$DATA/toxiproxy/toxiproxy.pid"; }
+
+toxiproxy_log() { echo "$DATA/toxiproxy/toxiproxy.log"; }
+
 # --- commands --------------------------------------------------------------------
 
 # --- MariaDB (the `mysql` service) ----------------------------------------------
@@ -425,6 +461,7 @@ export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 export MYSQL_URL=mysql://cqrs:cqrs@127.0.0.1:$MYSQL_PORT/cqrs
+export TOXIPROXY_URL=http://127.0.0.1:$TOXIPROXY_PORT
 EOF
 }
 
@@ -446,16 +483,17 @@ where() {
     mongo) echo "mongodb://127.0.0.1:$MONGO_PORT/" ;;
     debezium) echo "http://127.0.0.1:$CONNECT_PORT" ;;
     mysql) echo "mysql://cqrs:cqrs@127.0.0.1:$MYSQL_PORT/cqrs" ;;
+    toxiproxy) echo "http://127.0.0.1:$TOXIPROXY_PORT" ;;
   esac
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 services=("$@")
 ((${#services[@]})) || services=("${ALL[@]}")
 for s in "${services[@]}"; do
-  case $s in postgres | redis | kafka | mongo | debezium | mysql | browser) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium, mysql, browser)" ;; esac
+  case $s in postgres | redis | kafka | mongo | debezium | mysql | browser | toxiproxy) ;; *) die "unknown service '$s' (postgres, redis, kafka, mongo, debezium, mysql, browser, toxiproxy)" ;; esac
 done
 
 reversed() { local i; for ((i = ${#services[@]} - 1; i >= 0; i--)); do echo "${services[i]}"; done; }

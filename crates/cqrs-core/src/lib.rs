@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod backoff;
+mod deadline;
 mod error;
 mod event;
 mod group_commit;
@@ -20,6 +21,7 @@ pub use cqrs_derive::Event;
 
 pub use crate::aggregate::{Aggregate, Command};
 pub use crate::backoff::Backoff;
+pub use crate::deadline::within;
 pub use crate::error::{BoxError, CommandError, Error, Location};
 pub use crate::event::{
     Envelope, Event, Metadata, NewEvent, Position, RawEvent, RecordedEvent, StreamId, Version,

@@ -17,6 +17,7 @@ pub mod kafka;
 pub mod linearizability;
 pub mod scenarios;
 pub mod tally;
+pub mod toxiproxy;
 
 /// How to start the servers, for failure messages.
 pub const HOW_TO_START: &str = "start the test servers with `scripts/services.sh up` (then `eval \"$(scripts/services.sh env)\"` \
@@ -52,6 +53,11 @@ pub fn redis_url() -> String {
 /// The Kafka bootstrap servers: `KAFKA_BROKERS`, or the services script's default.
 pub fn kafka_brokers() -> String {
     env_or("KAFKA_BROKERS", "127.0.0.1:9092")
+}
+
+/// Toxiproxy's HTTP API: `TOXIPROXY_URL`, or the services script's default.
+pub fn toxiproxy_url() -> String {
+    env_or("TOXIPROXY_URL", "http://127.0.0.1:8474")
 }
 
 /// Kafka Connect's REST API: `CONNECT_URL`, or the services script's default.

@@ -41,6 +41,8 @@ pub struct Size {
     /// Whether clients give up on one append in three after a random 0–3 ms (the
     /// call is dropped; the store may still commit it).
     pub give_up: bool,
+    /// How long each client waits between two operations.
+    pub pause: Duration,
 }
 
 impl Default for Size {
@@ -52,6 +54,7 @@ impl Default for Size {
             streams: 3,
             slow_appends: true,
             give_up: false,
+            pause: Duration::ZERO,
         }
     }
 }
@@ -104,11 +107,19 @@ where
         unresolved.extend(client.await.expect("client"));
     }
     let end = recorder.now() + 1;
+    let longest = recorder
+        .operations()
+        .iter()
+        .chain(unresolved.iter().map(|u| &u.operation))
+        .map(|o| o.returned - o.call)
+        .max()
+        .unwrap_or(0);
     let log = final_log(&store, &unresolved).await;
     let mut recorded = Recorded {
         operations: recorder.operations(),
         unknown: 0,
         unknown_applied: 0,
+        longest: Duration::from_nanos(u64::try_from(longest).unwrap_or(0)),
     };
     for pending in unresolved {
         let unknown = pending.committed.is_none();
@@ -131,6 +142,8 @@ pub struct Recorded {
     pub unknown: usize,
     /// Those of them whose events are in the final log.
     pub unknown_applied: usize,
+    /// The longest any call took to return (or fail).
+    pub longest: Duration,
 }
 
 /// The history of a log read made while an append that took an earlier position is
@@ -244,6 +257,9 @@ async fn client_run<S: Store, A: SlowAppender>(
     let mut unresolved = Vec::new();
     let slow_appends = size.slow_appends;
     for _ in 0..size.operations {
+        if !size.pause.is_zero() {
+            tokio::time::sleep(size.pause).await;
+        }
         let mut stream = streams[rng.below(streams.len() as u64) as usize].clone();
         match rng.below(20) {
             0..=8 => {
@@ -480,7 +496,18 @@ async fn final_log<S: Store>(store: &S, unresolved: &[Unresolved]) -> HashMap<St
         let mut log = Vec::new();
         let mut after = Position::START;
         loop {
-            let page = store.read_all(after, 1_000).await.expect("read the log");
+            // A fault may still be on: read again until the store answers.
+            let page = match store.read_all(after, 1_000).await {
+                Ok(page) => page,
+                Err(error) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the final log cannot be read: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
             let Some(last) = page.last() else { break };
             after = last.position;
             log.extend(page);

@@ -82,7 +82,7 @@ impl Drop for InFlight<'_> {
 impl EventAppender for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
         let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
-        async move {
+        let call = async move {
             if !self.inline.is_empty() {
                 return self.append_inline(&request).await;
             }
@@ -110,8 +110,9 @@ impl EventAppender for PgEventStore {
                 };
             }
             append_one(&self.pool, &request, self.notify).await
-        }
-        .instrument(span)
-        .await
+        };
+        cqrs_core::within(self.deadline, "append", call)
+            .instrument(span)
+            .await
     }
 }

@@ -15,6 +15,9 @@ impl PgEventStore {
     ///
     /// At most 2^20 events per call; streams must be distinct; command ids are not
     /// recorded (a bulk append is idempotent only through its expected versions).
+    /// It waits for the server at most the store's deadline (see
+    /// [`with_deadline`](Self::with_deadline)) plus as much again per 100,000
+    /// events.
     ///
     /// # Errors
     /// [`Error::Conflict`], [`Error::InvalidInput`] (a stream twice, a command id),
@@ -24,8 +27,13 @@ impl PgEventStore {
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<AppendResult>, Error> {
         let events: usize = requests.iter().map(|r| r.events.len()).sum();
-        let span = tracing::debug_span!("append_many", streams = requests.len(), events);
-        self.append_many_inner(requests).instrument(span).await
+        // The deadline, and as much again for every 100,000 events.
+        let deadline = self.deadline * u32::try_from(1 + events / 100_000).unwrap_or(u32::MAX);
+        cqrs_core::within(deadline, "append_many", async {
+            let span = tracing::debug_span!("append_many", streams = requests.len(), events);
+            self.append_many_inner(requests).instrument(span).await
+        })
+        .await
     }
 
     async fn append_many_inner(

@@ -38,6 +38,7 @@ pub(crate) fn start(
     workers: usize,
     notify: bool,
     counters: Arc<GroupCommitCounters>,
+    deadline: std::time::Duration,
 ) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(MAX_GROUP * 4);
     let receiver = Arc::new(Mutex::new(receiver));
@@ -59,26 +60,40 @@ pub(crate) fn start(
                     }
                     group
                 };
-                run(&pool, group, notify, &counters).await;
+                run(&pool, group, notify, &counters, deadline).await;
             }
         });
     }
     sender
 }
 
-async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool, counters: &GroupCommitCounters) {
+async fn run(
+    pool: &PgPool,
+    mut group: Vec<Job>,
+    notify: bool,
+    counters: &GroupCommitCounters,
+    deadline: std::time::Duration,
+) {
     let size = group.len();
     if size == 1 {
         // Nobody to share the commit with: the single-append function is cheaper.
         let Some(job) = group.pop() else { return };
         counters.alone(1);
-        let result = super::append::append_one(pool, &job.request, notify).await;
+        let result = cqrs_core::within(
+            deadline,
+            "append",
+            super::append::append_one(pool, &job.request, notify),
+        )
+        .await;
         let _ = job.reply.send(Ok(Outcome::Done(result)));
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = size);
     counters.group(size);
-    match execute(pool, &group, notify).instrument(span).await {
+    let answer = tokio::time::timeout(deadline, execute(pool, &group, notify).instrument(span))
+        .await
+        .unwrap_or(Err(GroupError::NoAnswer));
+    match answer {
         Ok(rows) => {
             for (job, row) in group.into_iter().zip(rows) {
                 let outcome = if row.status == AppendStatus::Retry {
@@ -94,6 +109,14 @@ async fn run(pool: &PgPool, mut group: Vec<Job>, notify: bool, counters: &GroupC
             let message = error.to_string();
             for job in group {
                 let _ = job.reply.send(Err(Error::InvalidInput(message.clone())));
+            }
+        }
+        Err(GroupError::NoAnswer) => {
+            // Whether the transaction committed is unknown: each append is told so.
+            for job in group {
+                let _ = job
+                    .reply
+                    .send(Err(Error::timed_out("append (group commit)", deadline)));
             }
         }
         Err(GroupError::Driver(error)) => {
@@ -116,6 +139,8 @@ enum GroupError {
     Input(Error),
     /// The server or the connection failed.
     Driver(sqlx::Error),
+    /// No answer within the deadline.
+    NoAnswer,
 }
 
 /// Runs the group in one transaction and one round trip.

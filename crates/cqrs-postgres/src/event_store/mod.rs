@@ -47,12 +47,15 @@ pub struct PgEventStore {
     pub(crate) group_counters: Arc<cqrs_core::GroupCommitCounters>,
     listen: Arc<crate::subscription::Listener>,
     inline: Arc<Vec<Arc<dyn InlineProjection>>>,
+    /// The longest a call waits for the server.
+    pub(crate) deadline: Duration,
 }
 
 impl std::fmt::Debug for PgEventStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgEventStore")
             .field("poll_interval", &self.poll_interval)
+            .field("deadline", &self.deadline)
             .field(
                 "inline",
                 &self
@@ -74,6 +77,10 @@ impl PgEventStore {
     /// [`with_group_commit`](Self::with_group_commit)).
     pub const DEFAULT_GROUP_WORKERS: usize = 2;
 
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
     /// A store over `pool`. Does not touch the schema: call
     /// [`migrate`](Self::migrate) once, or use [`connect`](Self::connect).
     pub fn new(pool: PgPool) -> Self {
@@ -87,7 +94,23 @@ impl PgEventStore {
             in_flight: Arc::default(),
             group_counters: Arc::default(),
             inline: Arc::default(),
+            deadline: Self::DEFAULT_DEADLINE,
         }
+    }
+
+    /// Sets the longest any call (an append, a read, a snapshot, a group-commit
+    /// transaction) waits for the server: 30 s by default. A connection that goes
+    /// half-open mid-request never answers, and nothing in TCP says so for a long
+    /// time; past the deadline the call fails with an [`Error::Backend`] for which
+    /// [`is_timed_out`](Error::is_timed_out) is true. An append cut off this way
+    /// may have committed: retry it with the same command id.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self.group = Arc::default();
+        self.in_flight = Arc::default();
+        self.group_counters = Arc::default();
+        self
     }
 
     /// Connects to `url` (a pool of up to 16 connections, see [`connect_pool`]) and
@@ -213,6 +236,7 @@ impl PgEventStore {
                 self.group_workers,
                 self.notify,
                 Arc::clone(&self.group_counters),
+                self.deadline,
             ));
         }
         queue.clone()

@@ -74,15 +74,18 @@ impl StreamReader for PgEventStore {
         after: Version,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        let query = format!(
             "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3"
-        ))
-        .bind(stream_id.as_str())
-        .bind(clamp(after.0))
-        .bind(clamp(limit as u64))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::backend_in("read_stream"))?;
+        );
+        let call = sqlx::query_as(&query)
+            .bind(stream_id.as_str())
+            .bind(clamp(after.0))
+            .bind(clamp(limit as u64))
+            .fetch_all(&self.pool);
+        let rows: Vec<EventRow> = cqrs_core::within(self.deadline, "read_stream", async {
+            call.await.map_err(Error::backend_in("read_stream"))
+        })
+        .await?;
         rows.into_iter().map(into_event).collect()
     }
 }
@@ -92,26 +95,31 @@ impl LogReader for PgEventStore {
     /// first position any transaction still in progress could write. See the crate
     /// docs for why no event can then appear below what was returned.
     async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        let query = format!(
             "SELECT {EVENT_COLUMNS} FROM cqrs_events
              WHERE position > $1 AND position <= cqrs_safe_position()
              ORDER BY position LIMIT $2"
-        ))
-        .bind(clamp(after.0))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::backend_in("read_all"))?;
+        );
+        let call = sqlx::query_as(&query)
+            .bind(clamp(after.0))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool);
+        let rows: Vec<EventRow> = cqrs_core::within(self.deadline, "read_all", async {
+            call.await.map_err(Error::backend_in("read_all"))
+        })
+        .await?;
         rows.into_iter().map(into_event).collect()
     }
 
     async fn head(&self) -> Result<Position, Error> {
-        let head: Option<i64> = sqlx::query_scalar(
+        let call = sqlx::query_scalar(
             "SELECT max(position) FROM cqrs_events WHERE position <= cqrs_safe_position()",
         )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::backend_in("head"))?;
+        .fetch_one(&self.pool);
+        let head: Option<i64> = cqrs_core::within(self.deadline, "head", async {
+            call.await.map_err(Error::backend_in("head"))
+        })
+        .await?;
         head.map_or(Ok(Position::START), Position::try_from)
     }
 }

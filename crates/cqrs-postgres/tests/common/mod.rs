@@ -18,6 +18,12 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh, migrated schema, and a pool of `connections` whose search path is it.
     pub async fn new(connections: u32) -> Self {
+        Self::through(connections, None).await
+    }
+
+    /// As [`new`](Self::new), the pool connecting to `port` on loopback (a fault
+    /// proxy in front of the server) when given.
+    pub async fn through(connections: u32, port: Option<u16>) -> Self {
         let url = postgres_url();
         let admin = PgPoolOptions::new()
             .max_connections(2)
@@ -35,6 +41,10 @@ impl TestDb {
             .options([("search_path", schema.as_str())])
             // Names the pool's sessions in pg_stat_activity, for tests that kill them.
             .application_name(&schema);
+        let options = match port {
+            Some(port) => options.host("127.0.0.1").port(port),
+            None => options,
+        };
         let pool = PgPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(30))
