@@ -10,6 +10,7 @@
 use std::fmt::Display;
 
 pub mod event_stores;
+pub mod faults;
 pub mod fcm;
 pub mod history;
 pub mod http;

@@ -236,55 +236,61 @@ impl Drop for InFlight<'_> {
 
 impl EventAppender for MySqlEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, Error> {
-        let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
-        async move {
-            let result = match self.group_queue() {
-                // With group commit, an append while no other is in progress goes
-                // straight to the server: no queue, no task switch. Those that
-                // come while one is in progress wait in the queue and share
-                // commits.
-                Some(queue) => {
-                    let (_in_flight, alone) = InFlight::enter(&self.in_flight);
-                    if alone {
-                        self.group_counters.alone(1);
-                        self.append_alone(&request).await
-                    } else {
-                        Self::append_grouped(queue, request).await
+        cqrs_core::within(self.deadline, "append", async {
+            let span = tracing::debug_span!("append", stream = %request.stream_id, events = request.events.len());
+            async move {
+                let result = match self.group_queue() {
+                    // With group commit, an append while no other is in progress goes
+                    // straight to the server: no queue, no task switch. Those that
+                    // come while one is in progress wait in the queue and share
+                    // commits.
+                    Some(queue) => {
+                        let (_in_flight, alone) = InFlight::enter(&self.in_flight);
+                        if alone {
+                            self.group_counters.alone(1);
+                            self.append_alone(&request).await
+                        } else {
+                            Self::append_grouped(queue, request).await
+                        }
                     }
+                    None if self.inline.is_empty() => self.append_alone(&request).await,
+                    None => self.append_inline(&request).await,
+                };
+                if matches!(&result, Ok(r) if r.position.is_some() && !r.already_handled) {
+                    self.wake.bump();
                 }
-                None if self.inline.is_empty() => self.append_alone(&request).await,
-                None => self.append_inline(&request).await,
-            };
-            if matches!(&result, Ok(r) if r.position.is_some() && !r.already_handled) {
-                self.wake.bump();
+                result
             }
-            result
-        }
-        .instrument(span)
+            .instrument(span)
+            .await
+        })
         .await
     }
 }
 
 impl CommandLog for MySqlEventStore {
     async fn handled_command(&self, command_id: Uuid) -> Result<Option<AppendResult>, Error> {
-        let row: Option<(Vec<u8>, u64, u64, Option<u64>)> = sqlx::query_as(
-            "SELECT stream_id, previous_version, version, position FROM cqrs_commands
-             WHERE command_id = ?",
-        )
-        .bind(command_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Error::backend_in("handled_command"))?;
-        row.map(|(stream, previous, version, position)| {
-            Ok(AppendResult {
-                stream_id: StreamId::new(super::read::text(stream, "stream id")?),
-                previous_version: Version(previous),
-                version: Version(version),
-                position: position.map(Position),
-                already_handled: true,
+        cqrs_core::within(self.deadline, "handled_command", async {
+            let row: Option<(Vec<u8>, u64, u64, Option<u64>)> = sqlx::query_as(
+                "SELECT stream_id, previous_version, version, position FROM cqrs_commands
+                 WHERE command_id = ?",
+            )
+            .bind(command_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::backend_in("handled_command"))?;
+            row.map(|(stream, previous, version, position)| {
+                Ok(AppendResult {
+                    stream_id: StreamId::new(super::read::text(stream, "stream id")?),
+                    previous_version: Version(previous),
+                    version: Version(version),
+                    position: position.map(Position),
+                    already_handled: true,
+                })
             })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 }
 

@@ -29,16 +29,23 @@ impl MySqlEventStore {
     /// # Errors
     /// [`Error::Conflict`], [`Error::InvalidInput`] (a stream twice, a command id,
     /// too many events), [`Error::Backend`] (the server refused, for example a call
-    /// larger than `max_allowed_packet`).
+    /// larger than `max_allowed_packet`, or did not answer within the store's
+    /// deadline plus as much again per 100,000 events).
     pub async fn append_many(
         &self,
         requests: Vec<AppendRequest>,
     ) -> Result<Vec<AppendResult>, Error> {
         let events: usize = requests.iter().map(|r| r.events.len()).sum();
         let span = tracing::debug_span!("append_many", streams = requests.len(), events);
-        self.append_many_inner(requests, events)
-            .instrument(span)
-            .await
+        // The deadline, and as much again for every 100,000 events.
+        let deadline = self.deadline * u32::try_from(1 + events / 100_000).unwrap_or(u32::MAX);
+        cqrs_core::within(
+            deadline,
+            "append_many",
+            self.append_many_inner(requests, events),
+        )
+        .instrument(span)
+        .await
     }
 
     async fn append_many_inner(

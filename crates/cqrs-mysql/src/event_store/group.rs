@@ -45,6 +45,7 @@ pub(crate) fn start(
     pool: MySqlPool,
     workers: usize,
     counters: Arc<GroupCommitCounters>,
+    deadline: std::time::Duration,
 ) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>(MAX_GROUP * 4);
     let receiver = Arc::new(Mutex::new(receiver));
@@ -82,7 +83,7 @@ pub(crate) fn start(
                     }
                     group
                 };
-                run(&pool, group, &counters).await;
+                run(&pool, group, &counters, deadline).await;
             }
         });
     }
@@ -101,7 +102,12 @@ fn member(job: Job) -> Option<(Job, String)> {
     }
 }
 
-async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &GroupCommitCounters) {
+async fn run(
+    pool: &MySqlPool,
+    mut group: Vec<(Job, String)>,
+    counters: &GroupCommitCounters,
+    deadline: std::time::Duration,
+) {
     let alone = group.len() == 1
         || group
             .iter()
@@ -111,14 +117,25 @@ async fn run(pool: &MySqlPool, mut group: Vec<(Job, String)>, counters: &GroupCo
         // everyone, which the one-append path reports as its own): one at a time.
         counters.alone(group.len());
         for (job, _) in group.drain(..) {
-            let result = append_alone(pool, &job.request).await;
+            let result =
+                cqrs_core::within(deadline, "append", append_alone(pool, &job.request)).await;
             let _ = job.reply.send(result);
         }
         return;
     }
     let span = tracing::debug_span!("group_commit", appends = group.len());
     counters.group(group.len());
-    match execute(pool, &group).instrument(span).await {
+    let Ok(answer) = tokio::time::timeout(deadline, execute(pool, &group).instrument(span)).await
+    else {
+        // Whether the transaction committed is unknown: each append is told so.
+        for (job, _) in group {
+            let _ = job
+                .reply
+                .send(Err(Error::timed_out("append (group commit)", deadline)));
+        }
+        return;
+    };
+    match answer {
         Ok(rows) => {
             for ((job, _), row) in group.into_iter().zip(rows) {
                 let _ = job.reply.send(row_result(&row, &job.request));

@@ -41,6 +41,8 @@ pub struct MySqlEventStore {
     group_counters: Arc<cqrs_core::GroupCommitCounters>,
     /// Appends in progress, across this store's clones.
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// The longest a call waits for the server.
+    pub(crate) deadline: Duration,
 }
 
 impl std::fmt::Debug for MySqlEventStore {
@@ -61,6 +63,10 @@ impl MySqlEventStore {
     /// The default time between two polls of a subscription with nothing new.
     pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
     /// An event store on `pool`'s database (migrated with
     /// [`migrate`](crate::migrate)).
     pub fn new(pool: MySqlPool) -> Self {
@@ -72,7 +78,24 @@ impl MySqlEventStore {
             group: Arc::default(),
             group_counters: Arc::default(),
             in_flight: Arc::default(),
+            deadline: Self::DEFAULT_DEADLINE,
         }
+    }
+
+    /// Sets the longest any call (an append, a read, a snapshot, a group-commit
+    /// transaction) waits for the server: 30 s by default. A connection that goes
+    /// half-open mid-request never answers, and nothing in TCP says so for a long
+    /// time; past the deadline the call fails with an
+    /// [`Error::Backend`](cqrs_core::Error::Backend) for which
+    /// [`is_timed_out`](cqrs_core::Error::is_timed_out) is true. An append cut off
+    /// this way may have committed: retry it with the same command id.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self.group = Arc::default();
+        self.in_flight = Arc::default();
+        self.group_counters = Arc::default();
+        self
     }
 
     /// Applies `projection` inline: its documents (in this database's read-model
@@ -141,6 +164,7 @@ impl MySqlEventStore {
                 self.pool.clone(),
                 self.group_workers,
                 Arc::clone(&self.group_counters),
+                self.deadline,
             ));
         }
         queue.clone()

@@ -79,17 +79,20 @@ impl StreamReader for MySqlEventStore {
         after: Version,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = ? AND version > ?
-             ORDER BY version LIMIT ?"
-        ))
-        .bind(stream_id.as_str())
-        .bind(after.0)
-        .bind(limit as u64)
-        .fetch_all(&self.pool)
+        cqrs_core::within(self.deadline, "read_stream", async {
+            let rows: Vec<EventRow> = sqlx::query_as(&format!(
+                "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE stream_id = ? AND version > ?
+                 ORDER BY version LIMIT ?"
+            ))
+            .bind(stream_id.as_str())
+            .bind(after.0)
+            .bind(limit as u64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::backend_in("read_stream"))?;
+            rows.into_iter().map(into_event).collect()
+        })
         .await
-        .map_err(Error::backend_in("read_stream"))?;
-        rows.into_iter().map(into_event).collect()
     }
 }
 
@@ -99,23 +102,29 @@ impl LogReader for MySqlEventStore {
     /// under the tail's lock, in commit order), so no event can appear later below
     /// what this returned.
     async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<RecordedEvent>, Error> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE position > ? ORDER BY position LIMIT ?"
-        ))
-        .bind(after.0)
-        .bind(limit as u64)
-        .fetch_all(&self.pool)
+        cqrs_core::within(self.deadline, "read_all", async {
+            let rows: Vec<EventRow> = sqlx::query_as(&format!(
+                "SELECT {EVENT_COLUMNS} FROM cqrs_events WHERE position > ? ORDER BY position LIMIT ?"
+            ))
+            .bind(after.0)
+            .bind(limit as u64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(Error::backend_in("read_all"))?;
+            rows.into_iter().map(into_event).collect()
+        })
         .await
-        .map_err(Error::backend_in("read_all"))?;
-        rows.into_iter().map(into_event).collect()
     }
 
     async fn head(&self) -> Result<Position, Error> {
-        let head: u64 = sqlx::query_scalar("SELECT position FROM cqrs_tail WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(Error::backend_in("head"))?;
-        Ok(Position(head))
+        cqrs_core::within(self.deadline, "head", async {
+            let head: u64 = sqlx::query_scalar("SELECT position FROM cqrs_tail WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Error::backend_in("head"))?;
+            Ok(Position(head))
+        })
+        .await
     }
 }
 

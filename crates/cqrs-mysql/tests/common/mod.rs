@@ -21,10 +21,20 @@ pub struct TestDb {
 
 /// A pool of `connections` to the existing `database` on the test server.
 pub async fn pool_in(database: &str, connections: u32) -> MySqlPool {
+    pool_through(database, connections, None).await
+}
+
+/// As [`pool_in`], connecting to `port` on loopback (a fault proxy in front of the
+/// server) when given.
+pub async fn pool_through(database: &str, connections: u32, port: Option<u16>) -> MySqlPool {
     let url = mysql_url();
     let options = MySqlConnectOptions::from_str(&url)
         .expect("url")
         .database(database);
+    let options = match port {
+        Some(port) => options.host("127.0.0.1").port(port),
+        None => options,
+    };
     MySqlPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(30))
@@ -36,6 +46,12 @@ pub async fn pool_in(database: &str, connections: u32) -> MySqlPool {
 impl TestDb {
     /// A fresh, migrated database, and a pool of `connections` to it.
     pub async fn new(connections: u32) -> Self {
+        Self::through(connections, None).await
+    }
+
+    /// As [`new`](Self::new), the pool connecting to `port` on loopback (a fault
+    /// proxy in front of the server) when given.
+    pub async fn through(connections: u32, port: Option<u16>) -> Self {
         let url = mysql_url();
         let admin = MySqlPoolOptions::new()
             .max_connections(2)
@@ -48,7 +64,7 @@ impl TestDb {
             .execute(&admin)
             .await
             .expect("create database");
-        let pool = pool_in(&database, connections).await;
+        let pool = pool_through(&database, connections, port).await;
         cqrs_mysql::migrate(&pool).await.expect("migrate");
         Self {
             database,
