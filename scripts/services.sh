@@ -21,8 +21,8 @@
 #   start    start (no install step; fails if something is missing)
 #   stop     stop
 #   restart  stop, then start
-#   crash    kill with SIGKILL, as a crash would (for failure tests; start brings
-#            the service back)
+#   crash    kill with SIGKILL, as a crash would (postgres: its postmaster; for
+#            failure tests; start brings the service back)
 #   status   say which answer
 #   env      print the environment variables the tests read, as `export` lines
 #   logs     print the end of each service's log
@@ -149,11 +149,17 @@ postgres_start() {
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --no-locale \
       --auth-local=trust --auth-host=trust >"$DATA/postgres/initdb.log"
   fi
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$DATA/postgres/postgres.log" -w -t 60 \
+  # After a crash, backends of the killed postmaster may hold its shared memory for
+  # a moment (the new one refuses to start meanwhile): try again for a few seconds.
+  local tries=0
+  until runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$DATA/postgres/postgres.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_RUN \
         -c wal_level=logical -c max_replication_slots=64 -c max_wal_senders=64 \
-        -c max_connections=300 -c shared_buffers=256MB" start >/dev/null \
-    || die "PostgreSQL did not start; see $DATA/postgres/postgres.log"
+        -c max_connections=300 -c shared_buffers=256MB" start >/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 10 ] || die "PostgreSQL did not start; see $DATA/postgres/postgres.log"
+    sleep 1
+  done
   wait_until 60 postgres postgres_ready || die "PostgreSQL does not answer on port $PG_PORT"
   local psql=("$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1)
   "${psql[@]}" -d postgres >/dev/null <<'SQL'
@@ -488,7 +494,7 @@ where() {
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] || { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 services=("$@")
 ((${#services[@]})) || services=("${ALL[@]}")
@@ -521,7 +527,16 @@ case $cmd in
     ;;
   crash)
     for s in "${services[@]}"; do
-      [ "$s" != postgres ] || die "crash: use 'stop' for postgres (its pid file is its own)"
+      if [ "$s" = postgres ]; then
+        # The postmaster, as `kill -9` would; its backends notice and exit, and the
+        # next start recovers from the WAL.
+        if [ -f "$PG_DATA/postmaster.pid" ] && kill -KILL "$(head -n 1 "$PG_DATA/postmaster.pid")" 2>/dev/null; then
+          log "postgres killed (SIGKILL to the postmaster)"
+        else
+          log "postgres was not running"
+        fi
+        continue
+      fi
       pidfile=$("${s}_pidfile")
       if pid_alive "$pidfile"; then
         kill -KILL "$(cat "$pidfile")"
