@@ -9,7 +9,7 @@ mod common;
 
 use common::{Slow, TestDb};
 use cqrs_testkit::history::{Mode, assert_linearizable};
-use cqrs_testkit::linearizability::{Size, read_beside_an_open_append, record_history};
+use cqrs_testkit::linearizability::{Size, read_beside_an_open_append, record_history, scale};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_and_reads_are_linearizable() {
@@ -29,7 +29,7 @@ async fn grouped_appends_and_reads_are_linearizable() {
     let store = db.store();
     let size = Size {
         clients: 32,
-        operations: 10,
+        operations: 10 * scale(),
         streams: 4,
         ..Size::default()
     };
@@ -72,7 +72,7 @@ async fn histories_stay_linearizable_while_sessions_are_killed() {
     };
     let size = Size {
         clients: 6,
-        operations: 60,
+        operations: 60 * scale(),
         slow_appends: false,
         give_up: true,
         ..Size::default()

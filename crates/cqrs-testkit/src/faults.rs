@@ -49,7 +49,7 @@ pub async fn history_under_fault<S, A>(
     };
     let size = Size {
         clients: 4,
-        operations: 60,
+        operations: 60 * crate::linearizability::scale(),
         slow_appends: false,
         pause: Duration::from_millis(25),
         ..Size::default()

@@ -45,12 +45,23 @@ pub struct Size {
     pub pause: Duration,
 }
 
+/// How many times longer the reliability tests run: `CQRS_RELIABILITY_SCALE` (1
+/// unless set; `scripts/soak.sh` sets it).
+pub fn scale() -> usize {
+    std::env::var("CQRS_RELIABILITY_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
 impl Default for Size {
-    /// The test command's size: 6 clients × 40 operations on 3 streams.
+    /// The test command's size: 6 clients × 40 operations on 3 streams, the
+    /// operations times [`scale`].
     fn default() -> Self {
         Self {
             clients: 6,
-            operations: 40,
+            operations: 40 * scale(),
             streams: 3,
             slow_appends: true,
             give_up: false,

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The long forms of the reliability suite (RELIABILITY.md), on loopback only and
+# bounded: each step has a time limit, and the traffic is CQRS_RELIABILITY_SCALE
+# times the test command's (64 unless set; the no-skip scenario then commits over
+# 100,000 events).
+#
+#   scripts/soak.sh            # every long form (about 40 minutes on 2 cores)
+#   CQRS_RELIABILITY_SCALE=10 scripts/soak.sh
+#
+# Prints each step's figures (histories checked, faults, appends cut off, events)
+# for RELIABILITY.md, and stops at the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CQRS_RELIABILITY_SCALE="${CQRS_RELIABILITY_SCALE:-64}"
+rounds="${CQRS_SOAK_CRASHES:-5}"
+cache="${CQRS_CACHE:-$HOME/.cache/cqrs-rs}"
+
+step() { printf '\n==> %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "servers"
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
+
+step "checker model tests"
+(cd reliability/checker && GOTOOLCHAIN=local GOFLAGS=-mod=readonly GOMODCACHE="$cache/go/mod" \
+  GOCACHE="$cache/go/build" go test -count=1 ./...)
+
+run() {
+  local limit=$1 log
+  shift
+  log=$(mktemp)
+  if ! timeout "$limit" cargo test --locked "$@" -- --nocapture >"$log" 2>&1; then
+    tail -n 80 "$log" >&2
+    echo "soak step failed: cargo test $* (log: $log)" >&2
+    exit 1
+  fi
+  grep -E 'no-skip|killed;|fault rounds|acknowledged,|^test result' "$log" || true
+  rm -f "$log"
+}
+
+step "linearizability histories at scale $CQRS_RELIABILITY_SCALE (PostgreSQL, MySQL)"
+run 30m -p cqrs-rs-postgres --test linearizability
+run 30m -p cqrs-rs-mysql --test linearizability
+
+step "network faults at scale $CQRS_RELIABILITY_SCALE (PostgreSQL, MySQL)"
+run 30m -p cqrs-rs-postgres --test faults
+run 30m -p cqrs-rs-mysql --test faults
+
+step "no skipped event under random commit order at scale $CQRS_RELIABILITY_SCALE"
+run 30m -p cqrs-rs-postgres --test subscription a_tailing_subscriber
+run 30m -p cqrs-rs-mysql --test subscription
+
+step "servers killed under load, $rounds times each"
+for i in $(seq "$rounds"); do
+  run 10m -p cqrs-rs-postgres --test crash
+  run 10m -p cqrs-rs-mysql --test outage
+done
+
+step "done"
