@@ -34,7 +34,8 @@ type Input struct {
 	Events []string `json:"events,omitempty"`
 	// Command is the append's command id, if any.
 	Command string `json:"command,omitempty"`
-	// After and Limit bound a read of the log.
+	// After is where a read starts (exclusive): a position in the log, a version
+	// in a stream. Limit bounds a read of the log.
 	After int64 `json:"after,omitempty"`
 	Limit int   `json:"limit,omitempty"`
 	// Part is set by the split check (split.go): the part of the store this

@@ -57,7 +57,7 @@ func step(s State, in Input, out Output) (bool, interface{}) {
 		}
 		return stepAppend(s, in, out)
 	case "read_stream":
-		return slices.Equal(s.Streams[in.Stream], out.Events), s
+		return stepReadStream(s, in, out), s
 	case "read_all":
 		return stepReadAll(s, in, out)
 	}
@@ -105,6 +105,15 @@ func stepAppend(s State, in Input, out Output) (bool, interface{}) {
 		next.Commands[in.Command] = Output{Previous: out.Previous, Version: out.Version, Position: out.Position}
 	}
 	return true, next
+}
+
+// A read of a stream returns its events after version `After` (all of them from 0).
+func stepReadStream(s State, in Input, out Output) bool {
+	events := s.Streams[in.Stream]
+	if in.After >= int64(len(events)) {
+		return len(out.Events) == 0
+	}
+	return slices.Equal(events[in.After:], out.Events)
 }
 
 // A read of the log returns, in position order, every event after `After` up to

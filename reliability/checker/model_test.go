@@ -45,6 +45,7 @@ func TestLegalHistories(t *testing.T) {
 		appendOp(0, 0, 1, "s", exp(0), []string{"a", "b"}, ok(0, 2, 11)),
 		appendOp(0, 2, 3, "s", exp(2), []string{"c"}, ok(2, 3, 20)),
 		readStream(0, 4, 5, "s", "a", "b", "c"),
+		Operation{Client: 1, Call: 4, Return: 5, Input: Input{Op: "read_stream", Stream: "s", After: 2}, Output: Output{Events: []string{"c"}}},
 		readAll(0, 6, 7, 0, Entry{10, "a"}, Entry{11, "b"}, Entry{20, "c"}),
 	)
 	check(t, "concurrent writers on one version: one wins, one conflicts", porcupine.Ok,
@@ -96,6 +97,10 @@ func TestIllegalHistories(t *testing.T) {
 	check(t, "a command handled twice appends twice", porcupine.Illegal,
 		Operation{Client: 0, Call: 0, Return: 1, Input: Input{Op: "append", Stream: "s", Events: []string{"a"}, Command: "c1"}, Output: ok(0, 1, 4)},
 		Operation{Client: 1, Call: 2, Return: 3, Input: Input{Op: "append", Stream: "s", Events: []string{"b"}, Command: "c1"}, Output: ok(1, 2, 6)},
+	)
+	check(t, "a stream read from a version misses an event", porcupine.Illegal,
+		appendOp(0, 0, 1, "s", nil, []string{"a", "b", "c"}, ok(0, 3, 3)),
+		Operation{Client: 1, Call: 2, Return: 3, Input: Input{Op: "read_stream", Stream: "s", After: 1}, Output: Output{Events: []string{"c"}}},
 	)
 	check(t, "an event that was never appended is read", porcupine.Illegal,
 		readAll(0, 0, 1, 0, Entry{1, "ghost"}),

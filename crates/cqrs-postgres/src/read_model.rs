@@ -18,12 +18,31 @@ use sqlx::{PgConnection, PgPool};
 #[derive(Clone, Debug)]
 pub struct PgReadModelStore {
     pool: PgPool,
+    deadline: std::time::Duration,
 }
 
 impl PgReadModelStore {
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
     /// A store over `pool`, whose schema is migrated.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            deadline: Self::DEFAULT_DEADLINE,
+        }
+    }
+
+    /// Sets the longest any call waits for the server: 30 s by default. Past it the
+    /// call fails with an [`Error::Backend`] for which
+    /// [`is_timed_out`](Error::is_timed_out) is true, and a runner retries it; a
+    /// commit cut off this way either committed whole or not at all, and replaying
+    /// its batch is a no-op either way (documents are guarded by position).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The connection pool.
@@ -136,19 +155,22 @@ const MOVE_CHECKPOINT: &str = "INSERT INTO cqrs_checkpoints AS c (projection, po
 
 impl ReadModelReader for PgReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
-            "SELECT value, position FROM cqrs_documents WHERE projection = $1 AND id = $2 AND value IS NOT NULL",
-        )
-        .bind(projection)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Error::backend_in("get"))?;
-        row.map(|(value, p)| {
-            let (_, document) = document(projection, (id.to_owned(), Some(value), p))?;
-            Ok(document)
+        cqrs_core::within(self.deadline, "get", async {
+            let row: Option<(serde_json::Value, i64)> = sqlx::query_as(
+                "SELECT value, position FROM cqrs_documents WHERE projection = $1 AND id = $2 AND value IS NOT NULL",
+            )
+            .bind(projection)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::backend_in("get"))?;
+            row.map(|(value, p)| {
+                let (_, document) = document(projection, (id.to_owned(), Some(value), p))?;
+                Ok(document)
+            })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn get_many(
@@ -156,24 +178,30 @@ impl ReadModelReader for PgReadModelStore {
         projection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(Error::backend_in("get_many"))?;
-        load_documents(&mut conn, projection, ids).await
+        cqrs_core::within(self.deadline, "get_many", async {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(Error::backend_in("get_many"))?;
+            load_documents(&mut conn, projection, ids).await
+        })
+        .await
     }
 }
 
 impl ReadModelWriter for PgReadModelStore {
     async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
-        let row: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM cqrs_checkpoints WHERE projection = $1")
-                .bind(projection)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Error::backend_in("checkpoint"))?;
-        row.map_or(Ok(Position::START), Position::try_from)
+        cqrs_core::within(self.deadline, "checkpoint", async {
+            let row: Option<i64> =
+                sqlx::query_scalar("SELECT position FROM cqrs_checkpoints WHERE projection = $1")
+                    .bind(projection)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(Error::backend_in("checkpoint"))?;
+            row.map_or(Ok(Position::START), Position::try_from)
+        })
+        .await
     }
 
     async fn commit(
@@ -182,61 +210,73 @@ impl ReadModelWriter for PgReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        // One statement, so one round trip and atomic on its own: the documents in a
-        // data-modifying CTE (run to completion whatever the outer statement reads),
-        // then the checkpoint. An explicit transaction would cost three more round
-        // trips (BEGIN, a second statement, COMMIT) for the same guarantee.
-        let (ids, values, positions) = columns(changes)?;
-        let statement = format!(
-            "WITH documents AS ({}) {MOVE_CHECKPOINT}",
-            upsert(Guard::SkipApplied)
-        );
-        sqlx::query(&statement)
-            .bind(projection)
-            .bind(&ids)
-            .bind(&values)
-            .bind(&positions)
-            .bind(to_i64(checkpoint)?)
-            .execute(&self.pool)
-            .await
-            .map_err(Error::backend_in("commit"))?;
-        Ok(())
+        cqrs_core::within(self.deadline, "commit", async {
+            // One statement, so one round trip and atomic on its own: the documents in a
+            // data-modifying CTE (run to completion whatever the outer statement reads),
+            // then the checkpoint. An explicit transaction would cost three more round
+            // trips (BEGIN, a second statement, COMMIT) for the same guarantee.
+            let (ids, values, positions) = columns(changes)?;
+            let statement = format!(
+                "WITH documents AS ({}) {MOVE_CHECKPOINT}",
+                upsert(Guard::SkipApplied)
+            );
+            sqlx::query(&statement)
+                .bind(projection)
+                .bind(&ids)
+                .bind(&values)
+                .bind(&positions)
+                .bind(to_i64(checkpoint)?)
+                .execute(&self.pool)
+                .await
+                .map_err(Error::backend_in("commit"))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn reset(&self, projection: &str) -> Result<(), Error> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(Error::backend_in("reset"))?;
-        for table in ["cqrs_documents", "cqrs_checkpoints"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
-                .bind(projection)
-                .execute(&mut *tx)
+        cqrs_core::within(self.deadline, "reset", async {
+            let mut tx = self
+                .pool
+                .begin()
                 .await
                 .map_err(Error::backend_in("reset"))?;
-        }
-        tx.commit().await.map_err(Error::backend_in("reset"))
+            for table in ["cqrs_documents", "cqrs_checkpoints"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE projection = $1"))
+                    .bind(projection)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::backend_in("reset"))?;
+            }
+            tx.commit().await.map_err(Error::backend_in("reset"))
+        })
+        .await
     }
 
     async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
-        sqlx::query_scalar("SELECT target FROM cqrs_aliases WHERE alias = $1")
-            .bind(alias)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(Error::backend_in("read alias"))
+        cqrs_core::within(self.deadline, "alias", async {
+            sqlx::query_scalar("SELECT target FROM cqrs_aliases WHERE alias = $1")
+                .bind(alias)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(Error::backend_in("read alias"))
+        })
+        .await
     }
 
     async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO cqrs_aliases (alias, target) VALUES ($1, $2) \
-             ON CONFLICT (alias) DO UPDATE SET target = EXCLUDED.target",
-        )
-        .bind(alias)
-        .bind(target)
-        .execute(&self.pool)
+        cqrs_core::within(self.deadline, "set_alias", async {
+            sqlx::query(
+                "INSERT INTO cqrs_aliases (alias, target) VALUES ($1, $2) \
+                 ON CONFLICT (alias) DO UPDATE SET target = EXCLUDED.target",
+            )
+            .bind(alias)
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::backend_in("set alias"))?;
+            Ok(())
+        })
         .await
-        .map_err(Error::backend_in("set alias"))?;
-        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Slow, TestDb};
-use cqrs_testkit::faults::history_under_fault;
+use cqrs_testkit::faults::{history_under_fault, runner_under_fault};
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -72,4 +72,28 @@ async fn connections_reset_mid_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_hole() {
     under(Fault::BlackHole, "black-hole", DEADLINE * 3 / 2).await;
+}
+
+/// A runner into `PgReadModelStore` through the proxy while `fault` comes and goes.
+async fn runner_under(fault: Fault, name: &str, on: Duration) {
+    let proxy = Arc::new(Proxy::new("127.0.0.1:5432"));
+    let db = TestDb::through(4, Some(proxy.port())).await;
+    let store = db.read_models().with_deadline(DEADLINE);
+    runner_under_fault(proxy, store, fault, on, name).await;
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_through_resets() {
+    runner_under(
+        Fault::Reset { after_ms: 30 },
+        "reset",
+        Duration::from_millis(400),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_through_a_black_hole() {
+    runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
 }

@@ -5,13 +5,99 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cqrs_core::{AppendRequest, ExpectedVersion};
+use cqrs_core::{
+    AppendRequest, ExpectedVersion, MemoryEventStore, Position, ProjectionRunner, ReadModelStore,
+};
 use serde_json::json;
 
 use crate::event_stores::{SlowAppender, raw};
 use crate::history::{Mode, assert_linearizable};
 use crate::linearizability::{Size, Store, record_history};
+use crate::scenarios::tally_documents;
+use crate::tally::{TallyProjection, append_tally, reference_tally, tally_log};
 use crate::toxiproxy::{Fault, Proxy};
+
+/// Turns `fault` off for 200 ms, then on for `on`, until `stop`; returns how many
+/// times.
+fn toggle(
+    proxy: Arc<Proxy>,
+    fault: Fault,
+    on: Duration,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<u32> {
+    tokio::task::spawn_blocking(move || {
+        // Off first, so that the fault comes while connections are in use.
+        let mut rounds = 0;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            proxy.add(fault);
+            std::thread::sleep(on);
+            proxy.lift();
+            rounds += 1;
+        }
+        rounds
+    })
+}
+
+/// A projection runner keeps a tally read model in `store` (connected through
+/// `proxy`) while events keep coming and `fault` comes and goes (on for `on`, off
+/// for 200 ms). Once the fault is lifted for good the runner catches up, and the
+/// read model equals a rebuild: no batch lost, none applied twice (the tally counts,
+/// so either would show). `name` names the read model.
+///
+/// # Panics
+/// If the runner does not catch up within a minute of the fault's end, never had
+/// to retry (the fault missed it), or the read model differs from the rebuild.
+pub async fn runner_under_fault<S>(
+    proxy: Arc<Proxy>,
+    store: S,
+    fault: Fault,
+    on: Duration,
+    name: &str,
+) where
+    S: ReadModelStore + Clone + 'static,
+{
+    let events = MemoryEventStore::new();
+    let handle = ProjectionRunner::new(TallyProjection, events.clone(), store.clone())
+        .with_name(name)
+        .with_batch_size(25)
+        .with_max_backoff(Duration::from_millis(500))
+        .spawn();
+    let stop = Arc::new(AtomicBool::new(false));
+    let toggler = toggle(proxy.clone(), fault, on, stop.clone());
+    let log = tally_log(400 * crate::linearizability::scale(), 11);
+    let mut last = Position::START;
+    for chunk in log.chunks(10) {
+        last = append_tally(&events, chunk).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds = toggler.await.expect("toggler");
+    proxy.lift();
+    handle
+        .wait_for_timeout(last, Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: the runner did not catch up after the fault: {e}"));
+    let stats = handle.stats();
+    assert!(rounds > 0, "{name}: the fault did not come and go");
+    // A fault longer than the store's deadline makes the runner retry: without a
+    // deadline it would just wait (for ever, if the fault stayed).
+    assert!(
+        stats.retries > 0,
+        "{name}: the runner never met the fault ({rounds} rounds)"
+    );
+    assert_eq!(
+        tally_documents(&store, name).await,
+        reference_tally(&events).await,
+        "{name}: the read model differs from a rebuild"
+    );
+    handle.stop().await.expect("stop");
+    eprintln!(
+        "{name}: {} events through {rounds} fault rounds, {} retries, equal to a rebuild",
+        log.len(),
+        stats.retries
+    );
+}
 
 /// Clients append and read through `store` (connected through `proxy`, with
 /// `deadline` on every call) while `fault` is on for `on`, off for 200 ms, again and
@@ -33,20 +119,7 @@ pub async fn history_under_fault<S, A>(
     A: SlowAppender,
 {
     let stop = Arc::new(AtomicBool::new(false));
-    let toggler = {
-        let (proxy, stop) = (proxy.clone(), stop.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut rounds = 0;
-            while !stop.load(Ordering::Relaxed) {
-                proxy.add(fault);
-                std::thread::sleep(on);
-                proxy.lift();
-                std::thread::sleep(Duration::from_millis(200));
-                rounds += 1;
-            }
-            rounds
-        })
-    };
+    let toggler = toggle(proxy.clone(), fault, on, stop.clone());
     let size = Size {
         clients: 4,
         operations: 60 * crate::linearizability::scale(),

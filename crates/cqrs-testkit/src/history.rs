@@ -34,7 +34,7 @@ pub struct Input {
     /// The append's command id, if any.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub command: String,
-    /// A log read's start (exclusive).
+    /// A read's start (exclusive): a position in the log, a version in a stream.
     #[serde(skip_serializing_if = "is_zero")]
     pub after: u64,
     /// A log read's limit.

@@ -306,13 +306,21 @@ async fn client_run<S: Store, A: SlowAppender>(
                 }
             }
             9..=12 => {
+                // From a few versions before the last one this client knows (the
+                // whole stream while it is short): every event after that.
+                let seen = known.get(&stream).copied().unwrap_or(0);
+                let after = if seen < 50 {
+                    0
+                } else {
+                    seen.saturating_sub(rng.below(4))
+                };
                 let call = recorder.now();
                 if let Ok(events) = store
-                    .read_stream(&StreamId::new(stream.clone()), Version(0), 100_000)
+                    .read_stream(&StreamId::new(stream.clone()), Version(after), usize::MAX)
                     .await
                 {
                     let returned = recorder.now();
-                    known.insert(stream.clone(), events.len() as u64);
+                    known.insert(stream.clone(), after + events.len() as u64);
                     recorder.record(Operation {
                         client,
                         call,
@@ -320,6 +328,7 @@ async fn client_run<S: Store, A: SlowAppender>(
                         input: Input {
                             op: "read_stream",
                             stream,
+                            after,
                             ..Input::default()
                         },
                         output: Output {
