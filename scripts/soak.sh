@@ -13,6 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CQRS_RELIABILITY_SCALE="${CQRS_RELIABILITY_SCALE:-64}"
+# Porcupine needs about a minute for a 15,000-operation history on this machine.
+export CQRS_CHECKER_TIMEOUT="${CQRS_CHECKER_TIMEOUT:-900}"
 rounds="${CQRS_SOAK_CRASHES:-5}"
 cache="${CQRS_CACHE:-$HOME/.cache/cqrs-rs}"
 

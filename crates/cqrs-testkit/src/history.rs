@@ -167,7 +167,8 @@ pub enum Verdict {
 ///
 /// # Panics
 /// If Go is missing or the checker cannot be built (with how to fix it), if the
-/// history is malformed, or if the checker cannot decide within a minute.
+/// history is malformed, or if the checker cannot decide within a minute
+/// (`CQRS_CHECKER_TIMEOUT` seconds when set).
 pub fn check(name: &str, operations: &[Operation], mode: Mode) -> Verdict {
     let dir = std::env::temp_dir().join("cqrs-histories");
     std::fs::create_dir_all(&dir).expect("a directory for histories");
@@ -179,9 +180,15 @@ pub fn check(name: &str, operations: &[Operation], mode: Mode) -> Verdict {
     if mode == Mode::Split {
         command.arg("-split");
     }
+    // A minute by default; the soak's long histories need more
+    // (`CQRS_CHECKER_TIMEOUT`, in seconds).
+    let timeout = std::env::var("CQRS_CHECKER_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(60);
     let output = command
         .arg("-timeout")
-        .arg("60s")
+        .arg(format!("{timeout}s"))
         .arg("-visualize")
         .arg(&view)
         .arg(&history)
