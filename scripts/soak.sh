@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The long forms of the reliability suite (RELIABILITY.md), on loopback only and
 # bounded: each step has a time limit, and the traffic is CQRS_RELIABILITY_SCALE
-# times the test command's (64 unless set; the no-skip scenario then commits over
-# 100,000 events).
+# times the test command's (64 unless set; the no-skip scenario on PostgreSQL then
+# commits over 100,000 events; the steps whose calls wait on faults or on MySQL's
+# one-at-a-time commits run at an eighth of it).
 #
-#   scripts/soak.sh            # every long form (about 40 minutes on 2 cores)
+#   scripts/soak.sh            # every long form (about 20 minutes on 2 cores)
 #   CQRS_RELIABILITY_SCALE=10 scripts/soak.sh
 #
 # Prints each step's figures (histories checked, faults, appends cut off, events)
@@ -45,13 +46,18 @@ step "linearizability histories at scale $CQRS_RELIABILITY_SCALE (PostgreSQL, My
 run 30m -p cqrs-rs-postgres --test linearizability
 run 30m -p cqrs-rs-mysql --test linearizability
 
-step "network faults at scale $CQRS_RELIABILITY_SCALE (PostgreSQL, MySQL)"
-run 30m -p cqrs-rs-postgres --test faults
-run 30m -p cqrs-rs-mysql --test faults
+# Calls caught in a fault wait up to the deadline: these steps run at an eighth.
+small=$(((CQRS_RELIABILITY_SCALE + 7) / 8))
 
-step "no skipped event under random commit order at scale $CQRS_RELIABILITY_SCALE"
+step "network faults at scale $small (PostgreSQL, MySQL)"
+CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-postgres --test faults
+CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mysql --test faults
+
+# MySQL commits one transaction at a time (the tail lock, held open 0-25 ms here):
+# it gets the eighth too; PostgreSQL takes the whole scale, past 100,000 events.
+step "no skipped event under random commit order (PostgreSQL at $CQRS_RELIABILITY_SCALE, MySQL at $small)"
 run 30m -p cqrs-rs-postgres --test subscription a_tailing_subscriber
-run 30m -p cqrs-rs-mysql --test subscription
+CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mysql --test subscription
 
 step "servers killed under load, $rounds times each"
 for i in $(seq "$rounds"); do
