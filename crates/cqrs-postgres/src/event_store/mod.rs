@@ -101,8 +101,8 @@ impl PgEventStore {
     /// Sets the longest any call (an append, a read, a snapshot, a group-commit
     /// transaction) waits for the server: 30 s by default. A connection that goes
     /// half-open mid-request never answers, and nothing in TCP says so for a long
-    /// time; past the deadline the call fails with an [`Error::Backend`] for which
-    /// [`is_timed_out`](Error::is_timed_out) is true. An append cut off this way
+    /// time; past the deadline the call fails with an [`Error::Backend`](cqrs_core::Error::Backend) for which
+    /// [`is_timed_out`](cqrs_core::Error::is_timed_out) is true. An append cut off this way
     /// may have committed: retry it with the same command id.
     #[must_use]
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
