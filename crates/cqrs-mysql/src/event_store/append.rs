@@ -107,11 +107,34 @@ pub(crate) async fn append_one(
     mode: Mode,
 ) -> Result<AppendResult, Error> {
     let call = call(request, mode)?;
-    let row: MySqlRow = conn
-        .fetch_one(sqlx::raw_sql(&call))
-        .await
-        .map_err(Error::backend_in("append"))?;
-    row_result(&row, request)
+    let mut backoff = cqrs_core::Backoff::new(
+        std::time::Duration::from_millis(2),
+        std::time::Duration::from_millis(100),
+    );
+    let mut deadlocks = 0;
+    loop {
+        match conn.fetch_one(sqlx::raw_sql(&call)).await {
+            Ok(row) => return row_result(&row, request),
+            // InnoDB made this append a deadlock's victim (first appends to a new
+            // stream race on its row: `INSERT ... ON DUPLICATE KEY` takes a shared
+            // lock before the exclusive one) and rolled its transaction back whole.
+            // Nothing was written, so in its own transaction it simply runs again.
+            Err(error) if mode == Mode::Own && is_deadlock(&error) && deadlocks < 8 => {
+                deadlocks += 1;
+                tokio::time::sleep(backoff.fail()).await;
+            }
+            Err(error) => return Err(Error::backend("append", error)),
+        }
+    }
+}
+
+/// Whether the server rolled the transaction back as a deadlock's victim (error
+/// 1213, SQLSTATE 40001).
+pub(super) fn is_deadlock(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40001")
 }
 
 /// The port's answer for `request` in `row`, a row of `cqrs_append`.

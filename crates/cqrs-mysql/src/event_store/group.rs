@@ -141,6 +141,16 @@ async fn run(
                 let _ = job.reply.send(row_result(&row, &job.request));
             }
         }
+        Err(error) if super::append::is_deadlock(&error) => {
+            // The group was a deadlock's victim and was rolled back whole: nothing
+            // was written. Each append runs again on its own (which retries
+            // deadlocks itself).
+            for (job, _) in group {
+                let result =
+                    cqrs_core::within(deadline, "append", append_alone(pool, &job.request)).await;
+                let _ = job.reply.send(result);
+            }
+        }
         Err(error) => {
             // The transaction failed as a whole: nothing of the group was written
             // (or, if the commit itself failed, its outcome is unknown). Every

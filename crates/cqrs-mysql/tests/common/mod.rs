@@ -136,8 +136,21 @@ impl SlowAppender for Slow {
             "CALL cqrs_append('{stream}', -1, NULL, '{}', FALSE)",
             serde_json::Value::from(json)
         );
-        let mut tx = self.0.begin().await.unwrap();
-        tx.fetch_one(sqlx::raw_sql(&call)).await.unwrap();
+        // A deadlock's victim (first appends to a new stream) is rolled back whole:
+        // begin again, as the store does.
+        let mut tx = loop {
+            let mut tx = self.0.begin().await.unwrap();
+            match tx.fetch_one(sqlx::raw_sql(&call)).await {
+                Ok(_) => break tx,
+                Err(e)
+                    if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("40001") =>
+                {
+                    drop(tx);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(e) => panic!("slow append: {e}"),
+            }
+        };
         sqlx::query("DO SLEEP(?)")
             .bind(delay.as_secs_f64())
             .execute(&mut *tx)
