@@ -5,10 +5,10 @@
 //! ids, stream reads, and log reads that never skip).
 //!
 //! A [`Recorder`] takes each operation's invocation and completion times and what it
-//! returned; [`check`] (or [`assert_linearizable`]) writes the history as JSON and runs the checker
-//! on it (built once per test process with the machine's Go, modules cached like the
-//! test servers'). A history it rejects fails the test, with the path of
-//! Porcupine's HTML view of it.
+//! returned; [`check`] (or [`assert_linearizable`]) writes the history as JSON and
+//! runs the checker on it (built once per test process with the machine's Go,
+//! modules cached like the test servers'). A history it rejects fails the test,
+//! with the path of Porcupine's HTML view of it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
