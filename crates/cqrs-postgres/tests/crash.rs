@@ -1,5 +1,6 @@
 //! PostgreSQL itself killed (SIGKILL to the postmaster) under load, and started
-//! again: appends meanwhile fail with a typed backend error; after recovery every
+//! again: appends meanwhile fail with a typed backend error or wait for the pool to
+//! reconnect; after recovery every
 //! acknowledged append is there, once; a subscriber that subscribes again from the
 //! last event it got (as a runner does) resumes without skipping or repeating.
 //! Alone in its test binary: it kills the server the other tests use. FerretDB,
