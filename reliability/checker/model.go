@@ -64,47 +64,18 @@ func step(s State, in Input, out Output) (bool, interface{}) {
 	return false, s
 }
 
+// stepAppend is an append on the whole store: its stream's versions and command
+// ids (stepStreamAppend), then, if it wrote events, their positions in the log
+// (stepLogAppend).
 func stepAppend(s State, in Input, out Output) (bool, interface{}) {
-	if in.Command != "" {
-		if earlier, ok := s.Commands[in.Command]; ok {
-			return out.Status == "duplicate" && out.Previous == earlier.Previous &&
-				out.Version == earlier.Version && out.Position == earlier.Position, s
-		}
+	ok, next := stepStreamAppend(s, in, out)
+	if !ok || out.Status != "ok" {
+		return ok, next
 	}
-	current := int64(len(s.Streams[in.Stream]))
-	if in.Expected != nil && *in.Expected != current {
-		return out.Status == "conflict" && out.Version == current, s
+	if len(in.Events) == 0 {
+		return out.Position == 0, next
 	}
-	n := int64(len(in.Events))
-	if out.Status != "ok" || out.Previous != current || out.Version != current+n {
-		return false, s
-	}
-	next := State{Streams: s.Streams, Log: s.Log, ReadHigh: s.ReadHigh, Commands: s.Commands}
-	if n > 0 {
-		first := out.Position - n + 1
-		if first <= s.ReadHigh {
-			return false, s // a reader already went past this position
-		}
-		entries := make([]Entry, 0, n)
-		for i, id := range in.Events {
-			p := first + int64(i)
-			if _, taken := slices.BinarySearchFunc(s.Log, p, byPosition); taken {
-				return false, s
-			}
-			entries = append(entries, Entry{Position: p, Event: id})
-		}
-		next.Log = mergeLog(s.Log, entries)
-		next.Streams = cloneMap(s.Streams)
-		stream := slices.Clone(s.Streams[in.Stream])
-		next.Streams[in.Stream] = append(stream, in.Events...)
-	} else if out.Position != 0 {
-		return false, s
-	}
-	if in.Command != "" {
-		next.Commands = cloneMap(s.Commands)
-		next.Commands[in.Command] = Output{Previous: out.Previous, Version: out.Version, Position: out.Position}
-	}
-	return true, next
+	return stepLogAppend(next.(State), in, out)
 }
 
 // A read of a stream returns its events after version `After` (all of them from 0).
