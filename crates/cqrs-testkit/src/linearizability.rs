@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{
-    AppendRequest, Error, EventAppender, ExpectedVersion, LogReader, Position, StreamId,
-    StreamReader, Version,
+    AppendRequest, Error, EventAppender, ExpectedVersion, LogReader, Position, RecordedEvent,
+    StreamId, StreamReader, Version,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -125,7 +125,7 @@ where
         .map(|o| o.returned - o.call)
         .max()
         .unwrap_or(0);
-    let log = final_log(&store, &unresolved).await;
+    let log = final_log(&store, &unresolved, &streams).await;
     let mut recorded = Recorded {
         operations: recorder.operations(),
         unknown: 0,
@@ -209,26 +209,7 @@ where
         .read_all(Position::START, 100)
         .await
         .expect("read the log");
-    recorder.record(Operation {
-        client: 2,
-        call,
-        returned: recorder.now(),
-        input: Input {
-            op: "read_all",
-            limit: 100,
-            ..Input::default()
-        },
-        output: Output {
-            log: read
-                .iter()
-                .map(|e| Entry {
-                    position: e.position.0,
-                    event: e.event_id.to_string(),
-                })
-                .collect(),
-            ..Output::default()
-        },
-    });
+    recorder.record(log_read(2, call, recorder.now(), 0, 100, &read));
     let (call, returned) = slow.await.expect("slow append");
     let pending = Unresolved {
         operation: Operation {
@@ -246,7 +227,8 @@ where
         committed: Some(true),
     };
     let end = recorder.now() + 1;
-    let log = final_log(&store, std::slice::from_ref(&pending)).await;
+    let streams = [format!("{prefix}-a"), format!("{prefix}-b")];
+    let log = final_log(&store, std::slice::from_ref(&pending), &streams).await;
     let mut operations = recorder.operations();
     operations.extend(resolve(pending, &log, end));
     operations
@@ -347,27 +329,7 @@ async fn client_run<S: Store, A: SlowAppender>(
                     if let Some(last) = events.last() {
                         tail = tail.max(last.position.0);
                     }
-                    recorder.record(Operation {
-                        client,
-                        call,
-                        returned,
-                        input: Input {
-                            op: "read_all",
-                            after,
-                            limit,
-                            ..Input::default()
-                        },
-                        output: Output {
-                            log: events
-                                .iter()
-                                .map(|e| Entry {
-                                    position: e.position.0,
-                                    event: e.event_id.to_string(),
-                                })
-                                .collect(),
-                            ..Output::default()
-                        },
-                    });
+                    recorder.record(log_read(client, call, returned, after, limit, &events));
                 }
             }
             _ if !slow_appends => {}
@@ -400,6 +362,38 @@ async fn client_run<S: Store, A: SlowAppender>(
         }
     }
     unresolved
+}
+
+/// The operation of a log read from `after` that returned `events`.
+fn log_read(
+    client: usize,
+    call: i64,
+    returned: i64,
+    after: u64,
+    limit: usize,
+    events: &[RecordedEvent],
+) -> Operation {
+    Operation {
+        client,
+        call,
+        returned,
+        input: Input {
+            op: "read_all",
+            after,
+            limit,
+            ..Input::default()
+        },
+        output: Output {
+            log: events
+                .iter()
+                .map(|e| Entry {
+                    position: e.position.0,
+                    event: e.event_id.to_string(),
+                })
+                .collect(),
+            ..Output::default()
+        },
+    }
 }
 
 enum Appended {
@@ -503,14 +497,41 @@ struct Placed {
     version: u64,
 }
 
-/// The whole log once every committed slow append shows (a store may hold back
-/// positions while transactions elsewhere on the server are open).
-async fn final_log<S: Store>(store: &S, unresolved: &[Unresolved]) -> HashMap<String, Placed> {
-    let must: HashSet<&String> = unresolved
+/// The whole log once every committed event shows: each committed slow append, and
+/// every event of the history's streams.
+///
+/// A log read stops at the first position a transaction still open anywhere on the
+/// server could fill (PostgreSQL's safe position), while a stream read does not: the
+/// log is final once it holds every event of every stream of the history.
+async fn final_log<S: Store>(
+    store: &S,
+    unresolved: &[Unresolved],
+    streams: &[String],
+) -> HashMap<String, Placed> {
+    let mut must: HashSet<String> = unresolved
         .iter()
         .filter(|u| u.committed == Some(true))
-        .flat_map(|u| &u.ids)
+        .flat_map(|u| u.ids.iter().cloned())
         .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for stream in streams {
+        let events = loop {
+            match store
+                .read_stream(&StreamId::new(stream.clone()), Version(0), usize::MAX)
+                .await
+            {
+                Ok(events) => break events,
+                Err(error) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the final streams cannot be read: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        must.extend(events.iter().map(|e| e.event_id.to_string()));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut log = Vec::new();
@@ -533,7 +554,7 @@ async fn final_log<S: Store>(store: &S, unresolved: &[Unresolved]) -> HashMap<St
             log.extend(page);
         }
         let ids: HashSet<String> = log.iter().map(|e| e.event_id.to_string()).collect();
-        if must.iter().all(|id| ids.contains(*id)) {
+        if must.iter().all(|id| ids.contains(id)) {
             let mut versions: HashMap<String, u64> = HashMap::new();
             return log
                 .into_iter()
@@ -556,7 +577,7 @@ async fn final_log<S: Store>(store: &S, unresolved: &[Unresolved]) -> HashMap<St
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "a committed slow append is missing from the log after 30 s"
+            "a committed event is missing from the log after 30 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
