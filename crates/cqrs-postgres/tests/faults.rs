@@ -14,18 +14,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Slow, TestDb};
-use cqrs_testkit::faults::{history_under_fault, runner_under_fault};
+use cqrs_testkit::faults::{FaultReport, history_under_fault, runner_under_fault};
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
 /// `fault` on for `on`, off for 200 ms, while clients run.
-async fn under(fault: Fault, name: &str, on: Duration) {
+async fn under(fault: Fault, name: &str, on: Duration) -> FaultReport {
     let proxy = Arc::new(Proxy::new("127.0.0.1:5432"));
     let db = TestDb::through(8, Some(proxy.port())).await;
     let store = db.store().with_deadline(DEADLINE);
     let name = format!("postgres-{name}");
-    history_under_fault(
+    let report = history_under_fault(
         proxy,
         store,
         Slow(db.pool.clone()),
@@ -36,64 +36,72 @@ async fn under(fault: Fault, name: &str, on: Duration) {
     )
     .await;
     db.drop().await;
+    report
 }
 
+/// A slow link fails nothing: every call is far inside the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_and_jitter() {
-    under(
-        Fault::Latency { ms: 40, jitter: 30 },
-        "latency",
-        Duration::from_millis(400),
-    )
-    .await;
+    let on = Duration::from_millis(400);
+    let report = under(Fault::Latency { ms: 40, jitter: 30 }, "latency", on).await;
+    assert_eq!(report.cut_off, 0, "{report:?}");
 }
 
+/// A narrow link fails nothing either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bandwidth_limit() {
-    under(
-        Fault::Bandwidth { kb_per_s: 4 },
-        "bandwidth",
-        Duration::from_millis(400),
-    )
-    .await;
+    let on = Duration::from_millis(400);
+    let report = under(Fault::Bandwidth { kb_per_s: 4 }, "bandwidth", on).await;
+    assert_eq!(report.cut_off, 0, "{report:?}");
 }
 
+/// Resets cut appends off mid-request; the history stays linearizable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_reset_mid_request() {
-    under(
-        Fault::Reset { after_ms: 30 },
-        "reset",
-        Duration::from_millis(400),
-    )
-    .await;
+    let on = Duration::from_millis(400);
+    let report = under(Fault::Reset { after_ms: 30 }, "reset", on).await;
+    assert!(report.cut_off > 0, "no append was cut off: {report:?}");
 }
 
-/// Longer than the deadline: calls caught in it are cut off by the deadline.
+/// Longer than the deadline: calls caught in it are cut off by the deadline (the
+/// longest call lasts the deadline, no longer: the harness checks the upper bound).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_hole() {
-    under(Fault::BlackHole, "black-hole", DEADLINE * 3 / 2).await;
+    let report = under(Fault::BlackHole, "black-hole", DEADLINE * 3 / 2).await;
+    assert!(
+        report.longest >= DEADLINE,
+        "no call met the deadline: {report:?}"
+    );
+    assert!(report.cut_off > 0, "no append was cut off: {report:?}");
 }
 
 /// A runner into `PgReadModelStore` through the proxy while `fault` comes and goes.
-async fn runner_under(fault: Fault, name: &str, on: Duration) {
+async fn runner_under(fault: Fault, name: &str, on: Duration) -> FaultReport {
     let proxy = Arc::new(Proxy::new("127.0.0.1:5432"));
     let db = TestDb::through(4, Some(proxy.port())).await;
     let store = db.read_models().with_deadline(DEADLINE);
-    runner_under_fault(proxy, store, fault, on, name).await;
+    let report = runner_under_fault(proxy, store, fault, on, name).await;
     db.drop().await;
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_through_resets() {
-    runner_under(
-        Fault::Reset { after_ms: 30 },
-        "reset",
-        Duration::from_millis(400),
-    )
-    .await;
+    let on = Duration::from_millis(400);
+    let report = runner_under(Fault::Reset { after_ms: 30 }, "reset", on).await;
+    assert!(
+        report.retries > 0,
+        "the runner never met the resets: {report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_through_a_black_hole() {
-    runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
+    let report = runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
+    // Longer than the read-model store's deadline: the runner's call is cut off and
+    // retried. Without a deadline it would just wait (for ever, if the hole stayed).
+    assert!(
+        report.retries > 0,
+        "the runner never met the black hole: {report:?}"
+    );
 }
