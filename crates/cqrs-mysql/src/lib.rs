@@ -13,6 +13,25 @@ mod read_model;
 #[cfg(feature = "binlog")]
 pub use cdc::{BinlogCoordinate, MySqlBinlogSource};
 pub use error::MySqlError;
+
+/// Entry points for the fuzz targets of `reliability/fuzz`, behind the `fuzzing`
+/// feature: not part of the API, and may change in any release.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use mysql_async::binlog::value::BinlogValue;
+
+    /// The event the binlog source makes of the after-image `values` of an insert
+    /// into `cqrs_events`.
+    ///
+    /// # Errors
+    /// What the source would fail with on this row.
+    pub fn binlog_row(
+        values: Vec<Option<BinlogValue<'static>>>,
+    ) -> Result<cqrs_core::RecordedEvent, cqrs_core::Error> {
+        crate::cdc::decode_row(values)
+    }
+}
 pub use event_store::MySqlEventStore;
 pub use lease::MySqlLease;
 pub use migrate::migrate;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::event_store::{EventRow, into_event};
 
 /// The event in the after-image `values` of an insert into `cqrs_events`.
-pub(super) fn event(values: Vec<Option<BinlogValue<'static>>>) -> Result<RecordedEvent, Error> {
+pub(crate) fn event(values: Vec<Option<BinlogValue<'static>>>) -> Result<RecordedEvent, Error> {
     let bad = |what: &str| {
         Error::codec(
             format!("binlog row of cqrs_events: {what}"),

@@ -6,6 +6,8 @@ mod reader;
 mod stream;
 
 pub use coordinate::BinlogCoordinate;
+#[cfg(feature = "fuzzing")]
+pub(crate) use decode::event as decode_row;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

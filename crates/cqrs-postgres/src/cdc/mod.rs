@@ -4,6 +4,24 @@
 mod pgoutput;
 mod stream;
 
+/// What the change-data-capture stream makes of `messages`, decoded in order as one
+/// replication stream of `namespace.cqrs_events`: the events of every committed
+/// transaction. For the fuzz targets of `reliability/fuzz` (the `fuzzing` feature).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn decode_messages<'a>(
+    messages: impl IntoIterator<Item = &'a [u8]>,
+    namespace: &str,
+) -> Result<Vec<cqrs_core::RecordedEvent>, cqrs_core::Error> {
+    let mut decoder = pgoutput::Decoder::default();
+    let mut events = Vec::new();
+    for message in messages {
+        if let Some(transaction) = decoder.decode(message, namespace, "cqrs_events")? {
+            events.extend(stream::to_events(transaction)?);
+        }
+    }
+    Ok(events)
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -239,7 +239,7 @@ where
         .map_err(|e| Error::backend("change-data-capture", format!("column `{name}`: {e}")))
 }
 
-fn to_events(transaction: Transaction) -> Result<Vec<RecordedEvent>, Error> {
+pub(super) fn to_events(transaction: Transaction) -> Result<Vec<RecordedEvent>, Error> {
     transaction
         .rows
         .iter()

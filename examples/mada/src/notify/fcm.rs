@@ -147,28 +147,18 @@ impl Fcm {
                 }
             };
             let status = reply.status().as_u16();
-            let after = retry_after(reply.headers());
+            let retry_after = reply
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             let text = reply.text().await.unwrap_or_default();
-            match status {
-                200..=299 => {
-                    let name = serde_json::from_str::<Value>(&text)
-                        .ok()
-                        .and_then(|v| v["name"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    return Sent::Delivered(name);
-                }
-                401 if !fresh => {
+            match classify(status, retry_after.as_deref(), &text) {
+                Reply::Done(sent) => return sent,
+                Reply::RefreshToken if !fresh => {
                     tracing::info!("FCM refused the access token; fetching a fresh one");
                 }
-                404 => return Sent::Unregistered,
-                400 if error_code(&text).as_deref() == Some("UNREGISTERED") => {
-                    return Sent::Unregistered;
-                }
-                400 => return Sent::Rejected(short(&text)),
-                _ => {
-                    let reason = format!("FCM answered {status}: {}", short(&text));
-                    return Sent::Retry { after, reason };
-                }
+                Reply::RefreshToken => break,
             }
         }
         Sent::Retry {
@@ -176,6 +166,41 @@ impl Fcm {
             reason: "FCM refused a fresh access token too (401)".into(),
         }
     }
+}
+
+/// What a reply of FCM's `messages:send` means, before a refused access token is
+/// dealt with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// What became of the message.
+    Done(Sent),
+    /// FCM refused the access token (401): fetch a fresh one and send again.
+    RefreshToken,
+}
+
+/// Sorts a reply of FCM's `messages:send`: its HTTP `status`, its `Retry-After`
+/// header (if any) and its body. A body FCM would never send (not JSON, cut short)
+/// is sorted by the status alone; nothing here panics or keeps more than 300
+/// characters of the body.
+pub fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Reply {
+    let sent = match status {
+        200..=299 => {
+            let name = serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| v["name"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Sent::Delivered(name)
+        }
+        401 => return Reply::RefreshToken,
+        404 => Sent::Unregistered,
+        400 if error_code(body).as_deref() == Some("UNREGISTERED") => Sent::Unregistered,
+        400 => Sent::Rejected(short(body)),
+        _ => Sent::Retry {
+            after: retry_after.and_then(seconds),
+            reason: format!("FCM answered {status}: {}", short(body)),
+        },
+    };
+    Reply::Done(sent)
 }
 
 /// The FCM error code in an error reply's details, if any.
@@ -192,7 +217,6 @@ fn short(text: &str) -> String {
 }
 
 /// `Retry-After` in seconds (the form FCM uses); an HTTP date is ignored.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+fn seconds(value: &str) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
