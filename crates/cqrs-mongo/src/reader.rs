@@ -92,21 +92,24 @@ impl MongoReadModelStore {
         projection: &str,
         query: &Query,
     ) -> Result<Vec<(String, StoredDocument)>, Error> {
-        let collection = self.collection(projection);
-        let mut find = collection.find(query.stored_filter());
-        if !query.sort.is_empty() {
-            find = find.sort(query.sort.clone());
-        }
-        if let Some(limit) = query.limit {
-            find = find.limit(limit);
-        }
-        let documents: Vec<Document> = find
-            .await
-            .map_err(Error::backend_in("find documents"))?
-            .try_collect()
-            .await
-            .map_err(Error::backend_in("find documents"))?;
-        collect(projection, documents)
+        cqrs_core::within(self.deadline, "find", async {
+            let collection = self.collection(projection);
+            let mut find = collection.find(query.stored_filter());
+            if !query.sort.is_empty() {
+                find = find.sort(query.sort.clone());
+            }
+            if let Some(limit) = query.limit {
+                find = find.limit(limit);
+            }
+            let documents: Vec<Document> = find
+                .await
+                .map_err(Error::backend_in("find documents"))?
+                .try_collect()
+                .await
+                .map_err(Error::backend_in("find documents"))?;
+            collect(projection, documents)
+        })
+        .await
     }
 }
 
@@ -161,15 +164,18 @@ impl<P: Projection> MongoQuery<P> for ReadModel<P, MongoReadModelStore> {
 
 impl ReadModelReader for MongoReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        let found = self
-            .collection(projection)
-            .find_one(doc! { "_id": id })
-            .await
-            .map_err(Error::backend_in("get document"))?;
-        let Some(found) = found else { return Ok(None) };
-        Ok(stored(projection, found)?
-            .map(|(_, d)| d)
-            .filter(|d| !d.value.is_null()))
+        cqrs_core::within(self.deadline, "get", async {
+            let found = self
+                .collection(projection)
+                .find_one(doc! { "_id": id })
+                .await
+                .map_err(Error::backend_in("get document"))?;
+            let Some(found) = found else { return Ok(None) };
+            Ok(stored(projection, found)?
+                .map(|(_, d)| d)
+                .filter(|d| !d.value.is_null()))
+        })
+        .await
     }
 
     async fn get_many(
@@ -177,17 +183,20 @@ impl ReadModelReader for MongoReadModelStore {
         projection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let documents: Vec<Document> = self
-            .collection(projection)
-            .find(doc! { "_id": { "$in": ids } })
-            .await
-            .map_err(Error::backend_in("get documents"))?
-            .try_collect()
-            .await
-            .map_err(Error::backend_in("get documents"))?;
-        collect(projection, documents)
+        cqrs_core::within(self.deadline, "get_many", async {
+            if ids.is_empty() {
+                return Ok(HashMap::new());
+            }
+            let documents: Vec<Document> = self
+                .collection(projection)
+                .find(doc! { "_id": { "$in": ids } })
+                .await
+                .map_err(Error::backend_in("get documents"))?
+                .try_collect()
+                .await
+                .map_err(Error::backend_in("get documents"))?;
+            collect(projection, documents)
+        })
+        .await
     }
 }

@@ -46,6 +46,7 @@ pub struct MongoReadModelStore {
     pub(crate) db: Database,
     collections: Arc<HashMap<String, String>>,
     pub(crate) max_statements: usize,
+    pub(crate) deadline: Duration,
 }
 
 /// Fails at once if every host refuses a TCP connection: the driver would otherwise
@@ -83,6 +84,10 @@ impl MongoReadModelStore {
     /// connection per statement that matches a document until the command ends: a
     /// command of more statements than its pool has connections never ends.
     pub const FERRETDB_MAX_STATEMENTS: usize = 64;
+
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
     /// Connects to the server at `url` (a `mongodb://` URL) and uses `database`. Waits
     /// at most 10 s for the server.
@@ -132,7 +137,22 @@ impl MongoReadModelStore {
             db,
             collections: Arc::default(),
             max_statements: Self::MAX_STATEMENTS,
+            deadline: Self::DEFAULT_DEADLINE,
         }
+    }
+
+    /// Sets the longest any call waits for the server: 30 s by default. The driver
+    /// has no such limit on an operation whose connection stops answering (here, a
+    /// half-open connection held a call for 30 s, until the driver's monitor gave up
+    /// on the server). Past it the call fails with an [`Error::Backend`] for which
+    /// [`is_timed_out`](Error::is_timed_out) is true, and a runner retries it. A
+    /// commit cut off this way may have written some of its documents and not the
+    /// checkpoint; replaying its batch is a no-op for those (documents are guarded
+    /// by position).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Sends at most `max_statements` update statements per command (at least 1).

@@ -110,15 +110,18 @@ fn statement(projection: &str, change: &DocumentChange, upsert: bool) -> Result<
 
 impl ReadModelWriter for MongoReadModelStore {
     async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
-        let found = self
-            .db
-            .collection::<Document>(CHECKPOINTS)
-            .find_one(doc! { "_id": projection })
-            .await
-            .map_err(Error::backend_in("read checkpoint"))?;
-        found.map_or(Ok(Position::START), |d| {
-            position_from(&d, "position").map_err(|e| e.in_projection(projection, None))
+        cqrs_core::within(self.deadline, "checkpoint", async {
+            let found = self
+                .db
+                .collection::<Document>(CHECKPOINTS)
+                .find_one(doc! { "_id": projection })
+                .await
+                .map_err(Error::backend_in("read checkpoint"))?;
+            found.map_or(Ok(Position::START), |d| {
+                position_from(&d, "position").map_err(|e| e.in_projection(projection, None))
+            })
         })
+        .await
     }
 
     async fn commit(
@@ -127,8 +130,11 @@ impl ReadModelWriter for MongoReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        self.write_documents(projection, &changes).await?;
-        self.write_checkpoint(projection, checkpoint).await
+        cqrs_core::within(self.deadline, "commit", async {
+            self.write_documents(projection, &changes).await?;
+            self.write_checkpoint(projection, checkpoint).await
+        })
+        .await
     }
 
     /// Deletes the checkpoint first, then drops the documents. A failure in between
@@ -138,57 +144,69 @@ impl ReadModelWriter for MongoReadModelStore {
     /// checkpoint over an empty collection: a runner resuming from it would miss
     /// every event before it.)
     async fn reset(&self, projection: &str) -> Result<(), Error> {
-        self.reset_checkpoint(projection).await?;
-        self.collection(projection)
-            .drop()
-            .await
-            .map_err(Error::backend_in("drop read model"))?;
-        Ok(())
+        cqrs_core::within(self.deadline, "reset", async {
+            self.reset_checkpoint(projection).await?;
+            self.collection(projection)
+                .drop()
+                .await
+                .map_err(Error::backend_in("drop read model"))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn prepare(&self, projection: &str, indexes: &[Index]) -> Result<(), Error> {
-        if indexes.is_empty() {
-            return Ok(());
-        }
-        let models = indexes.iter().map(|index| {
-            let mut keys = Document::new();
-            for field in index.fields {
-                keys.insert(format!("value.{field}"), 1_i32);
+        cqrs_core::within(self.deadline, "prepare", async {
+            if indexes.is_empty() {
+                return Ok(());
             }
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .name(index.name.to_owned())
-                        .unique(index.unique)
-                        .build(),
-                )
-                .build()
-        });
-        self.collection(projection)
-            .create_indexes(models)
-            .await
-            .map_err(Error::backend_in("create indexes"))?;
-        Ok(())
+            let models = indexes.iter().map(|index| {
+                let mut keys = Document::new();
+                for field in index.fields {
+                    keys.insert(format!("value.{field}"), 1_i32);
+                }
+                IndexModel::builder()
+                    .keys(keys)
+                    .options(
+                        IndexOptions::builder()
+                            .name(index.name.to_owned())
+                            .unique(index.unique)
+                            .build(),
+                    )
+                    .build()
+            });
+            self.collection(projection)
+                .create_indexes(models)
+                .await
+                .map_err(Error::backend_in("create indexes"))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
-        let found = self
-            .db
-            .collection::<Document>(ALIASES)
-            .find_one(doc! { "_id": alias })
-            .await
-            .map_err(Error::backend_in("read alias"))?;
-        Ok(found.and_then(|d| d.get_str("target").ok().map(str::to_owned)))
+        cqrs_core::within(self.deadline, "alias", async {
+            let found = self
+                .db
+                .collection::<Document>(ALIASES)
+                .find_one(doc! { "_id": alias })
+                .await
+                .map_err(Error::backend_in("read alias"))?;
+            Ok(found.and_then(|d| d.get_str("target").ok().map(str::to_owned)))
+        })
+        .await
     }
 
     async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
-        self.db
-            .collection::<Document>(ALIASES)
-            .update_one(doc! { "_id": alias }, doc! { "$set": { "target": target } })
-            .upsert(true)
-            .await
-            .map_err(Error::backend_in("set alias"))?;
-        Ok(())
+        cqrs_core::within(self.deadline, "set_alias", async {
+            self.db
+                .collection::<Document>(ALIASES)
+                .update_one(doc! { "_id": alias }, doc! { "$set": { "target": target } })
+                .upsert(true)
+                .await
+                .map_err(Error::backend_in("set alias"))?;
+            Ok(())
+        })
+        .await
     }
 }

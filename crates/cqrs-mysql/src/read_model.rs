@@ -22,12 +22,32 @@ const CHUNK: usize = 1_000;
 #[derive(Clone, Debug)]
 pub struct MySqlReadModelStore {
     pool: MySqlPool,
+    deadline: std::time::Duration,
 }
 
 impl MySqlReadModelStore {
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
     /// Read models on `pool`'s database (migrated with [`migrate`](crate::migrate)).
     pub fn new(pool: MySqlPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            deadline: Self::DEFAULT_DEADLINE,
+        }
+    }
+
+    /// Sets the longest any call waits for the server: 30 s by default (the driver
+    /// waits for ever on a connection that stops answering). Past it the call fails
+    /// with an [`Error::Backend`] for which [`is_timed_out`](Error::is_timed_out) is
+    /// true, and a runner retries it; a commit cut off this way either committed
+    /// whole or not at all, and replaying its batch is a no-op either way
+    /// (documents are guarded by position).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The pool.
@@ -136,19 +156,22 @@ pub(crate) async fn write_documents(
 
 impl ReadModelReader for MySqlReadModelStore {
     async fn get(&self, projection: &str, id: &str) -> Result<Option<StoredDocument>, Error> {
-        let row: Option<(Vec<u8>, u64)> = sqlx::query_as(
-            "SELECT value, position FROM cqrs_documents
-             WHERE projection = ? AND id = ? AND value IS NOT NULL",
-        )
-        .bind(projection)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Error::backend_in("get"))?;
-        row.map(|(value, position)| {
-            document(projection, id.as_bytes().to_vec(), value, position).map(|(_, d)| d)
+        cqrs_core::within(self.deadline, "get", async {
+            let row: Option<(Vec<u8>, u64)> = sqlx::query_as(
+                "SELECT value, position FROM cqrs_documents
+                 WHERE projection = ? AND id = ? AND value IS NOT NULL",
+            )
+            .bind(projection)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(Error::backend_in("get"))?;
+            row.map(|(value, position)| {
+                document(projection, id.as_bytes().to_vec(), value, position).map(|(_, d)| d)
+            })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn get_many(
@@ -156,24 +179,30 @@ impl ReadModelReader for MySqlReadModelStore {
         projection: &str,
         ids: &[String],
     ) -> Result<HashMap<String, StoredDocument>, Error> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(Error::backend_in("get_many"))?;
-        load_documents(&mut conn, projection, ids).await
+        cqrs_core::within(self.deadline, "get_many", async {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(Error::backend_in("get_many"))?;
+            load_documents(&mut conn, projection, ids).await
+        })
+        .await
     }
 }
 
 impl ReadModelWriter for MySqlReadModelStore {
     async fn checkpoint(&self, projection: &str) -> Result<Position, Error> {
-        let row: Option<u64> =
-            sqlx::query_scalar("SELECT position FROM cqrs_checkpoints WHERE projection = ?")
-                .bind(projection)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Error::backend_in("checkpoint"))?;
-        Ok(Position(row.unwrap_or(0)))
+        cqrs_core::within(self.deadline, "checkpoint", async {
+            let row: Option<u64> =
+                sqlx::query_scalar("SELECT position FROM cqrs_checkpoints WHERE projection = ?")
+                    .bind(projection)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(Error::backend_in("checkpoint"))?;
+            Ok(Position(row.unwrap_or(0)))
+        })
+        .await
     }
 
     async fn commit(
@@ -182,62 +211,74 @@ impl ReadModelWriter for MySqlReadModelStore {
         changes: Vec<DocumentChange>,
         checkpoint: Position,
     ) -> Result<(), Error> {
-        let mut tx = self
-            .pool
-            .begin()
+        cqrs_core::within(self.deadline, "commit", async {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(Error::backend_in("commit"))?;
+            write_documents(&mut tx, projection, changes, Guard::SkipApplied).await?;
+            sqlx::query(
+                "INSERT INTO cqrs_checkpoints (projection, position, updated_at)
+                 VALUES (?, ?, UTC_TIMESTAMP(6))
+                 ON DUPLICATE KEY UPDATE position = GREATEST(position, VALUES(position)),
+                                         updated_at = VALUES(updated_at)",
+            )
+            .bind(projection)
+            .bind(checkpoint.0)
+            .execute(&mut *tx)
             .await
             .map_err(Error::backend_in("commit"))?;
-        write_documents(&mut tx, projection, changes, Guard::SkipApplied).await?;
-        sqlx::query(
-            "INSERT INTO cqrs_checkpoints (projection, position, updated_at)
-             VALUES (?, ?, UTC_TIMESTAMP(6))
-             ON DUPLICATE KEY UPDATE position = GREATEST(position, VALUES(position)),
-                                     updated_at = VALUES(updated_at)",
-        )
-        .bind(projection)
-        .bind(checkpoint.0)
-        .execute(&mut *tx)
+            tx.commit().await.map_err(Error::backend_in("commit"))
+        })
         .await
-        .map_err(Error::backend_in("commit"))?;
-        tx.commit().await.map_err(Error::backend_in("commit"))
     }
 
     async fn reset(&self, projection: &str) -> Result<(), Error> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(Error::backend_in("reset"))?;
-        for table in ["cqrs_documents", "cqrs_checkpoints"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE projection = ?"))
-                .bind(projection)
-                .execute(&mut *tx)
+        cqrs_core::within(self.deadline, "reset", async {
+            let mut tx = self
+                .pool
+                .begin()
                 .await
                 .map_err(Error::backend_in("reset"))?;
-        }
-        tx.commit().await.map_err(Error::backend_in("reset"))
+            for table in ["cqrs_documents", "cqrs_checkpoints"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE projection = ?"))
+                    .bind(projection)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(Error::backend_in("reset"))?;
+            }
+            tx.commit().await.map_err(Error::backend_in("reset"))
+        })
+        .await
     }
 
     async fn alias(&self, alias: &str) -> Result<Option<String>, Error> {
-        let target: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT target FROM cqrs_aliases WHERE alias = ?")
-                .bind(alias)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Error::backend_in("read alias"))?;
-        target.map(|t| text(t, "alias")).transpose()
+        cqrs_core::within(self.deadline, "alias", async {
+            let target: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT target FROM cqrs_aliases WHERE alias = ?")
+                    .bind(alias)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(Error::backend_in("read alias"))?;
+            target.map(|t| text(t, "alias")).transpose()
+        })
+        .await
     }
 
     async fn set_alias(&self, alias: &str, target: &str) -> Result<(), Error> {
-        sqlx::query(
-            "INSERT INTO cqrs_aliases (alias, target) VALUES (?, ?)
-             ON DUPLICATE KEY UPDATE target = VALUES(target)",
-        )
-        .bind(alias)
-        .bind(target)
-        .execute(&self.pool)
+        cqrs_core::within(self.deadline, "set_alias", async {
+            sqlx::query(
+                "INSERT INTO cqrs_aliases (alias, target) VALUES (?, ?)
+                 ON DUPLICATE KEY UPDATE target = VALUES(target)",
+            )
+            .bind(alias)
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::backend_in("set alias"))?;
+            Ok(())
+        })
         .await
-        .map_err(Error::backend_in("set alias"))?;
-        Ok(())
     }
 }

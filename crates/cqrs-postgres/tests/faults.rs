@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Slow, TestDb};
-use cqrs_testkit::faults::{FaultReport, history_under_fault, runner_under_fault};
+use cqrs_testkit::faults::{
+    FaultReport, history_under_fault, read_model_calls_in_a_black_hole, runner_under_fault,
+};
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -104,4 +106,15 @@ async fn a_runner_through_a_black_hole() {
         report.retries > 0,
         "the runner never met the black hole: {report:?}"
     );
+}
+
+/// Every read-model call meets a black hole: each is cut off at the deadline, and
+/// the store works again once it is lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_model_call_has_a_deadline() {
+    let proxy = Proxy::new("127.0.0.1:5432");
+    let db = TestDb::through(4, Some(proxy.port())).await;
+    let store = db.read_models().with_deadline(DEADLINE);
+    read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
+    db.drop().await;
 }

@@ -36,12 +36,14 @@ use crate::error::RedisError;
 pub struct RedisReadModelStore {
     pub(crate) conn: ConnectionManager,
     prefix: Arc<str>,
+    pub(crate) deadline: Duration,
 }
 
 impl std::fmt::Debug for RedisReadModelStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisReadModelStore")
             .field("prefix", &self.prefix)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +65,11 @@ pub(crate) async fn connect(url: &str) -> Result<ConnectionManager, RedisError> 
 }
 
 impl RedisReadModelStore {
+    /// The default longest wait for the server on any call (see
+    /// [`with_deadline`](Self::with_deadline)): the response timeout
+    /// [`connect`](Self::connect) gives its connection.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
     /// Connects to the server at `url` (`redis://host:port/db`), with keys under the
     /// prefix `cqrs`.
     ///
@@ -77,7 +84,21 @@ impl RedisReadModelStore {
         Self {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
+            deadline: Self::DEFAULT_DEADLINE,
         }
+    }
+
+    /// Sets the longest any call waits for the server: 10 s by default, whatever the
+    /// connection's own response timeout (a connection given to [`new`](Self::new)
+    /// may have none). Past it the call fails with an [`Error::Backend`] for which
+    /// [`is_timed_out`](Error::is_timed_out) is true, and a runner retries it; a
+    /// commit cut off this way either ran whole on the server or not at all (it is
+    /// one script), and replaying its batch is a no-op either way (documents are
+    /// guarded by position).
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Puts every key under `prefix` instead of `cqrs` (to share a server between

@@ -189,3 +189,97 @@ where
         retries: 0,
     }
 }
+
+/// Every call of a read-model store (connected through `proxy`, with `deadline` on
+/// every call) meets a black hole: each must fail within the deadline (and half a
+/// second) with an error for which [`is_timed_out`](cqrs_core::Error::is_timed_out)
+/// is true, rather than wait for an answer that never comes. Once the hole is
+/// lifted, the same calls succeed and the batch committed then is there.
+///
+/// # Panics
+/// If a call outlives the deadline, succeeds inside the hole, fails with another
+/// error, or the store does not recover within 10 s of the hole's end.
+pub async fn read_model_calls_in_a_black_hole<S>(proxy: &Proxy, store: &S, deadline: Duration)
+where
+    S: ReadModelStore,
+{
+    use cqrs_core::{DocumentChange, ReadModelReader};
+
+    let projection = "black_hole";
+    let ids = vec!["a".to_owned(), "b".to_owned()];
+    let change = |position: u64| {
+        vec![DocumentChange::Put {
+            id: "a".to_owned(),
+            value: json!({ "n": position }),
+            position: Position(position),
+        }]
+    };
+    // A first commit before the hole, so that connections are open and in use.
+    store
+        .commit(projection, change(1), Position(1))
+        .await
+        .expect("a commit before the hole");
+    proxy.add(Fault::BlackHole);
+    let mut outcomes = Vec::new();
+    for call in ["checkpoint", "get", "get_many", "commit"] {
+        let started = std::time::Instant::now();
+        let outcome = match call {
+            "checkpoint" => store.checkpoint(projection).await.map(drop),
+            "get" => ReadModelReader::get(store, projection, "a").await.map(drop),
+            "get_many" => ReadModelReader::get_many(store, projection, &ids)
+                .await
+                .map(drop),
+            _ => store.commit(projection, change(2), Position(2)).await,
+        };
+        outcomes.push((call, started.elapsed(), outcome));
+    }
+    proxy.lift();
+    for (call, took, outcome) in &outcomes {
+        assert!(
+            *took < deadline + Duration::from_millis(500),
+            "{call} in a black hole took {took:?}, past the deadline of {deadline:?}"
+        );
+        match outcome {
+            Err(error) => assert!(
+                error.is_timed_out(),
+                "{call} in a black hole failed, but not as timed out: {error}"
+            ),
+            Ok(()) => panic!("{call} succeeded in a black hole (through another route?)"),
+        }
+    }
+    // The cut-off commit may or may not have taken effect: a third one settles it.
+    let recovered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if store
+                .commit(projection, change(3), Position(3))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        recovered.is_ok(),
+        "no commit went through after the hole was lifted"
+    );
+    assert_eq!(
+        store.checkpoint(projection).await.expect("checkpoint"),
+        Position(3)
+    );
+    let document = ReadModelReader::get(store, projection, "a")
+        .await
+        .expect("get")
+        .expect("the document");
+    assert_eq!(document.value, json!({ "n": 3 }));
+    eprintln!(
+        "black hole: {}",
+        outcomes
+            .iter()
+            .map(|(call, took, _)| format!("{call} cut off after {took:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}

@@ -14,7 +14,7 @@ impl Rng {
     }
 
     /// The next 64 bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -27,7 +27,7 @@ impl Rng {
         if n == 0 {
             return 0;
         }
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
+        usize::try_from(self.next_u64() % n as u64).unwrap_or(0)
     }
 }
 

@@ -33,7 +33,11 @@ fn pgoutput_seeds_are_a_real_servers_messages_and_decode_to_events() {
     let messages = pgoutput::messages(&input);
     assert_eq!(messages.len(), 20);
     let events = cqrs_postgres::fuzzing::pgoutput(messages, pgoutput::NAMESPACE).expect("decodes");
-    assert_eq!(events.len(), 6, "the inserts into cqrs_events, not those into `other`");
+    assert_eq!(
+        events.len(),
+        6,
+        "the inserts into cqrs_events, not those into `other`"
+    );
 }
 
 #[test]
@@ -116,6 +120,13 @@ fn fcm_seeds_cover_every_outcome() {
         };
         seen.insert(outcome);
     }
-    let all = ["delivered", "refresh", "rejected", "retry", "retry after", "unregistered"];
+    let all = [
+        "delivered",
+        "refresh",
+        "rejected",
+        "retry",
+        "retry after",
+        "unregistered",
+    ];
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
 }

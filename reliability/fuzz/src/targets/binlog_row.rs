@@ -44,7 +44,7 @@ pub fn row(input: &[u8]) -> Vec<Option<BinlogValue<'static>>> {
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

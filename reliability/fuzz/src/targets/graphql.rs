@@ -14,10 +14,10 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 use mada::domain::Schedule;
 use mada::server::graphql::{Caller, QueryLimits, schema};
 use mada::{NewGoal, Planner, PlannerOptions, ReadStores};
-use cqrs_core::{MemoryEventStore, MemoryReadModelStore};
 
 /// What only Bob may see.
 const BOB_TITLE: &str = "bob-private-goal-7f3a";
@@ -82,9 +82,16 @@ async fn request(text: &str) -> Option<serde_json::Value> {
     let response = schema.execute(request).await;
     let answer = serde_json::to_string(&response).expect("a response serializes");
     for secret in [BOB_TITLE, BOB_CATEGORY] {
-        assert!(!answer.contains(secret), "Bob's data in Alice's answer: {answer}");
+        assert!(
+            !answer.contains(secret),
+            "Bob's data in Alice's answer: {answer}"
+        );
     }
-    assert_eq!(bob(&planner).await, before, "Alice's request changed Bob's data");
+    assert_eq!(
+        bob(&planner).await,
+        before,
+        "Alice's request changed Bob's data"
+    );
     Some(serde_json::from_str(&answer).expect("the answer is JSON"))
 }
 

@@ -13,7 +13,9 @@ pub fn messages(mut input: &[u8]) -> Vec<&[u8]> {
     let mut messages = Vec::new();
     while input.len() >= 4 {
         let len = u32::from_be_bytes([input[0], input[1], input[2], input[3]]);
-        let len = usize::try_from(len).unwrap_or(usize::MAX).min(input.len() - 4);
+        let len = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(input.len() - 4);
         messages.push(&input[4..4 + len]);
         input = &input[4 + len..];
     }

@@ -1,0 +1,66 @@
+//! Network faults between a projection runner's read-model store and MongoDB
+//! (FerretDB here), through Toxiproxy (`scripts/services.sh up toxiproxy`):
+//! connections reset mid-request and a black hole (a half-open connection that
+//! never answers). Every call is cut off at the store's deadline; the runner retries
+//! through the faults, catches up once they are lifted, and its read model equals a
+//! rebuild (`cqrs_testkit::faults`).
+
+#![allow(clippy::unwrap_used)] // tests unwrap: a panic is the failure report
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_mongo::MongoReadModelStore;
+use cqrs_testkit::faults::{FaultReport, read_model_calls_in_a_black_hole, runner_under_fault};
+use cqrs_testkit::toxiproxy::{Fault, Proxy};
+use cqrs_testkit::{OrUnreachable, unique_name};
+
+const DEADLINE: Duration = Duration::from_secs(1);
+
+/// A store in a database of its own, connected through `proxy`.
+async fn through(proxy: &Proxy) -> MongoReadModelStore {
+    let url = format!("mongodb://{}/?directConnection=true", proxy.listen());
+    MongoReadModelStore::connect(&url, &unique_name("cqrs_faults"))
+        .await
+        .or_unreachable("MongoDB (through Toxiproxy)", &url)
+        .with_deadline(DEADLINE)
+}
+
+async fn runner_under(fault: Fault, name: &str, on: Duration) -> FaultReport {
+    let proxy = Arc::new(Proxy::new("127.0.0.1:27017"));
+    let store = through(&proxy).await;
+    let report = runner_under_fault(proxy.clone(), store.clone(), fault, on, name).await;
+    common::drop_store(store).await;
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_through_resets() {
+    let on = Duration::from_millis(400);
+    let report = runner_under(Fault::Reset { after_ms: 30 }, "reset", on).await;
+    assert!(
+        report.retries > 0,
+        "the runner never met the resets: {report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_through_a_black_hole() {
+    let report = runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
+    assert!(
+        report.retries > 0,
+        "the runner never met the black hole: {report:?}"
+    );
+}
+
+/// Every call meets a black hole: each is cut off at the deadline, none waits for
+/// an answer that never comes, and the store works again once it is lifted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_has_a_deadline() {
+    let proxy = Proxy::new("127.0.0.1:27017");
+    let store = through(&proxy).await;
+    read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
+    common::drop_store(store).await;
+}

@@ -1,0 +1,10 @@
+//! libFuzzer entry of the `binlog_row` target (see `cqrs_fuzz::targets`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    (cqrs_fuzz::TARGETS
+        .iter()
+        .find(|t| t.name == "binlog_row")
+        .expect("the target")
+        .run)(data)
+});
