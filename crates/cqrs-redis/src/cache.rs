@@ -40,9 +40,11 @@ const WRITING: &str = "w|";
 /// the time to live (the marks expire) could cache an older copy, until the next
 /// commit of that document or the time to live.
 ///
-/// If Redis is unreachable, reads fall back to `S` (logged; for a second after a
-/// failure they skip Redis altogether, so an outage adds no latency to every read),
-/// and commits fail (the runner retries), so a cache outage never serves old data.
+/// If Redis is unreachable or does not answer within the deadline
+/// ([`with_deadline`](Self::with_deadline), 1 s by default), reads fall back to `S`
+/// (logged; for a second after a failure they skip Redis altogether, so an outage
+/// adds no latency to every read), and commits fail (the runner retries), so a cache
+/// outage never serves old data.
 ///
 /// [`get_many`](ReadModelReader::get_many) (what runners use to load documents)
 /// reads `S` directly.
@@ -53,6 +55,8 @@ pub struct RedisCache<S> {
     prefix: Arc<str>,
     ttl: Duration,
     only: Option<Arc<HashSet<String>>>,
+    /// The longest a call waits for Redis.
+    deadline: Duration,
     /// Until when reads skip Redis, after it failed one.
     bypass_until: Arc<Mutex<Option<Instant>>>,
     counts: Arc<Counts>,
@@ -103,6 +107,9 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
     /// The default time to live of an entry.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
+    /// The default longest wait for Redis (see [`with_deadline`](Self::with_deadline)).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(1);
+
     /// A cache in the Redis at `url` in front of `inner`, for every read model, with
     /// keys under `cqrs:cache:` and the default time to live.
     ///
@@ -119,6 +126,7 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
             conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             ttl: Self::DEFAULT_TTL,
+            deadline: Self::DEFAULT_DEADLINE,
             only: None,
             bypass_until: Arc::default(),
             counts: Arc::default(),
@@ -137,6 +145,18 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
     #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets the longest any call waits for Redis: 1 s by default. A read that gets
+    /// no answer in time reads the store behind instead (and skips Redis for a
+    /// second), so a half-open connection to Redis costs a read at most this much;
+    /// a commit that gets none fails, and the runner retries it. Every entry a late
+    /// call may still write is guarded by its position, so a call cut off this way
+    /// cannot make the cache stale.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -192,11 +212,14 @@ impl<S: ReadModelReader + ReadModelWriter> RedisCache<S> {
             invocation.key(key).arg(position).arg(entry);
         }
         let mut conn = self.conn.clone();
-        let _: i64 = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(Error::backend_in("update cache"))?;
-        Ok(())
+        cqrs_core::within(self.deadline, "update cache", async {
+            let _: i64 = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(Error::backend_in("update cache"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// The cache entry (key, position, entry) of document `id` at `position`: its value,
@@ -258,9 +281,15 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelReader for RedisCache<S> {
             return self.inner.get(projection, id).await;
         }
         let mut conn = self.conn.clone();
-        let entry: Result<Option<String>, _> = redis::cmd("GET")
-            .arg(self.key(projection, id))
-            .query_async(&mut conn)
+        let key = self.key(projection, id);
+        let entry: Result<Option<String>, Error> =
+            cqrs_core::within(self.deadline, "read cache", async {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(Error::backend_in("read cache"))
+            })
             .await;
         let miss = || self.counts.misses.fetch_add(1, Ordering::Relaxed);
         match entry {
@@ -344,6 +373,8 @@ impl<S: ReadModelReader + ReadModelWriter> ReadModelWriter for RedisCache<S> {
         }
         // Entries of the old read model would shadow the rebuilt one: drop them all.
         let pattern = format!("{}:cache:{{{projection}}}:*", self.prefix);
+        // Not under the deadline: walking a large keyspace takes longer than a read
+        // should wait. Each SCAN and UNLINK has the connection's response timeout.
         unlink_matching(&mut self.conn.clone(), &pattern, "clear cache").await?;
         Ok(())
     }

@@ -9,9 +9,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use cqrs_redis::RedisReadModelStore;
+use cqrs_core::{MemoryReadModelStore, Position, ReadModelReader};
+use cqrs_redis::{RedisCache, RedisReadModelStore};
 use cqrs_testkit::faults::{FaultReport, read_model_calls_in_a_black_hole, runner_under_fault};
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 use cqrs_testkit::{OrUnreachable, unique_name};
@@ -65,4 +67,114 @@ async fn every_call_has_a_deadline() {
         .with_deadline(DEADLINE);
     read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
     common::drop_keys(&mut store.connection(), &prefix).await;
+}
+
+/// Readers read `all` (the document every tally event changes) through `cache`
+/// until `stop`, each read checked against what the store behind held when it
+/// began: never older (the cache is never stale). Returns the longest read.
+fn readers(
+    cache: RedisCache<MemoryReadModelStore>,
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(usize, Duration)>> {
+    (0..3)
+        .map(|_| {
+            let (cache, stop) = (cache.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut reads, mut longest) = (0, Duration::ZERO);
+                while !stop.load(Ordering::Relaxed) {
+                    let floor = cache
+                        .inner()
+                        .get(name, "all")
+                        .await
+                        .unwrap()
+                        .map_or(Position::START, |d| d.position);
+                    let started = Instant::now();
+                    let read = cache
+                        .get(name, "all")
+                        .await
+                        .expect("a read through the cache");
+                    longest = longest.max(started.elapsed());
+                    let position = read.map_or(Position::START, |d| d.position);
+                    assert!(
+                        position >= floor,
+                        "stale: the cache gave `all` at {position:?}, the store had {floor:?}"
+                    );
+                    reads += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (reads, longest)
+            })
+        })
+        .collect()
+}
+
+/// A cache in front of a store while `fault` comes and goes on its connection to
+/// Redis: the runner writes through it, readers read through it. No read waits much
+/// past the cache's deadline (a read Redis does not answer reads the store), none is
+/// stale, the read model equals a rebuild, and afterwards every entry the cache
+/// gives equals the store's document.
+async fn cache_under(fault: Fault, name: &'static str, on: Duration) -> Duration {
+    let proxy = Arc::new(Proxy::new("127.0.0.1:6379"));
+    let url = format!("redis://{}", proxy.listen());
+    let prefix = unique_name("cqrs_faults");
+    let inner = MemoryReadModelStore::new();
+    let cache = RedisCache::connect(inner.clone(), &url)
+        .await
+        .or_unreachable("Redis (through Toxiproxy)", &url)
+        .with_prefix(&prefix)
+        .with_deadline(DEADLINE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers = readers(cache.clone(), name, stop.clone());
+    let report = runner_under_fault(proxy.clone(), cache.clone(), fault, on, name).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut reads, mut longest) = (0, Duration::ZERO);
+    for reader in readers {
+        let (n, l) = reader.await.expect("a reader");
+        reads += n;
+        longest = longest.max(l);
+    }
+    assert!(reads > 0, "no read happened");
+    assert!(
+        longest < DEADLINE + Duration::from_millis(500),
+        "a read through the cache took {longest:?}, past its deadline of {DEADLINE:?}"
+    );
+    for id in cqrs_testkit::scenarios::tally_ids() {
+        assert_eq!(
+            cache.get(name, &id).await.expect("a read"),
+            inner.get(name, &id).await.expect("a read"),
+            "the cache's `{id}` differs from the store's after the faults"
+        );
+    }
+    let stats = cache.stats();
+    eprintln!(
+        "cache {name}: {reads} reads during {} fault rounds, longest {longest:?}, {} hits, {} misses",
+        report.rounds, stats.hits, stats.misses
+    );
+    let mut conn = RedisReadModelStore::connect(&url)
+        .await
+        .unwrap()
+        .connection();
+    common::drop_keys(&mut conn, &prefix).await;
+    longest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_through_resets() {
+    cache_under(
+        Fault::Reset { after_ms: 30 },
+        "cache_reset",
+        Duration::from_millis(400),
+    )
+    .await;
+}
+
+/// Reads caught in the hole wait for the deadline, then read the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_through_a_black_hole() {
+    let longest = cache_under(Fault::BlackHole, "cache_black_hole", DEADLINE * 3 / 2).await;
+    assert!(
+        longest >= DEADLINE,
+        "no read met the black hole: {longest:?}"
+    );
 }
