@@ -12,8 +12,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_mongo::MongoReadModelStore;
+use cqrs_mongo::{MongoLease, MongoReadModelStore};
 use cqrs_testkit::faults::{FaultReport, read_model_calls_in_a_black_hole, runner_under_fault};
+use cqrs_testkit::leases::lease_holder_in_a_black_hole;
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 use cqrs_testkit::{OrUnreachable, unique_name};
 
@@ -63,4 +64,25 @@ async fn every_call_has_a_deadline() {
     let store = through(&proxy).await;
     read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
     common::drop_store(store).await;
+}
+
+/// A lease holder whose connection falls into a black hole stops writing, its lease
+/// expires, and the other runner takes over while the hole is on; they never write
+/// at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_holder_in_a_black_hole_steps_down() {
+    let proxy = Proxy::new("127.0.0.1:27017");
+    let cut_off = through(&proxy).await;
+    let direct = common::store_in(cut_off.database().name()).await;
+    let report = lease_holder_in_a_black_hole(
+        &proxy,
+        MongoLease::new(cut_off.database()),
+        MongoLease::new(direct.database()),
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+        "mongo_lease",
+    )
+    .await;
+    assert!(report.cut_off_commits > 0, "{report:?}");
+    common::drop_store(direct).await;
 }

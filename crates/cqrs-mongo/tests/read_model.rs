@@ -219,6 +219,14 @@ async fn a_lease_is_exclusive_until_released_or_expired() {
 }
 
 #[tokio::test]
+async fn a_silent_holder_loses_the_lease() {
+    let store = common::store().await;
+    let lease = || MongoLease::new(store.database());
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), "silent").await;
+    common::drop_store(store).await;
+}
+
+#[tokio::test]
 async fn runners_follow_a_cut_over_from_another_process() {
     let store = common::store().await;
     let lease = MongoLease::new(store.database());

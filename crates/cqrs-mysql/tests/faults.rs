@@ -14,9 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Slow, TestDb};
+use cqrs_mysql::MySqlLease;
 use cqrs_testkit::faults::{
     FaultReport, history_under_fault, read_model_calls_in_a_black_hole, runner_under_fault,
 };
+use cqrs_testkit::leases::lease_holder_in_a_black_hole;
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 
 const DEADLINE: Duration = Duration::from_secs(1);
@@ -115,4 +117,25 @@ async fn every_read_model_call_has_a_deadline() {
     let store = db.read_models().with_deadline(DEADLINE);
     read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
     db.drop().await;
+}
+
+/// A lease holder whose session falls into a black hole steps down, and the other
+/// runner takes over while the hole is on; they never write at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_holder_in_a_black_hole_steps_down() {
+    let proxy = Proxy::new("127.0.0.1:3306");
+    let cut_off = TestDb::through(2, Some(proxy.port())).await;
+    let direct = TestDb::new(2).await;
+    let report = lease_holder_in_a_black_hole(
+        &proxy,
+        MySqlLease::new(cut_off.pool.clone()),
+        MySqlLease::new(direct.pool.clone()),
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+        "mysql_lease",
+    )
+    .await;
+    assert!(report.cut_off_commits > 0, "{report:?}");
+    cut_off.drop().await;
+    direct.drop().await;
 }

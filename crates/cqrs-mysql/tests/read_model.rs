@@ -60,9 +60,12 @@ async fn a_lease_is_exclusive_until_its_holders_session_ends() {
     let ttl = Duration::from_millis(300);
     assert!(first.acquire(&name, "a", ttl).await.unwrap());
     assert!(!second.acquire(&name, "b", ttl).await.unwrap());
-    // For another process (another MySqlLease), the lock lasts as long as the
-    // holder's session, whatever the time to live.
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    // Renewed within its time to live, it stays held for another process (another
+    // MySqlLease).
+    for _ in 0..3 {
+        tokio::time::sleep(ttl / 3).await;
+        assert!(first.acquire(&name, "a", ttl).await.unwrap(), "renewal");
+    }
     assert!(
         !second.acquire(&name, "b", ttl).await.unwrap(),
         "still held"
@@ -78,6 +81,18 @@ async fn a_lease_is_exclusive_until_its_holders_session_ends() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(taken, "a dropped holder's lock is freed");
+    db.drop().await;
+}
+
+/// The server closes a lease's session that goes silent for its time to live
+/// (`wait_timeout`, whole seconds), so a frozen or cut-off holder does not keep the
+/// lock for as long as its connection stays open.
+#[tokio::test]
+async fn a_silent_holder_loses_the_lease() {
+    let db = TestDb::new(4).await;
+    let lease = || MySqlLease::new(db.pool.clone());
+    let name = unique_name("silent");
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), &name).await;
     db.drop().await;
 }
 

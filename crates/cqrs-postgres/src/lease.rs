@@ -17,6 +17,11 @@ const NAMESPACE: i32 = 0x6371_7273;
 /// that has not renewed for its time to live (a runner task that panicked or was
 /// aborted) loses the lease to the next holder that asks, as with the other stores.
 ///
+/// A holder that goes silent for its time to live while its connection stays open (a
+/// frozen process, a network partition) loses it as well: the server ends the
+/// session (`idle_session_timeout`, PostgreSQL 14 and later; on older servers a
+/// warning is logged and only TCP keepalive ends it).
+///
 /// The lock key is `hashtext(name)`: two names with the same 32-bit hash share a lease
 /// (harmless: one of the two runners waits).
 #[derive(Clone, Debug)]
@@ -79,6 +84,19 @@ impl SessionLock for Sessions {
             .fetch_one(conn)
             .await
             .map_err(Error::backend_in("take lease"))
+    }
+
+    /// `idle_session_timeout` (PostgreSQL 14 and later; refused before): the server
+    /// ends the session once it has heard nothing from it for `ttl`.
+    async fn expire_after(&self, conn: &mut PgConnection, ttl: Duration) -> Result<(), Error> {
+        let ms = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, i32::MAX as u64);
+        sqlx::query(&format!("SET idle_session_timeout = {ms}"))
+            .execute(conn)
+            .await
+            .map_err(Error::backend_in("lease session timeout"))?;
+        Ok(())
     }
 
     async fn ping(conn: &mut PgConnection) -> Result<(), Error> {

@@ -34,9 +34,12 @@ async fn a_lease_is_exclusive_until_released_or_its_session_ends() {
         "held by a in this process"
     );
     assert!(first.acquire(&name, "a", ttl).await.unwrap(), "renewal");
-    // For another process (another PgLease), the lock lasts as long as the holder's
-    // session, whatever the time to live.
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    // Renewed within its time to live, it stays held for another process (another
+    // PgLease).
+    for _ in 0..3 {
+        tokio::time::sleep(ttl / 3).await;
+        assert!(first.acquire(&name, "a", ttl).await.unwrap(), "renewal");
+    }
     assert!(
         !second.acquire(&name, "b", ttl).await.unwrap(),
         "still held"
@@ -56,6 +59,18 @@ async fn a_lease_is_exclusive_until_released_or_its_session_ends() {
     }
     assert!(taken, "a dropped holder's lock is freed");
     third.release(&name, "c").await.unwrap();
+    db.drop().await;
+}
+
+/// The server ends a lease's session that goes silent for its time to live
+/// (`idle_session_timeout`), so a frozen or cut-off holder does not keep the lock
+/// for as long as its connection stays open.
+#[tokio::test]
+async fn a_silent_holder_loses_the_lease() {
+    let db = TestDb::new(4).await;
+    let lease = || PgLease::new(db.pool.clone());
+    let name = unique_name("silent");
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), &name).await;
     db.drop().await;
 }
 

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cqrs_core::{MemoryReadModelStore, Position, ReadModelReader};
-use cqrs_redis::{RedisCache, RedisReadModelStore};
+use cqrs_redis::{RedisCache, RedisLease, RedisReadModelStore};
 use cqrs_testkit::faults::{FaultReport, read_model_calls_in_a_black_hole, runner_under_fault};
+use cqrs_testkit::leases::lease_holder_in_a_black_hole;
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 use cqrs_testkit::{OrUnreachable, unique_name};
 
@@ -177,4 +178,37 @@ async fn a_cache_through_a_black_hole() {
         longest >= DEADLINE,
         "no read met the black hole: {longest:?}"
     );
+}
+
+/// A lease holder whose connection falls into a black hole stops writing (its
+/// renewal hangs), the key expires, and the other runner takes over while the hole
+/// is on; they never write at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_holder_in_a_black_hole_steps_down() {
+    let proxy = Proxy::new("127.0.0.1:6379");
+    let url = format!("redis://{}", proxy.listen());
+    let prefix = unique_name("cqrs_faults");
+    let cut_off = RedisLease::connect(&url)
+        .await
+        .or_unreachable("Redis (through Toxiproxy)", &url)
+        .with_prefix(&prefix);
+    let direct = RedisLease::connect(&cqrs_testkit::redis_url())
+        .await
+        .unwrap()
+        .with_prefix(&prefix);
+    let report = lease_holder_in_a_black_hole(
+        &proxy,
+        cut_off,
+        direct,
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+        "redis_lease",
+    )
+    .await;
+    assert!(report.cut_off_commits > 0, "{report:?}");
+    let mut conn = RedisReadModelStore::connect(&cqrs_testkit::redis_url())
+        .await
+        .unwrap()
+        .connection();
+    common::drop_keys(&mut conn, &prefix).await;
 }

@@ -15,6 +15,7 @@ pub mod fcm;
 pub mod history;
 pub mod http;
 pub mod kafka;
+pub mod leases;
 pub mod linearizability;
 pub mod scenarios;
 pub mod tally;

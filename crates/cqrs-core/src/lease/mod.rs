@@ -32,6 +32,24 @@ pub trait SessionLock: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
+    /// Asks the server to end `session` (freeing its locks) once it has heard
+    /// nothing from it for `ttl`: a holder cut off from the server by a network
+    /// partition then loses its locks after `ttl`, as with the other stores, rather
+    /// than when the server's TCP keepalive gives up on it (hours, by default). A
+    /// healthy holder is heard from at every renewal, a third of `ttl` apart. The
+    /// default does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] if the server refuses.
+    fn expire_after(
+        &self,
+        session: &mut Self::Session,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (session, ttl);
+        async { Ok(()) }
+    }
+
     /// Checks that `session` is alive (then its locks are held).
     ///
     /// # Errors
@@ -60,11 +78,18 @@ struct Held<S> {
 
 /// Leases as session locks: a lease is a lock held by a session of its own. A
 /// renewal checks the session is alive. If the holder's process dies, its session
-/// ends and the server frees the lock at once, whatever the time to live; a holder
-/// that loses its session loses the lease at its next renewal. Within one process
-/// (clones of one value), a holder that has not renewed for its time to live (a
-/// runner task that panicked or was aborted) loses the lease to the next holder that
-/// asks, as with the other stores.
+/// ends and the server frees the lock at once; a holder that loses its session loses
+/// the lease at its next renewal. Within one process (clones of one value), a holder
+/// that has not renewed for its time to live (a runner task that panicked or was
+/// aborted) loses the lease to the next holder that asks, as with the other stores.
+///
+/// A holder that goes silent while its connection stays open (a frozen process, a
+/// network partition) loses the lease after its time to live too: the session is
+/// asked to end once the server has heard nothing from it for that long
+/// ([`SessionLock::expire_after`]). And a renewal, or a take-over, that gets no
+/// answer within a third of the time to live fails and drops its session, closing
+/// the connection; without that, a half-open connection would hold both the call and
+/// the lock for as long as it stayed open.
 pub struct SessionLeases<B: SessionLock> {
     backend: B,
     slots: Arc<std::sync::Mutex<HashMap<String, Slot<B::Session>>>>,
@@ -123,14 +148,23 @@ impl<B: SessionLock> SessionLeases<B> {
     /// # Errors
     /// [`Error::Backend`] if the server fails.
     pub async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, Error> {
+        // A renewal or a take-over that gets no answer within a third of the time to
+        // live is a failure, and its session is dropped (closing its connection):
+        // a session whose connection stopped answering would otherwise hold the
+        // lock, and this call, for as long as the connection stays half-open.
+        let limit = (ttl / 3).max(Duration::from_millis(1));
         let slot = self.slot(name);
         let mut held = slot.lock().await;
         if let Some(lease) = held.as_mut() {
             if lease.holder == holder {
-                return match B::ping(&mut lease.session).await {
+                let ping = crate::within(limit, "renew lease", B::ping(&mut lease.session));
+                return match ping.await {
                     Ok(()) => {
                         lease.renewed = Instant::now();
-                        lease.ttl = ttl;
+                        if lease.ttl != ttl {
+                            lease.ttl = ttl;
+                            self.expire_after(&mut lease.session, ttl).await;
+                        }
                         Ok(true)
                     }
                     Err(error) => {
@@ -145,14 +179,24 @@ impl<B: SessionLock> SessionLeases<B> {
             // Its holder stopped renewing without releasing: free the lock.
             tracing::warn!(lease = name, stale = %lease.holder, "taking over a lease not renewed in time");
             if let Some(stale) = held.take() {
-                let _ = B::close(stale.session).await;
+                let _ = crate::within(limit, "release lease", B::close(stale.session)).await;
             }
         }
         let mut session = self.backend.connect().await?;
-        let taken = match self.backend.try_lock(&mut session, name).await {
+        let locked = crate::within(limit, "take lease", async {
+            let taken = self.backend.try_lock(&mut session, name).await?;
+            if taken {
+                self.expire_after(&mut session, ttl).await;
+            }
+            Ok(taken)
+        })
+        .await;
+        let taken = match locked {
             Ok(taken) => taken,
             Err(error) => {
-                let _ = B::close(session).await;
+                // Dropped unclosed if it does not close in time: its connection ends
+                // either way, and the server frees what it took.
+                let _ = crate::within(limit, "release lease", B::close(session)).await;
                 return Err(error);
             }
         };
@@ -164,9 +208,17 @@ impl<B: SessionLock> SessionLeases<B> {
                 ttl,
             });
         } else {
-            let _ = B::close(session).await;
+            let _ = crate::within(limit, "release lease", B::close(session)).await;
         }
         Ok(taken)
+    }
+
+    /// [`SessionLock::expire_after`], logged if refused: the lease still works, as
+    /// long as the server notices a lost session some other way.
+    async fn expire_after(&self, session: &mut B::Session, ttl: Duration) {
+        if let Err(error) = self.backend.expire_after(session, ttl).await {
+            tracing::warn!(%error, "the server will not end a lease's session that goes silent; a holder cut off by a partition keeps the lease until its connection times out");
+        }
     }
 
     /// [`Lease::release`](crate::Lease::release): ends the holder's session.
