@@ -5,7 +5,8 @@
 # commits over 100,000 events; the steps whose calls wait on faults or on MySQL's
 # one-at-a-time commits run at an eighth of it).
 #
-#   scripts/soak.sh            # every long form (about 20 minutes on 2 cores)
+#   scripts/soak.sh            # every long form (about 30 minutes on 2 cores, plus
+#                              # 12 for the first build of the fuzz targets)
 #   CQRS_RELIABILITY_SCALE=10 scripts/soak.sh
 #
 # Prints each step's figures (histories checked, faults, appends cut off, events)
@@ -58,6 +59,15 @@ CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mysql --test faults
 step "no skipped event under random commit order (PostgreSQL at $CQRS_RELIABILITY_SCALE, MySQL at $small)"
 run 30m -p cqrs-rs-postgres --test subscription a_tailing_subscriber
 CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mysql --test subscription
+
+step "network faults on the read-model stores, the cache and leases at scale $small (Redis, MongoDB)"
+CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-redis --test faults
+CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mongo --test faults
+
+fuzz_seconds="${CQRS_FUZZ_SECONDS:-60}"
+step "fuzzing: the replay with 100,000 mutations per target, then libFuzzer for ${fuzz_seconds} s per target"
+CQRS_FUZZ_MUTATIONS=100000 run 30m -p cqrs-fuzz
+timeout 60m scripts/fuzz.sh "$fuzz_seconds"
 
 step "servers killed under load, $rounds times each"
 for i in $(seq "$rounds"); do

@@ -144,8 +144,8 @@ impl MongoReadModelStore {
     /// Sets the longest any call waits for the server: 30 s by default. The driver
     /// has no such limit on an operation whose connection stops answering (here, a
     /// half-open connection held a call for 30 s, until the driver's monitor gave up
-    /// on the server). Past it the call fails with an [`Error::Backend`] for which
-    /// [`is_timed_out`](Error::is_timed_out) is true, and a runner retries it. A
+    /// on the server). Past it the call fails with an [`Error::Backend`](cqrs_core::Error::Backend) for which
+    /// [`is_timed_out`](cqrs_core::Error::is_timed_out) is true, and a runner retries it. A
     /// commit cut off this way may have written some of its documents and not the
     /// checkpoint; replaying its batch is a no-op for those (documents are guarded
     /// by position).
