@@ -69,6 +69,9 @@ step "fuzzing: the replay with 100,000 mutations per target, then libFuzzer for 
 CQRS_FUZZ_MUTATIONS=100000 run 30m -p cqrs-fuzz
 timeout 60m scripts/fuzz.sh "$fuzz_seconds"
 
+step "projection workers (mada project) SIGKILLed at 50 random points per read-model store"
+run 20m -p mada --test server kills
+
 step "servers killed under load, $rounds times each"
 for i in $(seq "$rounds"); do
   run 10m -p cqrs-rs-postgres --test crash

@@ -12,6 +12,7 @@ mod browser;
 mod failover;
 mod harness;
 mod keys;
+mod kills;
 mod limits;
 mod proxy;
 mod rebuild;
