@@ -39,7 +39,7 @@ run() {
     echo "soak step failed: cargo test $* (log: $log)" >&2
     exit 1
   fi
-  grep -E 'no-skip|killed;|fault rounds|acknowledged,|^test result' "$log" || true
+  grep -E 'no-skip|killed;|fault rounds|acknowledged,|^soak of|^ +[0-9]+ s \||cells checked|workers killed|^test result' "$log" || true
   rm -f "$log"
 }
 
@@ -68,6 +68,9 @@ fuzz_seconds="${CQRS_FUZZ_SECONDS:-60}"
 step "fuzzing: the replay with 100,000 mutations per target, then libFuzzer for ${fuzz_seconds} s per target"
 CQRS_FUZZ_MUTATIONS=100000 run 30m -p cqrs-fuzz
 timeout 60m scripts/fuzz.sh "$fuzz_seconds"
+
+step "MADA traffic through the API for 10 minutes, every role in its own process, faults now and then"
+run 20m -p mada --test server soak::
 
 step "projection workers (mada project) SIGKILLed at 50 random points per read-model store"
 run 20m -p mada --test server kills

@@ -18,3 +18,4 @@ mod proxy;
 mod rebuild;
 mod rebuilt;
 mod roles;
+mod soak;

@@ -31,14 +31,15 @@ impl Drop for Worker {
 
 /// The flags that put `mada` on `schema` of the PostgreSQL test server.
 fn on_postgres(schema: &str) -> Vec<String> {
+    on_postgres_at(&cqrs_testkit::postgres_url(), schema)
+}
+
+/// The flags that put `mada` on `schema` of the PostgreSQL server at `url`.
+pub fn on_postgres_at(url: &str, schema: &str) -> Vec<String> {
     ["--store", "postgres", "--database-url"]
         .map(str::to_owned)
         .into_iter()
-        .chain([
-            cqrs_testkit::postgres_url(),
-            "--pg-schema".into(),
-            schema.into(),
-        ])
+        .chain([url.to_owned(), "--pg-schema".into(), schema.into()])
         .collect()
 }
 
@@ -62,7 +63,7 @@ pub fn worker(schema: &str, extra: &[&str]) -> Worker {
 
 /// Starts `mada project` on the stores `store` names (lease time to live 2 s), with
 /// `extra` flags.
-fn worker_on(store: &[String], extra: &[&str]) -> Worker {
+pub fn worker_on(store: &[String], extra: &[&str]) -> Worker {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mada"))
         .arg("project")
         .args(store)
