@@ -44,6 +44,13 @@ PG_PORT="${CQRS_PG_PORT:-5432}"
 REDIS_PORT="${CQRS_REDIS_PORT:-6379}"
 KAFKA_PORT="${CQRS_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${CQRS_KAFKA_CONTROLLER_PORT:-9093}"
+# A second listener for the fault tests: the broker listens on KAFKA_FAULTY_PORT and
+# tells clients to connect to KAFKA_PROXIED_PORT, where a test's Toxiproxy proxy
+# forwards to it. A client bootstrapped there sends every request through the
+# proxy (on the first listener it would learn the broker's own address and bypass
+# it). Nothing listens on KAFKA_PROXIED_PORT outside such a test.
+KAFKA_FAULTY_PORT="${CQRS_KAFKA_FAULTY_PORT:-9094}"
+KAFKA_PROXIED_PORT="${CQRS_KAFKA_PROXIED_PORT:-9095}"
 MONGO_PORT="${CQRS_MONGO_PORT:-27017}"
 MYSQL_PORT="${CQRS_MYSQL_PORT:-3306}"
 TOXIPROXY_PORT="${CQRS_TOXIPROXY_PORT:-8474}"
@@ -238,11 +245,11 @@ kafka_start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,FAULTY://127.0.0.1:$KAFKA_FAULTY_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,FAULTY://127.0.0.1:$KAFKA_PROXIED_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTY:PLAINTEXT
 log.dirs=$DATA/kafka/data
 num.partitions=1
 default.replication.factor=1
@@ -465,6 +472,8 @@ export DATABASE_URL=postgres://cqrs:cqrs@127.0.0.1:$PG_PORT/cqrs
 export MONGODB_URL=mongodb://127.0.0.1:$MONGO_PORT/
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
 export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export KAFKA_FAULTY_LISTENER=127.0.0.1:$KAFKA_FAULTY_PORT
+export KAFKA_PROXIED_BROKERS=127.0.0.1:$KAFKA_PROXIED_PORT
 export CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 export MYSQL_URL=mysql://cqrs:cqrs@127.0.0.1:$MYSQL_PORT/cqrs
 export TOXIPROXY_URL=http://127.0.0.1:$TOXIPROXY_PORT

@@ -60,9 +60,10 @@ step "no skipped event under random commit order (PostgreSQL at $CQRS_RELIABILIT
 run 30m -p cqrs-rs-postgres --test subscription a_tailing_subscriber
 CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mysql --test subscription
 
-step "network faults on the read-model stores, the cache and leases at scale $small (Redis, MongoDB)"
+step "network faults on the read-model stores, the cache and leases at scale $small (Redis, MongoDB), and on Kafka"
 CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-redis --test faults
 CQRS_RELIABILITY_SCALE=$small run 30m -p cqrs-rs-mongo --test faults
+run 30m -p cqrs-rs-kafka --test faults
 
 fuzz_seconds="${CQRS_FUZZ_SECONDS:-60}"
 step "fuzzing: the replay with 100,000 mutations per target, then libFuzzer for ${fuzz_seconds} s per target"

@@ -36,27 +36,7 @@ fn topics(prefix: &str) -> Vec<String> {
 
 /// The relay of `store` to topics under `prefix`, running in the background.
 fn relay(store: &MemoryEventStore, prefix: &str) -> tokio::task::JoinHandle<()> {
-    let relay = KafkaRelay::new(&kafka_brokers(), prefix)
-        .with_prefix(prefix)
-        .with_topic_layout(PARTITIONS, 1)
-        .with_batch_size(64);
-    let store = store.clone();
-    tokio::spawn(async move {
-        if let Err(error) = relay.run(&store).await {
-            panic!("the relay failed: {error}");
-        }
-    })
-}
-
-/// The timeline documents the store's own subscription builds.
-async fn expected(store: &MemoryEventStore) -> Vec<(String, serde_json::Value)> {
-    let documents = MemoryReadModelStore::new();
-    let runner = ProjectionRunner::new(Timeline, store.clone(), documents.clone())
-        .with_dead_letters(cqrs_core::MemoryDeadLetters::new(), 1);
-    let handle = runner.spawn();
-    handle.wait_for(store.head().await.unwrap()).await.unwrap();
-    handle.stop().await.unwrap();
-    values(&documents)
+    common::spawn_relay(store, prefix, PARTITIONS)
 }
 
 fn subscriber(prefix: &str, group: &str) -> KafkaSubscriber {
@@ -171,7 +151,7 @@ async fn documents_fed_from_many_partitions_match_the_store_where_naive_consumpt
     assert_eq!(source.lag(), Some(0));
     handle.stop().await.unwrap();
     relay.abort();
-    let expected = expected(&store).await;
+    let expected = common::rebuilt_values(&store).await;
     assert_eq!(expected.len(), 3);
     assert_eq!(
         values(&documents),
@@ -238,7 +218,7 @@ async fn a_runner_killed_mid_batch_again_and_again_ends_equal_to_a_rebuild() {
         .unwrap();
     handle.stop().await.unwrap();
     relay.abort();
-    assert_eq!(values(&documents), expected(&store).await);
+    assert_eq!(values(&documents), common::rebuilt_values(&store).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,7 +315,7 @@ async fn bad_records_go_to_the_dead_letters_and_reading_goes_on() {
     assert_eq!(handle.stats().set_aside, 1);
     handle.stop().await.unwrap();
     relay.abort();
-    assert_eq!(values(&documents), expected(&store).await);
+    assert_eq!(values(&documents), common::rebuilt_values(&store).await);
 
     // Each bad record is in the dead letters, with why and where it came from, and
     // so is the event the projection could not decode, with its projection.
@@ -469,7 +449,7 @@ async fn a_standby_in_the_same_group_takes_over_when_the_leader_dies() {
     assert!(standby.stats().leader, "the standby took the lease over");
     standby.stop().await.unwrap();
     relay.abort();
-    assert_eq!(values(&documents), expected(&store).await);
+    assert_eq!(values(&documents), common::rebuilt_values(&store).await);
 }
 
 /// The relay without transactions (at least once), cancelled at random points again
@@ -536,5 +516,5 @@ async fn an_at_least_once_relay_killed_again_and_again_still_builds_an_exact_rea
         .await
         .unwrap();
     handle.stop().await.unwrap();
-    assert_eq!(values(&documents), expected(&store).await);
+    assert_eq!(values(&documents), common::rebuilt_values(&store).await);
 }

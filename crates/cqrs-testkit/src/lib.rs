@@ -47,6 +47,20 @@ pub fn mongodb_url() -> String {
     env_or("MONGODB_URL", "mongodb://127.0.0.1:27017/")
 }
 
+/// The broker's listener for fault tests (`KAFKA_FAULTY_LISTENER`): it advertises
+/// [`kafka_proxied_brokers`], where a test puts a [`toxiproxy::Proxy`] in front of it
+/// ([`toxiproxy::Proxy::at`]), so that every request of a client bootstrapped there
+/// goes through the proxy.
+pub fn kafka_faulty_listener() -> String {
+    env_or("KAFKA_FAULTY_LISTENER", "127.0.0.1:9094")
+}
+
+/// Where the broker's fault-test listener tells clients to connect
+/// (`KAFKA_PROXIED_BROKERS`): the address of a test's proxy.
+pub fn kafka_proxied_brokers() -> String {
+    env_or("KAFKA_PROXIED_BROKERS", "127.0.0.1:9095")
+}
+
 /// The Redis URL: `REDIS_URL`, or the services script's default.
 pub fn redis_url() -> String {
     env_or("REDIS_URL", "redis://127.0.0.1:6379/")

@@ -66,10 +66,20 @@ impl Proxy {
     /// # Panics
     /// If Toxiproxy cannot be reached (with how to start it) or refuses.
     pub fn new(upstream: &str) -> Self {
+        Self::at("127.0.0.1:0", upstream)
+    }
+
+    /// A proxy to `upstream` listening on `listen` (`host:port`): for a server that
+    /// tells its clients where to connect, such as a Kafka broker's advertised
+    /// listener. One proxy at a time can hold an address.
+    ///
+    /// # Panics
+    /// If Toxiproxy cannot be reached (with how to start it) or refuses (the address
+    /// is taken).
+    pub fn at(listen: &str, upstream: &str) -> Self {
         let api = toxiproxy_url();
         let name = crate::unique_name("proxy");
-        let body =
-            json!({ "name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": true });
+        let body = json!({ "name": name, "listen": listen, "upstream": upstream, "enabled": true });
         let response = request(&api, "POST", "/proxies", Some(&body.to_string()))
             .unwrap_or_else(|e| server_unreachable("Toxiproxy", &api, e));
         assert_eq!(response.status, 201, "create a proxy: {}", response.body);

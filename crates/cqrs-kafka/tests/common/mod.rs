@@ -4,9 +4,10 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part
 
 use cqrs_core::{
-    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, MemoryEventStore,
-    MemoryReadModelStore, Metadata, NewEvent, Position, Projection,
+    AppendRequest, Envelope, Event, EventAppender, ExpectedVersion, LogReader, MemoryEventStore,
+    MemoryReadModelStore, Metadata, NewEvent, Position, Projection, ProjectionRunner,
 };
+use cqrs_kafka::KafkaRelay;
 use serde::{Deserialize, Serialize};
 
 /// The only event of these tests.
@@ -94,4 +95,38 @@ pub fn trace() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// The relay of `store` to topics under `prefix` (`partitions` each) on the test
+/// broker, running in the background.
+pub fn spawn_relay(
+    store: &MemoryEventStore,
+    prefix: &str,
+    partitions: i32,
+) -> tokio::task::JoinHandle<()> {
+    let relay = KafkaRelay::new(&cqrs_testkit::kafka_brokers(), prefix)
+        .with_prefix(prefix)
+        .with_topic_layout(partitions, 1)
+        .with_batch_size(64);
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = relay.run(&store).await {
+            panic!("the relay failed: {error}");
+        }
+    })
+}
+
+/// The timeline documents the store's own subscription builds: the rebuild a
+/// Kafka-fed read model must equal.
+pub async fn rebuilt_values(store: &MemoryEventStore) -> Vec<(String, serde_json::Value)> {
+    let documents = MemoryReadModelStore::new();
+    let runner = ProjectionRunner::new(Timeline, store.clone(), documents.clone())
+        .with_dead_letters(cqrs_core::MemoryDeadLetters::new(), 1);
+    let handle = runner.spawn();
+    handle
+        .wait_for(store.head().await.expect("head"))
+        .await
+        .expect("the rebuild catches up");
+    handle.stop().await.expect("stop");
+    values(&documents)
 }
