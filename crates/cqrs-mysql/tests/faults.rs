@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use common::{Slow, TestDb};
 use cqrs_mysql::MySqlLease;
-use cqrs_testkit::faults::{
-    FaultReport, history_under_fault, read_model_calls_in_a_black_hole, runner_under_fault,
-};
+use cqrs_testkit::faults::{FaultReport, history_under_fault, read_model_store_through_faults};
 use cqrs_testkit::leases::lease_holder_in_a_black_hole;
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 
@@ -79,43 +77,14 @@ async fn a_black_hole() {
     assert!(report.cut_off > 0, "no append was cut off: {report:?}");
 }
 
-/// A runner into `MySqlReadModelStore` through the proxy while `fault` comes and goes.
-async fn runner_under(fault: Fault, name: &str, on: Duration) -> FaultReport {
+/// A runner into `MySqlReadModelStore` through resets and a black hole, and every
+/// call of the store into a black hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_store_through_faults() {
     let proxy = Arc::new(Proxy::new("127.0.0.1:3306"));
     let db = TestDb::through(4, Some(proxy.port())).await;
     let store = db.read_models().with_deadline(DEADLINE);
-    let report = runner_under_fault(proxy.clone(), store, fault, on, name).await;
-    db.drop().await;
-    report
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_through_resets() {
-    let on = Duration::from_millis(400);
-    let report = runner_under(Fault::Reset { after_ms: 30 }, "reset", on).await;
-    assert!(
-        report.retries > 0,
-        "the runner never met the resets: {report:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_through_a_black_hole() {
-    let report = runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
-    assert!(
-        report.retries > 0,
-        "the runner never met the black hole: {report:?}"
-    );
-}
-
-/// Every read-model call meets a black hole: each is cut off at the deadline, and
-/// the store works again once it is lifted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_read_model_call_has_a_deadline() {
-    let proxy = Proxy::new("127.0.0.1:3306");
-    let db = TestDb::through(4, Some(proxy.port())).await;
-    let store = db.read_models().with_deadline(DEADLINE);
-    read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
+    read_model_store_through_faults(proxy, store, DEADLINE).await;
     db.drop().await;
 }
 

@@ -14,60 +14,38 @@ use std::time::{Duration, Instant};
 
 use cqrs_core::{MemoryReadModelStore, Position, ReadModelReader};
 use cqrs_redis::{RedisCache, RedisLease, RedisReadModelStore};
-use cqrs_testkit::faults::{FaultReport, read_model_calls_in_a_black_hole, runner_under_fault};
+use cqrs_testkit::faults::{read_model_store_through_faults, runner_under_fault};
 use cqrs_testkit::leases::lease_holder_in_a_black_hole;
 use cqrs_testkit::toxiproxy::{Fault, Proxy};
 use cqrs_testkit::{OrUnreachable, unique_name};
 
 const DEADLINE: Duration = Duration::from_secs(1);
 
-async fn runner_under(fault: Fault, name: &str, on: Duration) -> FaultReport {
+/// A store with keys under a prefix of its own, connected through `proxy`.
+async fn through(proxy: &Proxy) -> RedisReadModelStore {
+    let url = format!("redis://{}", proxy.listen());
+    RedisReadModelStore::connect(&url)
+        .await
+        .or_unreachable("Redis (through Toxiproxy)", &url)
+        .with_prefix(&unique_name("cqrs_faults"))
+}
+
+/// Removes every key under `prefix`, through a direct connection.
+async fn drop_keys(prefix: &str) {
+    let direct = RedisReadModelStore::connect(&cqrs_testkit::redis_url())
+        .await
+        .unwrap();
+    common::drop_keys(&mut direct.connection(), prefix).await;
+}
+
+/// A runner into the store through resets and a black hole, and every call of the
+/// store into a black hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_store_through_faults() {
     let proxy = Arc::new(Proxy::new("127.0.0.1:6379"));
-    let url = format!("redis://{}", proxy.listen());
-    let prefix = unique_name("cqrs_faults");
-    let store = RedisReadModelStore::connect(&url)
-        .await
-        .or_unreachable("Redis (through Toxiproxy)", &url)
-        .with_prefix(&prefix)
-        .with_deadline(DEADLINE);
-    let report = runner_under_fault(proxy.clone(), store.clone(), fault, on, name).await;
-    common::drop_keys(&mut store.connection(), &prefix).await;
-    report
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_through_resets() {
-    let on = Duration::from_millis(400);
-    let report = runner_under(Fault::Reset { after_ms: 30 }, "reset", on).await;
-    assert!(
-        report.retries > 0,
-        "the runner never met the resets: {report:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_runner_through_a_black_hole() {
-    let report = runner_under(Fault::BlackHole, "black_hole", DEADLINE * 3 / 2).await;
-    assert!(
-        report.retries > 0,
-        "the runner never met the black hole: {report:?}"
-    );
-}
-
-/// Every call meets a black hole: each is cut off at the deadline, none waits for
-/// an answer that never comes, and the store works again once it is lifted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_call_has_a_deadline() {
-    let proxy = Proxy::new("127.0.0.1:6379");
-    let url = format!("redis://{}", proxy.listen());
-    let prefix = unique_name("cqrs_faults");
-    let store = RedisReadModelStore::connect(&url)
-        .await
-        .or_unreachable("Redis (through Toxiproxy)", &url)
-        .with_prefix(&prefix)
-        .with_deadline(DEADLINE);
-    read_model_calls_in_a_black_hole(&proxy, &store, DEADLINE).await;
-    common::drop_keys(&mut store.connection(), &prefix).await;
+    let store = through(&proxy).await.with_deadline(DEADLINE);
+    read_model_store_through_faults(proxy, store.clone(), DEADLINE).await;
+    drop_keys(store.prefix()).await;
 }
 
 /// Readers read `all` (the document every tally event changes) through `cache`
@@ -117,13 +95,10 @@ fn readers(
 /// gives equals the store's document.
 async fn cache_under(fault: Fault, name: &'static str, on: Duration) -> Duration {
     let proxy = Arc::new(Proxy::new("127.0.0.1:6379"));
-    let url = format!("redis://{}", proxy.listen());
-    let prefix = unique_name("cqrs_faults");
+    let redis = through(&proxy).await;
     let inner = MemoryReadModelStore::new();
-    let cache = RedisCache::connect(inner.clone(), &url)
-        .await
-        .or_unreachable("Redis (through Toxiproxy)", &url)
-        .with_prefix(&prefix)
+    let cache = RedisCache::new(inner.clone(), redis.connection())
+        .with_prefix(redis.prefix())
         .with_deadline(DEADLINE);
     let stop = Arc::new(AtomicBool::new(false));
     let readers = readers(cache.clone(), name, stop.clone());
@@ -152,11 +127,7 @@ async fn cache_under(fault: Fault, name: &'static str, on: Duration) -> Duration
         "cache {name}: {reads} reads during {} fault rounds, longest {longest:?}, {} hits, {} misses",
         report.rounds, stats.hits, stats.misses
     );
-    let mut conn = RedisReadModelStore::connect(&url)
-        .await
-        .unwrap()
-        .connection();
-    common::drop_keys(&mut conn, &prefix).await;
+    drop_keys(redis.prefix()).await;
     longest
 }
 
@@ -206,9 +177,5 @@ async fn a_lease_holder_in_a_black_hole_steps_down() {
     )
     .await;
     assert!(report.cut_off_commits > 0, "{report:?}");
-    let mut conn = RedisReadModelStore::connect(&cqrs_testkit::redis_url())
-        .await
-        .unwrap()
-        .connection();
-    common::drop_keys(&mut conn, &prefix).await;
+    drop_keys(&prefix).await;
 }

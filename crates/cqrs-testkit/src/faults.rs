@@ -205,7 +205,7 @@ where
 {
     use cqrs_core::{DocumentChange, ReadModelReader};
 
-    let projection = "black_hole";
+    let projection = "calls_in_a_black_hole";
     let ids = vec!["a".to_owned(), "b".to_owned()];
     let change = |position: u64| {
         vec![DocumentChange::Put {
@@ -282,4 +282,42 @@ where
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// The fault tests every read-model store runs, on `store` (connected through
+/// `proxy`, with `deadline` on every call): a projection runner into it through
+/// connections reset mid-request, then through a black hole longer than the
+/// deadline (each time it must meet the fault, retry, catch up and equal a rebuild:
+/// [`runner_under_fault`]), then every call of the store into a black hole
+/// ([`read_model_calls_in_a_black_hole`]).
+///
+/// # Panics
+/// If any of them fails.
+pub async fn read_model_store_through_faults<S>(proxy: Arc<Proxy>, store: S, deadline: Duration)
+where
+    S: ReadModelStore + Clone + 'static,
+{
+    let on = Duration::from_millis(400);
+    let fault = Fault::Reset { after_ms: 30 };
+    let report = runner_under_fault(proxy.clone(), store.clone(), fault, on, "runner_reset").await;
+    assert!(
+        report.retries > 0,
+        "the runner never met the resets: {report:?}"
+    );
+    // Longer than the deadline: the runner's call is cut off and retried. Without a
+    // deadline it would just wait (for ever, if the hole stayed).
+    let on = deadline * 3 / 2;
+    let report = runner_under_fault(
+        proxy.clone(),
+        store.clone(),
+        Fault::BlackHole,
+        on,
+        "runner_hole",
+    )
+    .await;
+    assert!(
+        report.retries > 0,
+        "the runner never met the black hole: {report:?}"
+    );
+    read_model_calls_in_a_black_hole(&proxy, &store, deadline).await;
 }

@@ -10,10 +10,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use cqrs_core::{
-    Aliased, LogReader, MemoryReadModelStore, Position, Projection, ProjectionRunner,
-    ReadModelReader, ReadModelWriter,
-};
+use cqrs_core::{Aliased, LogReader, Projection, ReadModelReader, ReadModelWriter};
 use cqrs_mongo::MongoReadModelStore;
 use cqrs_postgres::{PgEventStore, PgReadModelStore};
 use cqrs_redis::{RedisCache, RedisReadModelStore};
@@ -22,7 +19,7 @@ use mada::projections::{CategoriesProjection, PlanProjection};
 use mada::{Consistency, NewGoal, Planner, PlannerOptions, ReadStores};
 use tokio::sync::watch;
 
-use crate::rebuilt::{assert_read_models_equal_a_rebuild, schema_pool};
+use crate::rebuilt::{assert_read_models_equal_a_rebuild, rebuild, schema_pool};
 use crate::roles::{migrate, worker};
 
 /// How many workers are killed per store: 8, or 50 in the soak
@@ -267,17 +264,4 @@ async fn workers_killed_at_random_points_leave_mongo_and_redis_read_models_equal
         .execute(&pool)
         .await
         .unwrap();
-}
-
-/// Both read models rebuilt in memory from `events`, up to `head`.
-async fn rebuild(events: &PgEventStore, head: Position) -> MemoryReadModelStore {
-    let rebuilt = MemoryReadModelStore::new();
-    for handle in [
-        ProjectionRunner::new(PlanProjection, events.clone(), rebuilt.clone()).spawn(),
-        ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
-    ] {
-        handle.wait_for(head).await.unwrap();
-        handle.stop().await.unwrap();
-    }
-    rebuilt
 }

@@ -36,14 +36,7 @@ pub async fn assert_read_models_equal_a_rebuild(pool: &PgPool) -> Position {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let rebuilt = MemoryReadModelStore::new();
-    for handle in [
-        ProjectionRunner::new(PlanProjection, events.clone(), rebuilt.clone()).spawn(),
-        ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
-    ] {
-        handle.wait_for(head).await.unwrap();
-        handle.stop().await.unwrap();
-    }
+    let rebuilt = rebuild(&events, head).await;
     for name in [PlanProjection::NAME, CategoriesProjection::NAME] {
         let documents = rebuilt.documents(name);
         for (id, document) in &documents {
@@ -69,4 +62,17 @@ pub async fn assert_read_models_equal_a_rebuild(pool: &PgPool) -> Position {
         );
     }
     head
+}
+
+/// Both read models rebuilt in memory from `events`, up to `head`.
+pub async fn rebuild(events: &PgEventStore, head: Position) -> MemoryReadModelStore {
+    let rebuilt = MemoryReadModelStore::new();
+    for handle in [
+        ProjectionRunner::new(PlanProjection, events.clone(), rebuilt.clone()).spawn(),
+        ProjectionRunner::new(CategoriesProjection, events.clone(), rebuilt.clone()).spawn(),
+    ] {
+        handle.wait_for(head).await.unwrap();
+        handle.stop().await.unwrap();
+    }
+    rebuilt
 }
