@@ -156,6 +156,44 @@ async fn workers_killed_at_random_points_leave_postgres_read_models_equal_to_a_r
         .unwrap();
 }
 
+/// Workers fed through Kafka (`--sync kafka`), a `mada relay` publishing the events
+/// beside them: each killed worker's consumer group resumes from its committed
+/// offsets and the read models' checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_fed_workers_killed_at_random_points_leave_read_models_equal_to_a_rebuild() {
+    let schema = cqrs_testkit::unique_name("kills");
+    let brokers = cqrs_testkit::kafka_brokers();
+    let _topics = cqrs_testkit::kafka::DeleteTopics::under(&brokers, [schema.clone()]);
+    migrate(&schema);
+    let store = crate::roles::on_postgres_at(&cqrs_testkit::postgres_url(), &schema);
+    let relay: Vec<&str> = std::iter::once("relay")
+        .chain(store.iter().map(String::as_str))
+        .chain(["--kafka-brokers", &brokers, "--kafka-prefix", &schema])
+        .collect();
+    let mut relay = std::process::Command::new(env!("CARGO_BIN_EXE_mada"))
+        .args(&relay)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let flags = [
+        "--sync",
+        "kafka",
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-prefix",
+        &schema,
+    ];
+    let (_last, _) = kill_workers(&schema, || worker(&schema, &flags)).await;
+    let pool = schema_pool(&schema).await;
+    assert_read_models_equal_a_rebuild(&pool).await;
+    relay.kill().unwrap();
+    relay.wait().unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
 /// Plans in MongoDB behind the Redis cache, category lists in Redis, as
 /// `--read-store mongo-redis` keeps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
