@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
 shift || true
-all=(envelope pgoutput binlog_row kafka_record debezium graphql fcm_reply)
+all=(envelope pgoutput binlog binlog_row kafka_record debezium graphql fcm_reply)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

@@ -31,6 +31,22 @@ pub mod fuzzing {
     ) -> Result<cqrs_core::RecordedEvent, cqrs_core::Error> {
         crate::cdc::decode_row(values)
     }
+
+    /// The events the binlog source makes of a rows event of `table` (the table map
+    /// the stream gave for it), watching `cqrs_events` of `database`.
+    ///
+    /// # Errors
+    /// What the source would fail with on this event.
+    pub fn binlog_rows(
+        rows: &mysql_async::binlog::events::RowsEventData<'_>,
+        table: &mysql_async::binlog::events::TableMapEvent<'_>,
+        database: &str,
+    ) -> Result<Vec<cqrs_core::RecordedEvent>, cqrs_core::Error> {
+        Ok(match crate::cdc::rows_of(rows, table, database)? {
+            crate::cdc::Change::Rows(events) => events,
+            _ => Vec::new(),
+        })
+    }
 }
 pub use event_store::MySqlEventStore;
 pub use lease::MySqlLease;

@@ -41,6 +41,10 @@ pub const TARGETS: &[Target] = &[
         run: targets::pgoutput::run,
     },
     Target {
+        name: "binlog",
+        run: targets::binlog::run,
+    },
+    Target {
         name: "binlog_row",
         run: targets::binlog_row::run,
     },

@@ -95,6 +95,7 @@ macro_rules! targets {
 targets!(
     envelope,
     pgoutput,
+    binlog,
     binlog_row,
     kafka_record,
     debezium,

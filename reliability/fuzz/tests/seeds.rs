@@ -130,3 +130,18 @@ fn fcm_seeds_cover_every_outcome() {
     ];
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), all);
 }
+
+#[test]
+fn binlog_seeds_are_a_real_servers_files_and_decode_to_events() {
+    use cqrs_fuzz::targets::binlog;
+    for (name, expected) in [
+        ("mariadb-three-transactions.bin", 8),
+        ("first-transaction.bin", 1),
+        ("no-checksum.bin", 4),
+    ] {
+        let events = binlog::events(&seed("binlog", name))
+            .expect("a binlog file")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(events.len(), expected, "{name}");
+    }
+}

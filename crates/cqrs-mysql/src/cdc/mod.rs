@@ -8,6 +8,8 @@ mod stream;
 pub use coordinate::BinlogCoordinate;
 #[cfg(feature = "fuzzing")]
 pub(crate) use decode::event as decode_row;
+#[cfg(feature = "fuzzing")]
+pub(crate) use reader::{Change, rows_of};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cqrs_core::{Error, RecordedEvent};
 use futures::StreamExt;
-use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::events::{EventData, RowsEventData, TableMapEvent};
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Row};
 
@@ -20,7 +20,7 @@ use crate::pool::CONNECT_TIMEOUT;
 pub(super) const ER_MASTER_FATAL_ERROR_READING_BINLOG: u16 = 1236;
 
 /// What one binlog event means to the subscription.
-pub(super) enum Change {
+pub(crate) enum Change {
     /// Events inserted into `cqrs_events` (in the transaction being read).
     Rows(Vec<RecordedEvent>),
     /// A transaction began (events up to its end belong to it).
@@ -156,8 +156,27 @@ impl Reader {
     }
 
     /// The next event's meaning. Fails if the server sends nothing, not even a
-    /// heartbeat, for three heartbeat periods.
+    /// heartbeat, for three heartbeat periods, or an event that does not parse.
     pub(super) async fn next(&mut self) -> Result<Change, Failure> {
+        use futures::FutureExt;
+        // mysql_common 0.37 panics on some malformed events rather than failing: an
+        // event shorter than its header says, and (with overflow checks) a DATETIME
+        // of the smallest packed value. The fuzz target `binlog` found both. Such an
+        // event fails the subscription with an error, as one that does not parse,
+        // and the stream it broke is dropped with it. (With `panic = "abort"` the
+        // process aborts instead.)
+        match std::panic::AssertUnwindSafe(self.next_change())
+            .catch_unwind()
+            .await
+        {
+            Ok(change) => change,
+            Err(_) => Err(failed(
+                "a binlog event that mysql_common cannot parse (it panicked on it)",
+            )),
+        }
+    }
+
+    async fn next_change(&mut self) -> Result<Change, Failure> {
         let event = match tokio::time::timeout(self.silence, self.stream.next()).await {
             Ok(Some(event)) => event?,
             Ok(None) => return Err(failed("the server ended the binlog stream")),
@@ -203,30 +222,7 @@ impl Reader {
         let Some(table) = self.stream.get_tme(rows.table_id()) else {
             return Err(failed("a rows event without its table map"));
         };
-        if table.database_name() != self.database || table.table_name() != "cqrs_events" {
-            return Ok(Change::Nothing);
-        }
-        if !matches!(
-            rows,
-            RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_)
-        ) {
-            // The log is append-only: an update or a delete is not this crate's.
-            tracing::warn!(
-                database = %self.database,
-                "an update or delete of cqrs_events in the binlog, ignored"
-            );
-            return Ok(Change::Nothing);
-        }
-        let mut events = Vec::new();
-        for row in rows.rows(table) {
-            let (_, after) = row.map_err(|e| Failure::Failed(backend(e)))?;
-            let Some(mut after) = after else { continue };
-            let values = (0..after.len())
-                .map(|i| after.take(i).map(|value| value.into_owned()))
-                .collect();
-            events.push(decode::event(values).map_err(Failure::Failed)?);
-        }
-        Ok(Change::Rows(events))
+        rows_of(rows, table, &self.database).map_err(Failure::Failed)
     }
 
     /// Closes the replica connection.
@@ -246,4 +242,38 @@ pub(super) fn at(reader: &Reader, offset: u64, position: cqrs_core::Position) ->
         offset,
         position,
     }
+}
+
+/// What a rows event of `table` means: the events it inserts into `cqrs_events` of
+/// `database`, or nothing (another table; an update or a delete, which this crate
+/// never makes).
+pub(crate) fn rows_of(
+    rows: &RowsEventData<'_>,
+    table: &TableMapEvent<'_>,
+    database: &str,
+) -> Result<Change, Error> {
+    if table.database_name() != database || table.table_name() != "cqrs_events" {
+        return Ok(Change::Nothing);
+    }
+    if !matches!(
+        rows,
+        RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_)
+    ) {
+        // The log is append-only: an update or a delete is not this crate's.
+        tracing::warn!(
+            %database,
+            "an update or delete of cqrs_events in the binlog, ignored"
+        );
+        return Ok(Change::Nothing);
+    }
+    let mut events = Vec::new();
+    for row in rows.rows(table) {
+        let (_, after) = row.map_err(backend)?;
+        let Some(mut after) = after else { continue };
+        let values = (0..after.len())
+            .map(|i| after.take(i).map(|value| value.into_owned()))
+            .collect();
+        events.push(decode::event(values)?);
+    }
+    Ok(Change::Rows(events))
 }

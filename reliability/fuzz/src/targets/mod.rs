@@ -1,5 +1,6 @@
 //! One module per decoder under test.
 
+pub mod binlog;
 pub mod binlog_row;
 pub mod envelope;
 pub mod fcm_reply;
