@@ -1,5 +1,5 @@
 //! Every target on every input of its seed corpus and of its regressions, then on
-//! deterministic mutations of them (`CQRS_FUZZ_MUTATIONS` per target, 3,000 by
+//! deterministic mutations of them (`CQRS_FUZZ_MUTATIONS` per target, 2,000 by
 //! default; `scripts/soak.sh` raises it). A target must not panic on any of them.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ fn mutations() -> usize {
     std::env::var("CQRS_FUZZ_MUTATIONS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(3_000)
+        .unwrap_or(2_000)
 }
 
 fn replay(name: &str) {
