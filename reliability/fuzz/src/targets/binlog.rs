@@ -32,7 +32,9 @@ pub fn events(input: &[u8]) -> Option<Result<Vec<cqrs_core::RecordedEvent>, cqrs
     let mut all = Vec::new();
     while rest.len() >= 13 {
         let size = u32::from_le_bytes([rest[9], rest[10], rest[11], rest[12]]);
-        let size = usize::try_from(size).unwrap_or(usize::MAX).clamp(1, rest.len());
+        let size = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .clamp(1, rest.len());
         let (packet, after) = rest.split_at(size);
         rest = after;
         // Everything mysql_common parses, as the binlog source guards it.
