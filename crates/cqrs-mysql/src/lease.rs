@@ -13,9 +13,9 @@ use sqlx::{ConnectOptions, Connection, MySqlConnection, MySqlPool};
 /// renewed for its time to live (a runner task that panicked or was aborted) loses
 /// the lease to the next holder that asks, as with the other stores.
 ///
-/// A holder that goes silent for its time to live while its connection stays open (a
-/// frozen process, a network partition) loses it as well: the server closes the
-/// session (its `wait_timeout`, set to the time to live rounded up to a second).
+/// A holder that goes silent while its connection stays open (a frozen process, a
+/// network partition) loses it as well, after three times its time to live: the
+/// server closes the session (its `wait_timeout`, rounded up to a second).
 ///
 /// The lock's name is `cqrs:` and the SHA-1 of the lease's name (named locks are at
 /// most 64 characters).
@@ -80,10 +80,15 @@ impl SessionLock for Sessions {
         Ok(taken == Some(1))
     }
 
-    /// The session's `wait_timeout`, in whole seconds (at least 1, rounded up): the
-    /// server closes the session once it has heard nothing from it for that long.
-    async fn expire_after(&self, conn: &mut MySqlConnection, ttl: Duration) -> Result<(), Error> {
-        let seconds = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+    /// The session's `wait_timeout`, `silence` in whole seconds (at least 1, rounded
+    /// up): the server closes the session once it has heard nothing from it for that
+    /// long.
+    async fn expire_after(
+        &self,
+        conn: &mut MySqlConnection,
+        silence: Duration,
+    ) -> Result<(), Error> {
+        let seconds = silence.as_secs() + u64::from(silence.subsec_nanos() > 0);
         sqlx::query(&format!("SET SESSION wait_timeout = {}", seconds.max(1)))
             .execute(conn)
             .await

@@ -92,7 +92,9 @@ async fn a_silent_holder_loses_the_lease() {
     let db = TestDb::new(4).await;
     let lease = || MySqlLease::new(db.pool.clone());
     let name = unique_name("silent");
-    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), &name).await;
+    // `wait_timeout`: three times the time to live, rounded up to a second.
+    let bound = Duration::from_secs(2);
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), bound, &name).await;
     db.drop().await;
 }
 

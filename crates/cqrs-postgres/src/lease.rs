@@ -17,10 +17,10 @@ const NAMESPACE: i32 = 0x6371_7273;
 /// that has not renewed for its time to live (a runner task that panicked or was
 /// aborted) loses the lease to the next holder that asks, as with the other stores.
 ///
-/// A holder that goes silent for its time to live while its connection stays open (a
-/// frozen process, a network partition) loses it as well: the server ends the
-/// session (`idle_session_timeout`, PostgreSQL 14 and later; on older servers a
-/// warning is logged and only TCP keepalive ends it).
+/// A holder that goes silent while its connection stays open (a frozen process, a
+/// network partition) loses it as well, after three times its time to live: the
+/// server ends the session (`idle_session_timeout`, PostgreSQL 14 and later; on older
+/// servers a warning is logged and only TCP keepalive ends it).
 ///
 /// The lock key is `hashtext(name)`: two names with the same 32-bit hash share a lease
 /// (harmless: one of the two runners waits).

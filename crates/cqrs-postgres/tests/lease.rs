@@ -70,7 +70,8 @@ async fn a_silent_holder_loses_the_lease() {
     let db = TestDb::new(4).await;
     let lease = || PgLease::new(db.pool.clone());
     let name = unique_name("silent");
-    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), &name).await;
+    let bound = cqrs_testkit::leases::TTL * 3;
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), bound, &name).await;
     db.drop().await;
 }
 

@@ -200,7 +200,8 @@ async fn a_lease_is_exclusive_until_released_or_expired() {
 async fn a_silent_holder_loses_the_lease() {
     let store = common::store().await;
     let lease = || RedisLease::new(store.connection()).with_prefix(store.prefix());
-    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), "silent").await;
+    let bound = cqrs_testkit::leases::TTL;
+    cqrs_testkit::leases::a_silent_holder_loses_the_lease(lease(), lease(), bound, "silent").await;
     common::drop_keys(&mut store.connection(), store.prefix()).await;
 }
 

@@ -33,20 +33,20 @@ pub trait SessionLock: Send + Sync {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// Asks the server to end `session` (freeing its locks) once it has heard
-    /// nothing from it for `ttl`: a holder cut off from the server by a network
-    /// partition then loses its locks after `ttl`, as with the other stores, rather
-    /// than when the server's TCP keepalive gives up on it (hours, by default). A
-    /// healthy holder is heard from at every renewal, a third of `ttl` apart. The
-    /// default does nothing.
+    /// nothing from it for `silence` ([`SessionLeases`] asks for three times the
+    /// lease's time to live): a holder cut off from the server by a network partition
+    /// then loses its locks, rather than when the server's TCP keepalive gives up on
+    /// it (hours, by default). A healthy holder is heard from at every renewal, a
+    /// third of the time to live apart. The default does nothing.
     ///
     /// # Errors
     /// [`Error::Backend`] if the server refuses.
     fn expire_after(
         &self,
         session: &mut Self::Session,
-        ttl: Duration,
+        silence: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        let _ = (session, ttl);
+        let _ = (session, silence);
         async { Ok(()) }
     }
 
@@ -63,6 +63,12 @@ pub trait SessionLock: Send + Sync {
     /// notices the session is gone).
     fn close(session: Self::Session) -> impl Future<Output = Result<(), Error>> + Send;
 }
+
+/// How many times its time to live a lease's session may stay silent before the
+/// server ends it ([`SessionLock::expire_after`]): a holder renews a third of the
+/// time to live apart, so it must miss about nine renewals in a row, or spend three
+/// times the time to live on one batch, before the server takes the lease from it.
+const SILENCE: u32 = 3;
 
 /// One lease name's state in this process, behind its own lock: taking or renewing
 /// one lease (network I/O) never waits for another.
@@ -84,12 +90,13 @@ struct Held<S> {
 /// aborted) loses the lease to the next holder that asks, as with the other stores.
 ///
 /// A holder that goes silent while its connection stays open (a frozen process, a
-/// network partition) loses the lease after its time to live too: the session is
-/// asked to end once the server has heard nothing from it for that long
-/// ([`SessionLock::expire_after`]). And a renewal, or a take-over, that gets no
-/// answer within a third of the time to live fails and drops its session, closing
-/// the connection; without that, a half-open connection would hold both the call and
-/// the lock for as long as it stayed open.
+/// network partition) loses the lease too: the session is asked to end once the
+/// server has heard nothing from it for three times the time to live
+/// ([`SessionLock::expire_after`]; three times, so that a busy holder under load is
+/// not cut off by a slow renewal). And a renewal, or a take-over, that gets no answer
+/// within the time to live fails and drops its session, closing the connection;
+/// without that, a half-open connection would hold both the call and the lock for
+/// as long as it stayed open.
 pub struct SessionLeases<B: SessionLock> {
     backend: B,
     slots: Arc<std::sync::Mutex<HashMap<String, Slot<B::Session>>>>,
@@ -148,11 +155,13 @@ impl<B: SessionLock> SessionLeases<B> {
     /// # Errors
     /// [`Error::Backend`] if the server fails.
     pub async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, Error> {
-        // A renewal or a take-over that gets no answer within a third of the time to
-        // live is a failure, and its session is dropped (closing its connection):
-        // a session whose connection stopped answering would otherwise hold the
-        // lock, and this call, for as long as the connection stays half-open.
-        let limit = (ttl / 3).max(Duration::from_millis(1));
+        // A renewal or a take-over that gets no answer within the time to live is a
+        // failure, and its session is dropped (closing its connection): a session
+        // whose connection stopped answering would otherwise hold the lock, and this
+        // call, for as long as the connection stays half-open. (The holder writes
+        // nothing while its renewal waits, so how long it waits decides only how
+        // soon it gives up, not whether two holders write.)
+        let limit = ttl.max(Duration::from_millis(1));
         let slot = self.slot(name);
         let mut held = slot.lock().await;
         if let Some(lease) = held.as_mut() {
@@ -163,7 +172,7 @@ impl<B: SessionLock> SessionLeases<B> {
                         lease.renewed = Instant::now();
                         if lease.ttl != ttl {
                             lease.ttl = ttl;
-                            self.expire_after(&mut lease.session, ttl).await;
+                            self.expire_after(&mut lease.session, ttl * SILENCE).await;
                         }
                         Ok(true)
                     }
@@ -186,7 +195,7 @@ impl<B: SessionLock> SessionLeases<B> {
         let locked = crate::within(limit, "take lease", async {
             let taken = self.backend.try_lock(&mut session, name).await?;
             if taken {
-                self.expire_after(&mut session, ttl).await;
+                self.expire_after(&mut session, ttl * SILENCE).await;
             }
             Ok(taken)
         })
