@@ -329,6 +329,7 @@ async fn terminate(mut served: Served) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_roles_fail_over_under_load_with_no_wrong_answer() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let schema = unique_name("drill");
     let prefix = unique_name("drill");
     let (url, brokers) = (postgres_url(), kafka_brokers());

@@ -12,6 +12,12 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 
+/// Held for the whole of each test that runs many processes under load (the
+/// fail-over drill, the roles, the kills, the soak), so that no two of them share
+/// this 2-core machine: each measures or waits on timing that another's load would
+/// starve.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub type MemoryPlanner = Planner<MemoryEventStore, MemoryReadModelStore>;
 
 /// A server on a free loopback port.

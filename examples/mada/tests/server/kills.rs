@@ -145,6 +145,7 @@ async fn kill_workers(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_killed_at_random_points_leave_postgres_read_models_equal_to_a_rebuild() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let schema = cqrs_testkit::unique_name("kills");
     migrate(&schema);
     let (_last, _) = kill_workers(&schema, || worker(&schema, &[])).await;
@@ -161,6 +162,7 @@ async fn workers_killed_at_random_points_leave_postgres_read_models_equal_to_a_r
 /// offsets and the read models' checkpoints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_fed_workers_killed_at_random_points_leave_read_models_equal_to_a_rebuild() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let schema = cqrs_testkit::unique_name("kills");
     let brokers = cqrs_testkit::kafka_brokers();
     let _topics = cqrs_testkit::kafka::DeleteTopics::under(&brokers, [schema.clone()]);
@@ -198,6 +200,7 @@ async fn kafka_fed_workers_killed_at_random_points_leave_read_models_equal_to_a_
 /// `--read-store mongo-redis` keeps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_killed_at_random_points_leave_mongo_and_redis_read_models_equal_to_a_rebuild() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let name = cqrs_testkit::unique_name("kills");
     migrate(&name);
     let flags = [

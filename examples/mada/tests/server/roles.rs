@@ -134,6 +134,7 @@ pub fn token(user: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_worker_kill() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let schema = cqrs_testkit::unique_name("mada");
     roles_serve_the_flows_and_survive_a_worker_kill(&on_postgres(&schema), &[]).await;
     let pool = sqlx::PgPool::connect(&cqrs_testkit::postgres_url())
@@ -150,6 +151,7 @@ async fn write_and_read_roles_with_workers_serve_the_same_flows_and_survive_a_wo
 /// binlog reader resumes where the killed one stored its coordinate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_roles_run_on_mysql_with_workers_fed_from_the_binlog() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let database = cqrs_testkit::unique_name("mada");
     roles_serve_the_flows_and_survive_a_worker_kill(&on_mysql(&database), &["--sync", "cdc"]).await;
     let url = cqrs_testkit::mysql_url();

@@ -264,6 +264,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_soaks_steady_traffic_with_faults_and_stays_flat() {
+    let _heavy = crate::harness::HEAVY.lock().await;
     let (length, window) = timing();
     let schema = cqrs_testkit::unique_name("soak");
     crate::roles::migrate(&schema);
