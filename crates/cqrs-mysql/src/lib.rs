@@ -32,6 +32,12 @@ pub mod fuzzing {
         crate::cdc::decode_row(values)
     }
 
+    /// Whether the binlog source parses an event of this raw type (it skips the
+    /// others unparsed).
+    pub fn binlog_parses(event_type: u8) -> bool {
+        crate::cdc::parsed(event_type)
+    }
+
     /// The events the binlog source makes of a rows event of `table` (the table map
     /// the stream gave for it), watching `cqrs_events` of `database`.
     ///

@@ -9,7 +9,7 @@ pub use coordinate::BinlogCoordinate;
 #[cfg(feature = "fuzzing")]
 pub(crate) use decode::event as decode_row;
 #[cfg(feature = "fuzzing")]
-pub(crate) use reader::{Change, rows_of};
+pub(crate) use reader::{Change, parsed, rows_of};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -188,6 +188,9 @@ impl Reader {
             }
         };
         let offset = u64::from(event.header().log_pos());
+        if !parsed(event.header().event_type_raw()) {
+            return Ok(Change::Nothing);
+        }
         let data = event.read_data().map_err(|e| Failure::Failed(backend(e)))?;
         Ok(match data {
             Some(EventData::FormatDescriptionEvent(_)) => {
@@ -276,4 +279,27 @@ pub(crate) fn rows_of(
         events.push(decode::event(values)?);
     }
     Ok(Change::Rows(events))
+}
+
+/// Whether the reader parses an event of this type: the few it acts on. The others
+/// are skipped unparsed: mysql_common 0.37 allocates what a malformed
+/// `PREVIOUS_GTIDS_EVENT` claims to hold (found by fuzzing: a failed allocation of
+/// petabytes, which aborts the process), and nothing here needs them.
+pub(crate) fn parsed(event_type: u8) -> bool {
+    use mysql_async::binlog::EventType as T;
+    [
+        T::QUERY_EVENT,
+        T::ROTATE_EVENT,
+        T::FORMAT_DESCRIPTION_EVENT,
+        T::XID_EVENT,
+        T::WRITE_ROWS_EVENT_V1,
+        T::UPDATE_ROWS_EVENT_V1,
+        T::DELETE_ROWS_EVENT_V1,
+        T::WRITE_ROWS_EVENT,
+        T::UPDATE_ROWS_EVENT,
+        T::DELETE_ROWS_EVENT,
+        T::PARTIAL_UPDATE_ROWS_EVENT,
+    ]
+    .iter()
+    .any(|t| *t as u8 == event_type)
 }
