@@ -23,6 +23,12 @@ use cqrs_testkit::{
     OrUnreachable, kafka_brokers, kafka_faulty_listener, kafka_proxied_brokers, unique_name,
 };
 
+/// How many times the fault comes and goes: twice in the test command, more in the
+/// soak (`CQRS_RELIABILITY_SCALE`).
+fn rounds() -> usize {
+    1 + cqrs_testkit::linearizability::scale().min(8)
+}
+
 /// One proxy at a time can hold the advertised address.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -39,7 +45,7 @@ async fn published(prefix: &str) -> usize {
     seen.iter().filter(|s| !s.is_watermark()).count()
 }
 
-/// The relay publishes while `fault` comes and goes three times (off 400 ms, while
+/// The relay publishes while `fault` comes and goes (off 400 ms, while
 /// 40 events arrive, then on for `on`); then 60 more events. Once the fault is lifted
 /// it catches up, and every event is on its topic exactly once. With a black hole,
 /// nothing is published while it is on: the proof that the relay's every request
@@ -67,7 +73,7 @@ async fn relay_through(fault: Fault, on: Duration) -> Duration {
         };
     }
     let mut next = 0;
-    for _ in 0..3 {
+    for _ in 0..rounds() {
         for _ in 0..4 {
             common::append_range(&store, next, next + 10, 6, true).await;
             next += 10;
@@ -124,7 +130,7 @@ async fn the_relay_through_a_black_hole_publishes_each_event_once() {
 }
 
 /// A runner fed by a subscriber through the proxy (the relay publishes directly)
-/// while `fault` comes and goes three times; once it is lifted the runner catches
+/// while `fault` comes and goes; once it is lifted the runner catches
 /// up and its read model equals a rebuild (the timeline shows any event lost,
 /// repeated or out of order).
 async fn subscriber_through(fault: Fault, on: Duration) {
@@ -144,7 +150,7 @@ async fn subscriber_through(fault: Fault, on: Duration) {
         .with_max_backoff(Duration::from_millis(500))
         .spawn();
     let mut next = 0;
-    for _ in 0..3 {
+    for _ in 0..rounds() {
         for _ in 0..4 {
             common::append_range(&store, next, next + 10, 12, true).await;
             next += 10;
