@@ -166,14 +166,20 @@ impl<B: SessionLock> SessionLeases<B> {
         let mut held = slot.lock().await;
         if let Some(lease) = held.as_mut() {
             if lease.holder == holder {
-                let ping = crate::within(limit, "renew lease", B::ping(&mut lease.session));
-                return match ping.await {
+                // A new time to live sets the session's silence limit again, under
+                // the same deadline as the ping.
+                let changed = lease.ttl != ttl;
+                let renew = crate::within(limit, "renew lease", async {
+                    B::ping(&mut lease.session).await?;
+                    if changed {
+                        self.expire_after(&mut lease.session, ttl * SILENCE).await;
+                    }
+                    Ok(())
+                });
+                return match renew.await {
                     Ok(()) => {
                         lease.renewed = Instant::now();
-                        if lease.ttl != ttl {
-                            lease.ttl = ttl;
-                            self.expire_after(&mut lease.session, ttl * SILENCE).await;
-                        }
+                        lease.ttl = ttl;
                         Ok(true)
                     }
                     Err(error) => {
